@@ -1,1 +1,287 @@
-fn main() {}
+//! `cargo xtask` command line. Run `cargo xtask help` for the commands.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use xtask::images::{self, Firmware};
+use xtask::qemu::{self, Exit, Machine, RunOptions};
+use xtask::{deps, paths};
+
+const HELP: &str = "\
+cargo xtask <command> [options]
+
+commands:
+  build                  build the kernel, user programs, ramdisk, BIOS and UEFI images
+  run [options]          boot the system in QEMU with the serial console on this terminal
+      --smp N            cores (default 32)
+      --maxcpus N        MADT entries (default = smp); more than --smp leaves some disabled
+      --mem MiB          memory in MiB (default 2048)
+      --numa N           NUMA nodes of equal size (default 4; 1 = no NUMA)
+      --uefi             boot with OVMF instead of SeaBIOS
+      --kvm              use KVM if /dev/kvm opens (else say why and emulate)
+      --gdb              wait for gdb on localhost:1234
+      --timeout S        kill QEMU after S seconds (failure)
+      --batch CMDS       boot, run CMDS ('CMD; CMD') once a shell exists, power off;
+                         exit 0 only if the system reached ready
+      --inject FAULT     make the kernel fault on purpose: panic, page-fault,
+                         double-fault, invalid-opcode (for testing the failure path)
+  test                   all host unit tests and all QEMU integration tests
+      --host             only the host tests
+      --qemu             only the QEMU integration tests
+  image DIR              write BIOS and UEFI images for real hardware into DIR
+  help                   this text
+";
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("xtask: error: {msg}");
+    ExitCode::FAILURE
+}
+
+struct Args(Vec<String>);
+
+impl Args {
+    fn flag(&mut self, name: &str) -> bool {
+        match self.0.iter().position(|a| a == name) {
+            Some(i) => {
+                self.0.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn value(&mut self, name: &str) -> Result<Option<String>, String> {
+        match self.0.iter().position(|a| a == name) {
+            Some(i) if i + 1 < self.0.len() => {
+                let v = self.0.remove(i + 1);
+                self.0.remove(i);
+                Ok(Some(v))
+            }
+            Some(_) => Err(format!("{name} needs a value")),
+            None => Ok(None),
+        }
+    }
+
+    fn number<T: std::str::FromStr>(&mut self, name: &str) -> Result<Option<T>, String> {
+        match self.value(name)? {
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{name}: `{v}` is not a number")),
+            None => Ok(None),
+        }
+    }
+
+    fn finish(self) -> Result<Vec<String>, String> {
+        match self.0.iter().find(|a| a.starts_with("--")) {
+            Some(a) => Err(format!("unknown option `{a}` (see `cargo xtask help`)")),
+            None => Ok(self.0),
+        }
+    }
+}
+
+fn cmd_build() -> Result<(), String> {
+    let built = images::build_all()?;
+    let dir = paths::xtask_out().join("images");
+    for fw in [Firmware::Bios, Firmware::Uefi] {
+        let img = images::make_image(&built, &dir, fw, &xtask::boot_cfg(false, &[]))?;
+        println!("{} image: {}", fw.name(), img.display());
+    }
+    Ok(())
+}
+
+fn cmd_run(mut args: Args) -> Result<ExitCode, String> {
+    let mut m = Machine::default();
+    if let Some(n) = args.number("--smp")? {
+        m.smp = n;
+    }
+    m.maxcpus = args.number("--maxcpus")?;
+    if let Some(n) = args.number("--mem")? {
+        m.mem_mb = n;
+    }
+    if let Some(n) = args.number("--numa")? {
+        m.numa_nodes = n;
+    } else if m.smp < m.numa_nodes {
+        m.numa_nodes = 1;
+    }
+    if args.flag("--uefi") {
+        m.firmware = Firmware::Uefi;
+    }
+    m.kvm = args.flag("--kvm");
+    m.gdb = args.flag("--gdb");
+    let timeout: Option<u64> = args.number("--timeout")?;
+    let batch = args.value("--batch")?;
+    let inject = args.value("--inject")?;
+    let rest = args.finish()?;
+    if let Some(r) = rest.first() {
+        return Err(format!("unexpected argument `{r}`"));
+    }
+    if m.smp == 0 {
+        return Err("--smp must be at least 1".into());
+    }
+
+    let mut needed = vec![deps::QEMU];
+    if m.firmware == Firmware::Uefi {
+        needed.push(deps::OVMF);
+    }
+    deps::ensure(&needed)?;
+    let built = images::build_all()?;
+    let mut extra: Vec<(&str, &str)> = Vec::new();
+    if let Some(i) = inject.as_deref() {
+        extra.push(("inject", i));
+    }
+    let cfg = xtask::boot_cfg(batch.is_some(), &extra);
+    let dir = paths::xtask_out().join("run");
+    let image = images::make_image(&built, &dir, m.firmware, &cfg)?;
+
+    let accel = qemu::choose_accel(&m);
+    if let qemu::Accel::Emulation(Some(why)) = &accel {
+        eprintln!("xtask: KVM not used ({why}); emulating");
+    }
+    let opts = RunOptions {
+        timeout: timeout.map(Duration::from_secs),
+        echo: true,
+        interactive: batch.is_none(),
+    };
+    eprintln!(
+        "xtask: booting {} cores, {} MiB, {} NUMA node(s), {}, {}{}",
+        m.smp,
+        m.mem_mb,
+        m.numa_nodes.max(1),
+        m.firmware.name(),
+        accel.describe(),
+        if batch.is_none() {
+            " (quit: Ctrl-A X)"
+        } else {
+            ""
+        }
+    );
+    let r = qemu::run(&m, &image, &opts)?;
+    let ready = r.log.contains(xtask::READY_MARKER);
+    match (&r.exit, ready) {
+        (Exit::Success, true) => {
+            eprintln!(
+                "xtask: system ready; run ended after {:.1} s",
+                r.elapsed.as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        (Exit::Success, false) => Err("the kernel exited without reaching `system ready`".into()),
+        (Exit::KernelFailure, _) => Err("the kernel reported a failure (see the log above)".into()),
+        (Exit::Timeout, _) => Err(format!(
+            "time limit of {} s reached{}",
+            timeout.unwrap_or(0),
+            if ready { "" } else { " before `system ready`" }
+        )),
+        (Exit::Other(code), _) if batch.is_none() && ready => {
+            eprintln!("xtask: QEMU ended ({code:?})");
+            Ok(ExitCode::SUCCESS)
+        }
+        (Exit::Other(code), _) => Err(format!(
+            "QEMU ended with status {code:?} (command: {})",
+            r.cmdline
+        )),
+    }
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(paths::root());
+    c
+}
+
+fn status_ok(mut c: Command, what: &str) -> Result<(), String> {
+    let s = c.status().map_err(|e| format!("{what}: {e}"))?;
+    if s.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({s})"))
+    }
+}
+
+fn cmd_test(mut args: Args) -> Result<(), String> {
+    let host_only = args.flag("--host");
+    let qemu_only = args.flag("--qemu");
+    let filters = args.finish()?;
+    let (host, qemu_tests) = match (host_only, qemu_only) {
+        (true, false) => (true, false),
+        (false, true) => (false, true),
+        _ => (true, true),
+    };
+    if host {
+        eprintln!("xtask: host unit tests");
+        let mut c = cargo();
+        c.args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "kernel",
+            "--exclude",
+            "cpudriver",
+        ]);
+        c.args(["--exclude", "integration-tests"]);
+        if !filters.is_empty() {
+            c.arg("--").args(&filters);
+        }
+        status_ok(c, "host tests")?;
+    }
+    if qemu_tests {
+        deps::ensure(&[deps::QEMU, deps::OVMF])?;
+        images::build_all()?;
+        eprintln!("xtask: QEMU integration tests");
+        let mut c = cargo();
+        c.args([
+            "test",
+            "--package",
+            "integration-tests",
+            "--",
+            "--test-threads=1",
+        ]);
+        c.args(&filters);
+        status_ok(c, "QEMU integration tests")?;
+    }
+    Ok(())
+}
+
+fn cmd_image(args: Args) -> Result<(), String> {
+    let rest = args.finish()?;
+    let [dir] = rest.as_slice() else {
+        return Err("usage: cargo xtask image DIR".into());
+    };
+    let dir = PathBuf::from(dir);
+    let built = images::build_all()?;
+    for fw in [Firmware::Bios, Firmware::Uefi] {
+        let img = images::make_image(&built, &dir, fw, &xtask::boot_cfg(false, &[]))?;
+        println!("{} image: {}", fw.name(), img.display());
+    }
+    println!(
+        "write one to a USB stick with e.g. `dd if=IMAGE of=/dev/sdX bs=4M conv=fsync` \
+         (BIOS or UEFI boot), or serve the UEFI one over PXE"
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.is_empty() {
+        print!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
+    let command = argv.remove(0);
+    let args = Args(argv);
+    let result = match command.as_str() {
+        "build" => cmd_build().map(|()| ExitCode::SUCCESS),
+        "run" => cmd_run(args),
+        "test" => cmd_test(args).map(|()| ExitCode::SUCCESS),
+        "image" => cmd_image(args).map(|()| ExitCode::SUCCESS),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(format!(
+            "unknown command `{other}` (see `cargo xtask help`)"
+        )),
+    };
+    result.unwrap_or_else(fail)
+}

@@ -1,0 +1,117 @@
+//! The boot configuration: `boot.cfg` in the ramdisk, `key=value` lines written by `xtask`.
+//!
+//! It is parsed once by the boot core before any other core starts and is read-only from
+//! then on (a write-once global, listed in `tools/xtask/shared-globals.allow`). Unknown keys
+//! and bad values are reported and ignored: a bad configuration never stops the boot.
+
+use spin::Once;
+
+/// A fault the kernel injects on purpose, to test that faults are reported (`inject=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inject {
+    /// A Rust panic in the boot core's kernel code.
+    Panic,
+    /// A read of an unmapped kernel address.
+    PageFault,
+    /// A page fault whose handler cannot run (the stack pointer is unusable), ending in a
+    /// double fault on its own IST stack.
+    DoubleFault,
+    /// A `ud2` instruction.
+    InvalidOpcode,
+}
+
+/// How the boot goes.
+#[derive(Clone, Copy, Debug)]
+pub struct BootConfig {
+    /// Exit QEMU through the `isa-debug-exit` device when the system is ready (status
+    /// success) or on a panic (status failure). Never set on real hardware images.
+    pub qemu_exit: bool,
+    /// Mirror the log on the framebuffer console.
+    pub fbcon: bool,
+    /// Maximum log level.
+    pub log_level: log::LevelFilter,
+    /// A fault to inject after boot, for tests.
+    pub inject: Option<Inject>,
+}
+
+impl Default for BootConfig {
+    fn default() -> Self {
+        BootConfig {
+            qemu_exit: false,
+            fbcon: true,
+            log_level: log::LevelFilter::Info,
+            inject: None,
+        }
+    }
+}
+
+/// A line of `boot.cfg` that was not understood.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootCfgError<'a> {
+    /// A line without `=`.
+    NotKeyValue(&'a str),
+    /// A key this kernel does not know.
+    UnknownKey(&'a str),
+    /// A value that is not valid for its key.
+    BadValue(&'a str, &'a str),
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "yes" | "true" | "on" => Some(true),
+        "0" | "no" | "false" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+impl BootConfig {
+    /// Parse `text`, reporting every bad line to `report` and keeping the defaults for it.
+    pub fn parse<'a>(text: &'a str, mut report: impl FnMut(BootCfgError<'a>)) -> BootConfig {
+        let mut cfg = BootConfig::default();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((k, v)) = line.split_once('=') else {
+                report(BootCfgError::NotKeyValue(line));
+                continue;
+            };
+            let (k, v) = (k.trim(), v.trim());
+            let ok = match k {
+                "qemu_exit" => parse_bool(v).map(|b| cfg.qemu_exit = b),
+                "fbcon" => parse_bool(v).map(|b| cfg.fbcon = b),
+                "log" => v.parse().ok().map(|l| cfg.log_level = l),
+                "inject" => match v {
+                    "panic" => Some(Inject::Panic),
+                    "page-fault" => Some(Inject::PageFault),
+                    "double-fault" => Some(Inject::DoubleFault),
+                    "invalid-opcode" => Some(Inject::InvalidOpcode),
+                    _ => None,
+                }
+                .map(|i| cfg.inject = Some(i)),
+                _ => {
+                    report(BootCfgError::UnknownKey(k));
+                    continue;
+                }
+            };
+            if ok.is_none() {
+                report(BootCfgError::BadValue(k, v));
+            }
+        }
+        cfg
+    }
+}
+
+static BOOT_CONFIG: Once<BootConfig> = Once::new();
+
+/// Publish the configuration. Called once by the boot core before other cores start;
+/// later calls are ignored.
+pub fn set(cfg: BootConfig) {
+    BOOT_CONFIG.call_once(|| cfg);
+}
+
+/// The boot configuration (the defaults until [`set`] ran).
+pub fn get() -> BootConfig {
+    BOOT_CONFIG.get().copied().unwrap_or_default()
+}

@@ -1,0 +1,88 @@
+//! The kernel's debug console: COM1 and, when the machine has one, the framebuffer, behind
+//! the `log` crate. Every line names the core that wrote it.
+//!
+//! The console is a device shared by all cores, like the APIC: one lock serialises whole
+//! lines so output from different cores does not interleave. It is the one kernel global
+//! that several cores write (listed in `tools/xtask/shared-globals.allow`); no OS state
+//! lives in it.
+
+pub mod framebuffer;
+pub mod serial;
+
+use core::fmt::Write;
+use spin::Mutex;
+use x86_64::instructions::interrupts::without_interrupts;
+
+use framebuffer::{FbConsole, FbInfo};
+use serial::{Serial, COM1};
+
+struct Console {
+    serial: Serial,
+    fb: Option<FbConsole>,
+}
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.serial.write_str(s)?;
+        if let Some(fb) = self.fb.as_mut() {
+            fb.write_str(s)?;
+        }
+        Ok(())
+    }
+}
+
+static CONSOLE: Mutex<Console> = Mutex::new(Console {
+    serial: Serial::new(COM1),
+    fb: None,
+});
+
+struct Logger;
+
+static LOGGER: Logger = Logger;
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let core = crate::percore::core_id();
+        without_interrupts(|| {
+            let mut c = CONSOLE.lock();
+            let _ = writeln!(c, "[c{core:02} {:5}] {}", record.level(), record.args());
+        });
+    }
+
+    fn flush(&self) {}
+}
+
+/// Set up COM1, optionally the framebuffer console, and the `log` backend.
+///
+/// # Safety
+/// `fb`, if given, must satisfy [`FbConsole::new`]'s contract.
+pub unsafe fn init(fb: Option<FbInfo>, level: log::LevelFilter) {
+    let mut c = CONSOLE.lock();
+    c.serial.init();
+    // SAFETY: forwarded to the caller.
+    c.fb = fb.map(|info| unsafe { FbConsole::new(info) });
+    drop(c);
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(level);
+}
+
+/// Write a message even if the console lock is held (a panic while logging, or a core
+/// that died holding it): waits a bounded time for the lock, then writes to COM1 directly.
+pub fn emergency_write(args: core::fmt::Arguments<'_>) {
+    for _ in 0..10_000_000 {
+        if let Some(mut c) = CONSOLE.try_lock() {
+            let _ = c.write_fmt(args);
+            return;
+        }
+        core::hint::spin_loop();
+    }
+    let mut s = Serial::new(COM1);
+    let _ = s.write_fmt(args);
+}

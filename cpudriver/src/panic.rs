@@ -1,0 +1,53 @@
+//! The kernel panic handler: prints the core, the location, the message and a frame-pointer
+//! backtrace on the console, then ends the QEMU run with a failure status (when the boot
+//! configuration asks for it) or halts the core.
+
+use core::panic::PanicInfo;
+
+use crate::arch::cpu::halt_forever;
+use crate::console::emergency_write;
+
+/// Walk the frame-pointer chain (the kernel is built with frame pointers) and print return
+/// addresses, stopping at the first implausible frame.
+fn backtrace() {
+    let mut rbp: u64;
+    // SAFETY: reading RBP has no side effects.
+    unsafe { core::arch::asm!("mov {}, rbp", out(reg) rbp, options(nomem, nostack)) };
+    emergency_write(format_args!("backtrace:\n"));
+    for depth in 0..32 {
+        if rbp == 0 || rbp % 8 != 0 {
+            break;
+        }
+        // SAFETY: the kernel is compiled with frame pointers, so each frame starts with the
+        // caller's RBP followed by the return address. The first RBP is this function's own
+        // frame, and each next one is accepted only if it lies a little higher on the same
+        // stack (checked below), so every read is inside the mapped kernel stack.
+        let (next, ret) = unsafe { (*(rbp as *const u64), *((rbp + 8) as *const u64)) };
+        if ret == 0 {
+            break;
+        }
+        emergency_write(format_args!("  #{depth:<2} {ret:#018x}\n"));
+        if next <= rbp || next - rbp > 64 * 1024 {
+            break;
+        }
+        rbp = next;
+    }
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    x86_64::instructions::interrupts::disable();
+    let core = crate::percore::core_id();
+    let (file, line, col) = info
+        .location()
+        .map_or(("<unknown>", 0, 0), |l| (l.file(), l.line(), l.column()));
+    emergency_write(format_args!(
+        "[c{core:02} PANIC] kernel panic on core {core} at {file}:{line}:{col}: {}\n",
+        info.message()
+    ));
+    backtrace();
+    if crate::bootcfg::get().qemu_exit {
+        crate::arch::qemu::exit_failure();
+    }
+    halt_forever()
+}

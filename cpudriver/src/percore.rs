@@ -1,0 +1,103 @@
+//! Per-core data, reached through the GS base.
+//!
+//! Each core has one [`PerCore`] record, allocated from that core's own memory by whoever
+//! boots the core and then touched only by that core. `gs:[0]` holds the record's own
+//! address, so [`current`] is one load. Nothing in it is shared: the record is the
+//! container of the core's kernel state (heap, frame pool, identity).
+
+use core::cell::RefCell;
+use physmem::FrameAllocator;
+
+use crate::arch::cpu::{rdmsr, wrmsr, IA32_GS_BASE, IA32_KERNEL_GS_BASE};
+
+/// A core's own kernel state.
+#[repr(C)]
+pub struct PerCore {
+    /// Address of this record; must stay the first field (read as `gs:[0]`).
+    self_ptr: *const PerCore,
+    /// Kernel stack pointer to load on `syscall` entry (read by the entry stub).
+    pub syscall_rsp: u64,
+    /// Scratch slot for the user stack pointer during `syscall` entry.
+    pub user_rsp_scratch: u64,
+    /// Dense core number (0 is the boot core).
+    pub core_id: u32,
+    /// Local APIC id of the core.
+    pub apic_id: u32,
+    /// NUMA node (proximity domain) of the core.
+    pub node: u32,
+    /// Virtual address at which all physical memory is mapped.
+    pub phys_offset: u64,
+    /// The core's pool of physical frames.
+    pub frames: RefCell<FrameAllocator>,
+    /// The core's kernel heap.
+    pub heap: RefCell<linked_list_allocator::Heap>,
+}
+
+impl PerCore {
+    /// A record for core `core_id` with an empty heap and frame pool.
+    pub fn new(core_id: u32, apic_id: u32, node: u32, phys_offset: u64) -> PerCore {
+        PerCore {
+            self_ptr: core::ptr::null(),
+            syscall_rsp: 0,
+            user_rsp_scratch: 0,
+            core_id,
+            apic_id,
+            node,
+            phys_offset,
+            frames: RefCell::new(FrameAllocator::new()),
+            heap: RefCell::new(linked_list_allocator::Heap::empty()),
+        }
+    }
+
+    /// Virtual address of physical address `pa` through the physical-memory mapping.
+    pub fn phys_to_virt(&self, pa: u64) -> *mut u8 {
+        (self.phys_offset + pa) as *mut u8
+    }
+}
+
+/// Make `record` this core's per-core record. `record` must live forever and belong to
+/// this core alone.
+///
+/// # Safety
+/// Must be called once per core, before anything calls [`current`], with a record that
+/// no other core will ever access.
+pub unsafe fn install(record: &'static mut PerCore) {
+    record.self_ptr = record as *const PerCore;
+    let addr = record as *const PerCore as u64;
+    // SAFETY: GS base and kernel GS base are architectural MSRs; pointing them at the
+    // record is what `current` relies on. The caller guarantees exclusivity.
+    unsafe {
+        wrmsr(IA32_GS_BASE, addr);
+        wrmsr(IA32_KERNEL_GS_BASE, addr);
+    }
+}
+
+/// True once [`install`] ran on this core.
+pub fn installed() -> bool {
+    // SAFETY: reading GS base has no side effects.
+    unsafe { rdmsr(IA32_GS_BASE) != 0 }
+}
+
+/// This core's record, or `None` before [`install`].
+pub fn try_current() -> Option<&'static PerCore> {
+    if !installed() {
+        return None;
+    }
+    let ptr: *const PerCore;
+    // SAFETY: GS base points at an installed record whose first field is its own address.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[0]", out(reg) ptr, options(nostack, preserves_flags, readonly));
+    }
+    // SAFETY: the record lives forever and is only used by this core.
+    Some(unsafe { &*ptr })
+}
+
+/// This core's record. Panics before [`install`].
+pub fn current() -> &'static PerCore {
+    try_current().expect("per-core record not installed on this core")
+}
+
+/// This core's number, or 0 before its record is installed (the boot core's early boot).
+pub fn core_id() -> u32 {
+    try_current().map_or(0, |p| p.core_id)
+}

@@ -1,0 +1,95 @@
+//! Trap dispatch: the one place every exception and interrupt arrives, on the core that
+//! took it. Faults in the kernel are reported with everything needed to find them (core,
+//! vector name, RIP, error code, CR2 for page faults) and end in a panic.
+
+use crate::arch::idt::TrapFrame;
+
+/// Architectural exception names, by vector.
+const EXCEPTION_NAMES: [&str; 32] = [
+    "divide error",
+    "debug",
+    "non-maskable interrupt",
+    "breakpoint",
+    "overflow",
+    "bound range exceeded",
+    "invalid opcode",
+    "device not available",
+    "double fault",
+    "coprocessor segment overrun",
+    "invalid TSS",
+    "segment not present",
+    "stack-segment fault",
+    "general protection fault",
+    "page fault",
+    "reserved (15)",
+    "x87 floating-point error",
+    "alignment check",
+    "machine check",
+    "SIMD floating-point error",
+    "virtualization exception",
+    "control protection exception",
+    "reserved (22)",
+    "reserved (23)",
+    "reserved (24)",
+    "reserved (25)",
+    "reserved (26)",
+    "reserved (27)",
+    "hypervisor injection exception",
+    "VMM communication exception",
+    "security exception",
+    "reserved (31)",
+];
+
+/// The name of an exception vector, or "interrupt" for vectors 32 and up.
+pub fn vector_name(vector: u64) -> &'static str {
+    EXCEPTION_NAMES
+        .get(vector as usize)
+        .copied()
+        .unwrap_or("interrupt")
+}
+
+/// Decoded page-fault error code bits.
+fn page_fault_cause(code: u64) -> (&'static str, &'static str, &'static str) {
+    let present = if code & 1 != 0 {
+        "protection violation"
+    } else {
+        "page not present"
+    };
+    let access = if code & 16 != 0 {
+        "instruction fetch"
+    } else if code & 2 != 0 {
+        "write"
+    } else {
+        "read"
+    };
+    let mode = if code & 4 != 0 { "user" } else { "kernel" };
+    (present, access, mode)
+}
+
+/// Called by the common trap path with the saved registers.
+pub extern "C" fn dispatch(frame: &mut TrapFrame) {
+    match frame.vector {
+        0..=31 => kernel_fault(frame),
+        v => {
+            log::warn!("unexpected interrupt vector {v} at rip {:#x}", frame.rip);
+        }
+    }
+}
+
+fn kernel_fault(frame: &TrapFrame) -> ! {
+    let name = vector_name(frame.vector);
+    if frame.vector == 14 {
+        let (present, access, mode) = page_fault_cause(frame.error_code);
+        panic!(
+            "page fault at address {:#x} (error code {:#x}: {present}, {access}, {mode}) rip {:#x} rsp {:#x}",
+            crate::arch::cpu::cr2(),
+            frame.error_code,
+            frame.rip,
+            frame.rsp
+        );
+    }
+    panic!(
+        "CPU exception {} ({name}) error code {:#x} rip {:#x} rsp {:#x} cs {:#x} rflags {:#x}",
+        frame.vector, frame.error_code, frame.rip, frame.rsp, frame.cs, frame.rflags
+    );
+}

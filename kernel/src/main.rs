@@ -1,0 +1,154 @@
+//! The boot image the bootloader loads.
+//!
+//! On the boot core (BSP) it reads the boot configuration from the ramdisk, brings up the
+//! debug console, builds the frame allocator from the firmware's memory map, gives the BSP
+//! its per-core record and heap, and hands the core to the CPU driver (descriptor tables,
+//! trap entry). Multicore bring-up, the per-core memory split and user programs build on
+//! this.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod inject;
+mod memory;
+
+use bootloader_api::config::Mapping;
+use bootloader_api::info::{FrameBufferInfo, PixelFormat};
+use bootloader_api::{BootInfo, BootloaderConfig};
+use cpudriver::arch::cpu::{halt_forever, rdtsc};
+use cpudriver::bootcfg::{self, BootConfig};
+use cpudriver::console::framebuffer::{FbInfo, PixelLayout};
+
+/// The kernel's global allocator: forwards to the current core's own heap.
+#[global_allocator]
+static ALLOCATOR: cpudriver::heap::PerCoreHeap = cpudriver::heap::PerCoreHeap;
+
+/// Size of the boot core's kernel stack (set up by the bootloader).
+const BOOT_STACK_SIZE: u64 = 256 * 1024;
+
+/// What the bootloader must provide: all physical memory mapped, a big enough stack.
+pub static BOOTLOADER_CONFIG: BootloaderConfig = {
+    let mut config = BootloaderConfig::new_default();
+    config.mappings.physical_memory = Some(Mapping::Dynamic);
+    config.kernel_stack_size = BOOT_STACK_SIZE;
+    config
+};
+
+bootloader_api::entry_point!(kmain, config = &BOOTLOADER_CONFIG);
+
+fn fb_info(info: FrameBufferInfo, addr: *mut u8) -> Option<FbInfo> {
+    let layout = match info.pixel_format {
+        PixelFormat::Rgb => PixelLayout::Rgb,
+        PixelFormat::Bgr => PixelLayout::Bgr,
+        PixelFormat::U8 => PixelLayout::Grey,
+        _ => return None,
+    };
+    Some(FbInfo {
+        addr,
+        len: info.byte_len,
+        width: info.width,
+        height: info.height,
+        stride: info.stride,
+        bytes_per_pixel: info.bytes_per_pixel,
+        layout,
+    })
+}
+
+/// The boot configuration from `boot.cfg` in the ramdisk (defaults if there is none).
+fn read_boot_config(boot_info: &BootInfo) -> (BootConfig, Option<ramdisk::RamdiskError>) {
+    let Some(addr) = boot_info.ramdisk_addr.into_option() else {
+        return (BootConfig::default(), None);
+    };
+    // SAFETY: the bootloader maps the ramdisk at `ramdisk_addr` for `ramdisk_len` bytes
+    // and never reuses that memory.
+    let bytes =
+        unsafe { core::slice::from_raw_parts(addr as *const u8, boot_info.ramdisk_len as usize) };
+    match ramdisk::Ramdisk::new(bytes) {
+        Ok(rd) => {
+            let text = rd
+                .get("boot.cfg")
+                .and_then(|b| core::str::from_utf8(b).ok())
+                .unwrap_or("");
+            // Errors are reported once the console is up (parse again there).
+            (BootConfig::parse(text, |_| {}), None)
+        }
+        Err(e) => (BootConfig::default(), Some(e)),
+    }
+}
+
+fn report_boot_config_errors(boot_info: &BootInfo) {
+    let Some(addr) = boot_info.ramdisk_addr.into_option() else {
+        return;
+    };
+    // SAFETY: as in `read_boot_config`.
+    let bytes =
+        unsafe { core::slice::from_raw_parts(addr as *const u8, boot_info.ramdisk_len as usize) };
+    if let Some(text) = ramdisk::Ramdisk::new(bytes)
+        .ok()
+        .and_then(|rd| rd.get("boot.cfg"))
+        .and_then(|b| core::str::from_utf8(b).ok())
+    {
+        BootConfig::parse(text, |e| log::warn!("boot.cfg: ignored: {e:?}"));
+    }
+}
+
+fn kmain(boot_info: &'static mut BootInfo) -> ! {
+    let entry_tsc = rdtsc();
+    let (cfg, ramdisk_error) = read_boot_config(boot_info);
+    bootcfg::set(cfg);
+
+    let fb = match boot_info.framebuffer.as_mut() {
+        Some(fb) if cfg.fbcon => {
+            let info = fb.info();
+            fb_info(info, fb.buffer_mut().as_mut_ptr())
+        }
+        _ => None,
+    };
+    // SAFETY: the framebuffer is mapped by the bootloader for the kernel's whole life and
+    // nothing else draws on it.
+    unsafe { cpudriver::console::init(fb, cfg.log_level) };
+    log::info!("multikernel booting on the boot core");
+    if let Some(e) = ramdisk_error {
+        log::error!("ramdisk unreadable, booting with defaults: {e:?}");
+    }
+    report_boot_config_errors(boot_info);
+
+    let Some(phys_offset) = boot_info.physical_memory_offset.into_option() else {
+        panic!("bootloader did not map physical memory");
+    };
+    let mut frames = memory::frames_from_memory_map(&boot_info.memory_regions);
+    log::info!(
+        "physical memory: {} MiB usable in {} ranges (first MiB kept for the AP trampoline)",
+        frames.free_bytes() >> 20,
+        frames.ranges().len()
+    );
+
+    let pc = memory::boot_core_record(&mut frames, phys_offset);
+    // SAFETY: the record was just carved from free memory, belongs to the boot core, and
+    // lives forever; nothing has used the per-core record yet.
+    unsafe { cpudriver::percore::install(pc) };
+    memory::boot_core_heap(&mut frames);
+    let stack_top = boot_info.kernel_stack_bottom + boot_info.kernel_stack_len;
+    cpudriver::init_core(stack_top);
+    log::info!(
+        "boot core: GDT, TSS (IST stacks), IDT loaded; heap {} KiB free",
+        cpudriver::heap::free_bytes() >> 10
+    );
+    match boot_info.rsdp_addr.into_option() {
+        Some(rsdp) => log::info!("ACPI RSDP at {rsdp:#x}"),
+        None => log::warn!("no ACPI RSDP from the firmware"),
+    }
+    *cpudriver::percore::current().frames.borrow_mut() = frames;
+
+    if let Some(fault) = cfg.inject {
+        inject::inject(fault);
+    }
+
+    let cycles = rdtsc() - entry_tsc;
+    log::info!("system ready: cores=1/1 nodes=1 boot_cycles={cycles}");
+    if cfg.qemu_exit {
+        cpudriver::arch::qemu::exit_success();
+    }
+    halt_forever()
+}

@@ -1,0 +1,150 @@
+//! Building the boot images: the kernel ELF, the ramdisk (user programs and `boot.cfg`),
+//! and BIOS and UEFI disk images made by `mkimage` with bootloader 0.11.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::paths;
+
+/// Which firmware an image boots with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    /// Legacy BIOS (SeaBIOS in QEMU).
+    Bios,
+    /// UEFI (OVMF in QEMU).
+    Uefi,
+}
+
+impl Firmware {
+    /// Lower-case name, used in file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Firmware::Bios => "bios",
+            Firmware::Uefi => "uefi",
+        }
+    }
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(paths::root());
+    c
+}
+
+fn run(mut cmd: Command, what: &str) -> Result<(), String> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{what}: could not start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+/// Run `cmd`, printing a line every 30 s so a long build is not silent.
+fn run_with_ticker(cmd: Command, what: &str) -> Result<(), String> {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let label = what.to_string();
+    let ticker = std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut last = Instant::now();
+        while !flag.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(200));
+            if last.elapsed() >= Duration::from_secs(30) {
+                eprintln!(
+                    "xtask: still {label} ({} s so far)",
+                    start.elapsed().as_secs()
+                );
+                last = Instant::now();
+            }
+        }
+    });
+    let r = run(cmd, what);
+    done.store(true, Ordering::Relaxed);
+    let _ = ticker.join();
+    r
+}
+
+/// Build the kernel for `x86_64-unknown-none`. `features` are kernel cargo features.
+pub fn build_kernel() -> Result<PathBuf, String> {
+    let mut c = cargo();
+    c.args([
+        "build",
+        "--quiet",
+        "--release",
+        "--package",
+        "kernel",
+        "--target",
+        "x86_64-unknown-none",
+    ]);
+    run(c, "building the kernel")?;
+    Ok(paths::kernel_elf())
+}
+
+/// Build the host image tool (and with it the bootloader's BIOS and UEFI stages).
+pub fn build_mkimage() -> Result<PathBuf, String> {
+    let first = !paths::mkimage().exists();
+    if first {
+        eprintln!(
+            "xtask: building the bootloader's BIOS and UEFI stages (bootloader 0.11.17, \
+             -Zbuild-std); the first build takes a few minutes"
+        );
+    }
+    let mut c = cargo();
+    c.args(["build", "--release", "--package", "mkimage"]);
+    if !first {
+        c.arg("--quiet");
+    }
+    run_with_ticker(c, "building the bootloader")?;
+    Ok(paths::mkimage())
+}
+
+/// Files of the ramdisk: the boot configuration and the user programs.
+pub fn write_ramdisk(dir: &Path, boot_cfg: &str) -> Result<PathBuf, String> {
+    let archive = ramdisk::write_archive([("boot.cfg", boot_cfg.as_bytes())]);
+    let path = dir.join("ramdisk.cpio");
+    std::fs::write(&path, archive).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Everything built once per xtask invocation.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The kernel ELF.
+    pub kernel: PathBuf,
+    /// The image tool.
+    pub mkimage: PathBuf,
+}
+
+/// Build the kernel, the user programs and the image tool.
+pub fn build_all() -> Result<Built, String> {
+    let mkimage = build_mkimage()?;
+    let kernel = build_kernel()?;
+    Ok(Built { kernel, mkimage })
+}
+
+/// Make a disk image for `fw` in `dir` with the given `boot.cfg`.
+pub fn make_image(
+    built: &Built,
+    dir: &Path,
+    fw: Firmware,
+    boot_cfg: &str,
+) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let rd = write_ramdisk(dir, boot_cfg)?;
+    let img = dir.join(format!("multikernel-{}.img", fw.name()));
+    let mut c = Command::new(&built.mkimage);
+    c.arg("--kernel")
+        .arg(&built.kernel)
+        .arg("--ramdisk")
+        .arg(&rd)
+        .arg(format!("--{}", fw.name()))
+        .arg(&img);
+    run(c, "making the disk image")?;
+    Ok(img)
+}

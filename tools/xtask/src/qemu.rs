@@ -1,0 +1,279 @@
+//! Running the system in QEMU: the machine description, the command line, and a runner
+//! that streams the serial console, enforces a time limit and reports how the run ended.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::images::Firmware;
+use crate::paths;
+
+/// QEMU's exit status when the kernel reports success through `isa-debug-exit`.
+pub const EXIT_SUCCESS: i32 = 33;
+/// QEMU's exit status when the kernel reports a failure (a panic) through `isa-debug-exit`.
+pub const EXIT_FAILURE: i32 = 35;
+
+/// The emulated machine.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// Cores present at boot.
+    pub smp: u32,
+    /// Cores the firmware lists (MADT entries); more than `smp` means disabled entries.
+    pub maxcpus: Option<u32>,
+    /// Memory in MiB.
+    pub mem_mb: u64,
+    /// NUMA nodes (0 or 1: no NUMA configuration).
+    pub numa_nodes: u32,
+    /// BIOS or UEFI.
+    pub firmware: Firmware,
+    /// Use KVM if it opens.
+    pub kvm: bool,
+    /// Wait for a debugger on localhost:1234.
+    pub gdb: bool,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Machine {
+            smp: 32,
+            maxcpus: None,
+            mem_mb: 2048,
+            numa_nodes: 4,
+            firmware: Firmware::Bios,
+            kvm: false,
+            gdb: false,
+        }
+    }
+}
+
+/// The accelerator a run used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Accel {
+    /// Hardware virtualisation.
+    Kvm,
+    /// Software emulation (TCG), with the reason KVM was not used when it was asked for.
+    Emulation(Option<String>),
+}
+
+impl Accel {
+    /// "KVM" or "emulation (TCG)".
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Accel::Kvm => "KVM",
+            Accel::Emulation(_) => "emulation (TCG)",
+        }
+    }
+}
+
+/// Check that `/dev/kvm` opens for reading and writing.
+pub fn kvm_usable() -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .map(|_| ())
+        .map_err(|e| format!("/dev/kvm does not open: {e}"))
+}
+
+/// Pick the accelerator for `m`.
+pub fn choose_accel(m: &Machine) -> Accel {
+    if !m.kvm {
+        return Accel::Emulation(None);
+    }
+    match kvm_usable() {
+        Ok(()) => Accel::Kvm,
+        Err(why) => Accel::Emulation(Some(why)),
+    }
+}
+
+/// The QEMU command line for `m` booting `image`.
+pub fn command(m: &Machine, image: &Path, accel: &Accel) -> Result<Command, String> {
+    let mut c = Command::new("qemu-system-x86_64");
+    c.args(["-machine", "q35", "-display", "none", "-no-reboot"]);
+    c.args(["-serial", "stdio", "-monitor", "none"]);
+    c.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+    match accel {
+        Accel::Kvm => c.args(["-accel", "kvm"]),
+        Accel::Emulation(_) => c.args(["-accel", "tcg"]),
+    };
+    let total = m.maxcpus.unwrap_or(m.smp).max(m.smp);
+    let smp = match m.maxcpus {
+        Some(max) => format!("{},maxcpus={max}", m.smp),
+        None => m.smp.to_string(),
+    };
+    c.args(["-smp", &smp]);
+    c.args(["-m", &format!("{}M", m.mem_mb)]);
+    if m.numa_nodes > 1 {
+        let n = m.numa_nodes;
+        if n > total {
+            return Err(format!(
+                "{n} NUMA nodes need at least {n} cores, not {total}"
+            ));
+        }
+        if m.mem_mb < 16 * n as u64 {
+            return Err(format!(
+                "{} MiB is too little memory for {n} NUMA nodes",
+                m.mem_mb
+            ));
+        }
+        let per_mem = m.mem_mb / n as u64;
+        for i in 0..n {
+            let size = if i == n - 1 {
+                m.mem_mb - per_mem * (n as u64 - 1)
+            } else {
+                per_mem
+            };
+            let first = total * i / n;
+            let last = total * (i + 1) / n - 1;
+            c.args([
+                "-object",
+                &format!("memory-backend-ram,id=m{i},size={size}M"),
+            ]);
+            c.args([
+                "-numa",
+                &format!("node,nodeid={i},cpus={first}-{last},memdev=m{i}"),
+            ]);
+        }
+    }
+    match m.firmware {
+        Firmware::Bios => {}
+        Firmware::Uefi => {
+            let ovmf = paths::ovmf().ok_or("OVMF firmware is not installed")?;
+            c.arg("-bios").arg(ovmf);
+        }
+    }
+    c.arg("-drive")
+        .arg(format!("format=raw,file={}", image.display()));
+    if m.gdb {
+        c.args(["-s", "-S"]);
+    }
+    Ok(c)
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The kernel reported success through isa-debug-exit.
+    Success,
+    /// The kernel reported a failure (a panic) through isa-debug-exit.
+    KernelFailure,
+    /// QEMU ended with another status (e.g. it could not start, or a triple fault).
+    Other(Option<i32>),
+    /// The time limit passed; QEMU was killed.
+    Timeout,
+}
+
+/// The result of a run.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// How it ended.
+    pub exit: Exit,
+    /// Everything QEMU printed (serial console and QEMU's own messages).
+    pub log: String,
+    /// The QEMU command line, for reproducing the run.
+    pub cmdline: String,
+    /// The accelerator used.
+    pub accel: Accel,
+    /// Wall-clock time of the run.
+    pub elapsed: Duration,
+}
+
+impl RunResult {
+    /// The last `n` lines of the log.
+    pub fn tail(&self, n: usize) -> String {
+        let lines: Vec<&str> = self.log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+/// Options of one run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Kill QEMU after this long.
+    pub timeout: Option<Duration>,
+    /// Copy the console to this process's stdout as it arrives.
+    pub echo: bool,
+    /// Connect this process's stdin to the serial console.
+    pub interactive: bool,
+}
+
+fn describe(c: &Command) -> String {
+    let mut s = c.get_program().to_string_lossy().into_owned();
+    for a in c.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn pump(
+    mut from: impl Read + Send + 'static,
+    log: Arc<Mutex<Vec<u8>>>,
+    echo: bool,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if echo {
+                        let mut out = std::io::stdout().lock();
+                        let _ = out.write_all(&buf[..n]);
+                        let _ = out.flush();
+                    }
+                    log.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            }
+        }
+    })
+}
+
+/// Boot `image` on `m` and wait for the run to end.
+pub fn run(m: &Machine, image: &Path, opts: &RunOptions) -> Result<RunResult, String> {
+    let accel = choose_accel(m);
+    let mut cmd = command(m, image, &accel)?;
+    let cmdline = describe(&cmd);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if opts.interactive {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    });
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("could not start QEMU ({cmdline}): {e}"))?;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let out = pump(child.stdout.take().unwrap(), log.clone(), opts.echo);
+    let err = pump(child.stderr.take().unwrap(), log.clone(), opts.echo);
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break Some(status);
+        }
+        if opts.timeout.is_some_and(|t| start.elapsed() >= t) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = out.join();
+    let _ = err.join();
+    let exit = match status.map(|s| s.code()) {
+        None => Exit::Timeout,
+        Some(Some(EXIT_SUCCESS)) => Exit::Success,
+        Some(Some(EXIT_FAILURE)) => Exit::KernelFailure,
+        Some(code) => Exit::Other(code),
+    };
+    let log = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    Ok(RunResult {
+        exit,
+        log,
+        cmdline,
+        accel,
+        elapsed: start.elapsed(),
+    })
+}
