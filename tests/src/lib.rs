@@ -1,0 +1,135 @@
+//! The QEMU integration-test harness: boot a machine configuration with a time limit, keep
+//! the serial log, and on failure show the tail of the log and the QEMU command line.
+//!
+//! Tests live in `tests/tests/*.rs`. The images are built once per test process through
+//! the `xtask` library (cargo's own locking makes concurrent builds safe).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub use xtask::images::Firmware;
+pub use xtask::qemu::{Exit, Machine};
+use xtask::qemu::{RunOptions, RunResult};
+use xtask::{images, paths};
+
+fn built() -> &'static images::Built {
+    static BUILT: OnceLock<Result<images::Built, String>> = OnceLock::new();
+    match BUILT.get_or_init(images::build_all) {
+        Ok(b) => b,
+        Err(e) => panic!("building the system failed: {e}"),
+    }
+}
+
+/// A machine for a test: `smp` cores, no NUMA, BIOS, emulation.
+pub fn machine(smp: u32) -> Machine {
+    Machine {
+        smp,
+        maxcpus: None,
+        mem_mb: 1024,
+        numa_nodes: 1,
+        firmware: Firmware::Bios,
+        kvm: false,
+        gdb: false,
+    }
+}
+
+/// A finished run with its log, and assertions that explain themselves.
+pub struct Run {
+    name: String,
+    result: RunResult,
+}
+
+impl Run {
+    /// The whole serial log.
+    pub fn log(&self) -> &str {
+        &self.result.log
+    }
+
+    /// How the run ended.
+    pub fn exit(&self) -> &Exit {
+        &self.result.exit
+    }
+
+    fn fail(&self, why: &str) -> ! {
+        panic!(
+            "\n[{}] {why}\nexit: {:?} after {:.1} s ({})\nQEMU command: {}\n--- last 40 lines of the log ---\n{}\n---",
+            self.name,
+            self.result.exit,
+            self.result.elapsed.as_secs_f64(),
+            self.result.accel.describe(),
+            self.result.cmdline,
+            self.result.tail(40)
+        );
+    }
+
+    /// The run ended with the kernel's success status.
+    pub fn assert_success(&self) -> &Self {
+        if self.result.exit != Exit::Success {
+            self.fail("expected the kernel to exit with success");
+        }
+        self
+    }
+
+    /// The run ended with the kernel's failure status (a panic).
+    pub fn assert_kernel_failure(&self) -> &Self {
+        if self.result.exit != Exit::KernelFailure {
+            self.fail("expected the kernel to report a failure");
+        }
+        self
+    }
+
+    /// The log contains `needle`.
+    pub fn assert_contains(&self, needle: &str) -> &Self {
+        if !self.result.log.contains(needle) {
+            self.fail(&format!("expected the log to contain `{needle}`"));
+        }
+        self
+    }
+
+    /// The log does not contain `needle`.
+    pub fn assert_lacks(&self, needle: &str) -> &Self {
+        if self.result.log.contains(needle) {
+            self.fail(&format!("expected the log not to contain `{needle}`"));
+        }
+        self
+    }
+
+    /// The `system ready:` line, which must be present exactly once.
+    pub fn ready_line(&self) -> &str {
+        let lines: Vec<&str> = self
+            .result
+            .log
+            .lines()
+            .filter(|l| l.contains(xtask::READY_MARKER))
+            .collect();
+        match lines.as_slice() {
+            [one] => one,
+            [] => self.fail("no `system ready:` line"),
+            _ => self.fail("more than one `system ready:` line"),
+        }
+    }
+
+    /// Lines of the log containing `needle`.
+    pub fn lines_with<'a>(&'a self, needle: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.result.log.lines().filter(move |l| l.contains(needle))
+    }
+}
+
+/// Boot `m` with extra `boot.cfg` entries, wait at most `timeout`, and return the run.
+pub fn boot(name: &str, m: &Machine, cfg: &[(&str, &str)], timeout: Duration) -> Run {
+    let built = built();
+    let dir = paths::xtask_out().join("tests").join(name);
+    let image = images::make_image(built, &dir, m.firmware, &xtask::boot_cfg(true, cfg))
+        .unwrap_or_else(|e| panic!("[{name}] making the image failed: {e}"));
+    let opts = RunOptions {
+        timeout: Some(timeout),
+        echo: false,
+        interactive: false,
+    };
+    let result = xtask::qemu::run(m, &image, &opts)
+        .unwrap_or_else(|e| panic!("[{name}] starting QEMU failed: {e}"));
+    Run {
+        name: name.to_string(),
+        result,
+    }
+}
