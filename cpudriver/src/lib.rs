@@ -26,3 +26,16 @@ pub fn init_core(stack_top: u64) {
     let sel = arch::gdt::init(x86_64::VirtAddr::new(stack_top));
     arch::idt::init(sel.kernel_code.0);
 }
+
+/// Timer interrupts per second on every core.
+pub const TIMER_HZ: u64 = 100;
+
+/// Calibrate this core's local APIC timer against the TSC (over 10 ms) and start it at
+/// [`TIMER_HZ`]. Returns the timer's ticks (divide by 16) per millisecond.
+pub fn start_timer(apic: arch::apic::LocalApic, tsc_hz: u64) -> u64 {
+    let per_10ms = apic.measure_timer(arch::tsc::ms_to_cycles(tsc_hz, 10)) as u64;
+    let per_ms = per_10ms / 10;
+    let period = (per_ms * 1000 / TIMER_HZ).clamp(1, u32::MAX as u64) as u32;
+    apic.start_periodic_timer(period);
+    per_ms
+}

@@ -5,9 +5,10 @@
 //! address, so [`current`] is one load. Nothing in it is shared: the record is the
 //! container of the core's kernel state (heap, frame pool, identity).
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use physmem::FrameAllocator;
 
+use crate::arch::apic::LocalApic;
 use crate::arch::cpu::{rdmsr, wrmsr, IA32_GS_BASE, IA32_KERNEL_GS_BASE};
 
 /// A core's own kernel state.
@@ -23,14 +24,22 @@ pub struct PerCore {
     pub core_id: u32,
     /// Local APIC id of the core.
     pub apic_id: u32,
-    /// NUMA node (proximity domain) of the core.
-    pub node: u32,
+    /// NUMA node (proximity domain) of the core (known once the topology is).
+    pub node: Cell<u32>,
     /// Virtual address at which all physical memory is mapped.
     pub phys_offset: u64,
     /// The core's pool of physical frames.
     pub frames: RefCell<FrameAllocator>,
     /// The core's kernel heap.
     pub heap: RefCell<linked_list_allocator::Heap>,
+    /// How to reach the core's local APIC, once enabled.
+    pub apic: Cell<Option<LocalApic>>,
+    /// TSC frequency in Hz (measured by the boot core, copied to each core at start).
+    pub tsc_hz: Cell<u64>,
+    /// Local APIC timer interrupts taken.
+    pub timer_ticks: Cell<u64>,
+    /// Notification IPIs taken.
+    pub notify_ipis: Cell<u64>,
 }
 
 impl PerCore {
@@ -42,10 +51,14 @@ impl PerCore {
             user_rsp_scratch: 0,
             core_id,
             apic_id,
-            node,
+            node: Cell::new(node),
             phys_offset,
             frames: RefCell::new(FrameAllocator::new()),
             heap: RefCell::new(linked_list_allocator::Heap::empty()),
+            apic: Cell::new(None),
+            tsc_hz: Cell::new(0),
+            timer_ticks: Cell::new(0),
+            notify_ipis: Cell::new(0),
         }
     }
 

@@ -2,7 +2,12 @@
 //! took it. Faults in the kernel are reported with everything needed to find them (core,
 //! vector name, RIP, error code, CR2 for page faults) and end in a panic.
 
+use crate::arch::apic::{ERROR_VECTOR, SPURIOUS_VECTOR, TIMER_VECTOR};
 use crate::arch::idt::TrapFrame;
+use crate::percore;
+
+/// Vector of the notification IPI: how one core wakes another (the URPC notification path).
+pub const NOTIFY_VECTOR: u8 = 0xf0;
 
 /// Architectural exception names, by vector.
 const EXCEPTION_NAMES: [&str; 32] = [
@@ -68,11 +73,36 @@ fn page_fault_cause(code: u64) -> (&'static str, &'static str, &'static str) {
 
 /// Called by the common trap path with the saved registers.
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
-    match frame.vector {
+    let Ok(vector) = u8::try_from(frame.vector) else {
+        panic!("trap stub pushed impossible vector {}", frame.vector);
+    };
+    match vector {
         0..=31 => kernel_fault(frame),
+        SPURIOUS_VECTOR => {}
+        TIMER_VECTOR => {
+            let pc = percore::current();
+            pc.timer_ticks.set(pc.timer_ticks.get() + 1);
+            eoi();
+        }
+        NOTIFY_VECTOR => {
+            let pc = percore::current();
+            pc.notify_ipis.set(pc.notify_ipis.get() + 1);
+            eoi();
+        }
+        ERROR_VECTOR => {
+            log::error!("local APIC error interrupt");
+            eoi();
+        }
         v => {
             log::warn!("unexpected interrupt vector {v} at rip {:#x}", frame.rip);
+            eoi();
         }
+    }
+}
+
+fn eoi() {
+    if let Some(apic) = percore::current().apic.get() {
+        apic.eoi();
     }
 }
 

@@ -10,13 +10,18 @@
 
 extern crate alloc;
 
+mod bringup;
+mod discover;
 mod inject;
+mod machine;
 mod memory;
+mod paging;
+mod smp;
 
 use bootloader_api::config::Mapping;
 use bootloader_api::info::{FrameBufferInfo, PixelFormat};
 use bootloader_api::{BootInfo, BootloaderConfig};
-use cpudriver::arch::cpu::{halt_forever, rdtsc};
+use cpudriver::arch::cpu::rdtsc;
 use cpudriver::bootcfg::{self, BootConfig};
 use cpudriver::console::framebuffer::{FbInfo, PixelLayout};
 
@@ -124,7 +129,8 @@ fn kmain(boot_info: &'static mut BootInfo) -> ! {
         frames.ranges().len()
     );
 
-    let pc = memory::boot_core_record(&mut frames, phys_offset);
+    let bsp_apic_id = cpu_apic_id();
+    let pc = memory::boot_core_record(&mut frames, phys_offset, bsp_apic_id);
     // SAFETY: the record was just carved from free memory, belongs to the boot core, and
     // lives forever; nothing has used the per-core record yet.
     unsafe { cpudriver::percore::install(pc) };
@@ -135,20 +141,28 @@ fn kmain(boot_info: &'static mut BootInfo) -> ! {
         "boot core: GDT, TSS (IST stacks), IDT loaded; heap {} KiB free",
         cpudriver::heap::free_bytes() >> 10
     );
-    match boot_info.rsdp_addr.into_option() {
-        Some(rsdp) => log::info!("ACPI RSDP at {rsdp:#x}"),
-        None => log::warn!("no ACPI RSDP from the firmware"),
-    }
-    *cpudriver::percore::current().frames.borrow_mut() = frames;
 
     if let Some(fault) = cfg.inject {
         inject::inject(fault);
     }
 
-    let cycles = rdtsc() - entry_tsc;
-    log::info!("system ready: cores=1/1 nodes=1 boot_cycles={cycles}");
+    let summary = bringup::bring_up(boot_info, frames, phys_offset, entry_tsc);
+    log::info!("system ready: {summary}");
     if cfg.qemu_exit {
         cpudriver::arch::qemu::exit_success();
     }
-    halt_forever()
+    bringup::idle()
+}
+
+/// The APIC id of the executing core, from CPUID (x2APIC id from leaf 0xB when present).
+fn cpu_apic_id() -> u32 {
+    let cpuid = raw_cpuid::CpuId::new();
+    if let Some(mut topo) = cpuid.get_extended_topology_info() {
+        if let Some(level) = topo.next() {
+            return level.x2apic_id();
+        }
+    }
+    cpuid
+        .get_feature_info()
+        .map_or(0, |f| f.initial_local_apic_id() as u32)
 }

@@ -34,7 +34,11 @@ pub fn frames_from_memory_map(regions: &MemoryRegions) -> FrameAllocator {
 }
 
 /// Allocate the boot core's per-core record from `frames`.
-pub fn boot_core_record(frames: &mut FrameAllocator, phys_offset: u64) -> &'static mut PerCore {
+pub fn boot_core_record(
+    frames: &mut FrameAllocator,
+    phys_offset: u64,
+    apic_id: u32,
+) -> &'static mut PerCore {
     let size = core::mem::size_of::<PerCore>() as u64;
     let pages = size.div_ceil(FRAME_SIZE);
     let pa = frames
@@ -44,7 +48,7 @@ pub fn boot_core_record(frames: &mut FrameAllocator, phys_offset: u64) -> &'stat
     // SAFETY: `pa` is a fresh run of free frames large enough for a PerCore, mapped at
     // `phys_offset + pa`, page-aligned (so aligned for PerCore), and never handed out again.
     unsafe {
-        ptr.write(PerCore::new(0, 0, 0, phys_offset));
+        ptr.write(PerCore::new(0, apic_id, 0, phys_offset));
         &mut *ptr
     }
 }

@@ -210,6 +210,8 @@ fn cmd_test(mut args: Args) -> Result<(), String> {
         _ => (true, true),
     };
     if host {
+        // The SKB conformance tests compare against SWI-Prolog.
+        deps::ensure(&[deps::SWIPL])?;
         eprintln!("xtask: host unit tests");
         let mut c = cargo();
         c.args([

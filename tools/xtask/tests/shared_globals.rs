@@ -88,7 +88,11 @@ fn no_unlisted_kernel_globals() {
     let mut problems = Vec::new();
     let mut seen = BTreeSet::new();
     for f in &files {
-        let rel = f.strip_prefix(root()).unwrap().to_string_lossy().into_owned();
+        let rel = f
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let text = std::fs::read_to_string(f).unwrap();
         for (path, name, is_mut) in statics(&rel, &text) {
             let key = format!("{path}:{name}");
@@ -105,7 +109,9 @@ fn no_unlisted_kernel_globals() {
         }
     }
     for stale in allowed.difference(&seen) {
-        problems.push(format!("{stale}: listed in shared-globals.allow but no longer exists"));
+        problems.push(format!(
+            "{stale}: listed in shared-globals.allow but no longer exists"
+        ));
     }
     assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
 }

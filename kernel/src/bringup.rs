@@ -1,0 +1,291 @@
+//! The boot core's bring-up of the whole machine: time, the local APIC, the topology, the
+//! per-core memory split, starting every enabled AP, an IPI round, and the boot summary.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use bootloader_api::info::MemoryRegionKind;
+use bootloader_api::BootInfo;
+use cpudriver::arch::apic::{self, LocalApic};
+use cpudriver::arch::cpu::rdtsc;
+use cpudriver::arch::tsc;
+use cpudriver::percore;
+use cpudriver::trap::NOTIFY_VECTOR;
+use physmem::{split_pools, FrameAllocator, NodeCores, PhysRange};
+
+use crate::machine::Machine;
+use crate::smp::trampoline::Trampoline;
+use crate::smp::{state, ApTarget, Started, Starter};
+
+/// How long an AP may take to enter the kernel after its STARTUP IPIs.
+const AP_ENTER_TIMEOUT_MS: u64 = 1000;
+/// How long all started APs together may take to finish their set-up.
+const AP_READY_TIMEOUT_MS: u64 = 5000;
+/// Preferred physical page of the AP trampoline.
+const TRAMPOLINE_PREFERRED: u64 = 0x8000;
+
+fn pick_trampoline_page(boot_info: &BootInfo) -> Option<u64> {
+    let usable = |pa: u64| {
+        boot_info
+            .memory_regions
+            .iter()
+            .any(|r| r.kind == MemoryRegionKind::Usable && r.start <= pa && pa + 4096 <= r.end)
+    };
+    if usable(TRAMPOLINE_PREFERRED) {
+        return Some(TRAMPOLINE_PREFERRED);
+    }
+    (1..0x100u64).map(|p| p << 12).find(|&pa| usable(pa))
+}
+
+fn enable_apic(frames: &mut FrameAllocator, phys_offset: u64) -> LocalApic {
+    let x2 = raw_cpuid::CpuId::new()
+        .get_feature_info()
+        .is_some_and(|f| f.has_x2apic());
+    let apic = if x2 {
+        LocalApic::X2Apic
+    } else {
+        // SAFETY: boot core before other cores run; the APIC page is device memory.
+        let base =
+            unsafe { crate::paging::map_device(frames, phys_offset, 0, apic::physical_base()) }
+                .unwrap_or_else(|e| panic!("cannot map the local APIC: {e:?}"));
+        LocalApic::XApic { base }
+    };
+    // SAFETY: the register page is mapped uncached (xAPIC) or the CPU has x2APIC.
+    unsafe { apic.enable() }
+}
+
+/// Bring up every core; returns the text after `system ready: `.
+pub fn bring_up(
+    boot_info: &BootInfo,
+    mut frames: FrameAllocator,
+    phys_offset: u64,
+    entry_tsc: u64,
+) -> String {
+    let pc = percore::current();
+    let tsc_info = tsc::calibrate().unwrap_or_else(|| {
+        log::error!("no way to measure the TSC (no CPUID frequency, no PIT); assuming 2 GHz");
+        tsc::TscInfo {
+            hz: 2_000_000_000,
+            source: tsc::TscSource::Pit,
+            invariant: false,
+        }
+    });
+    let hz = tsc_info.hz;
+    pc.tsc_hz.set(hz);
+    log::info!(
+        "TSC: {} MHz ({:?}), invariant: {}",
+        hz / 1_000_000,
+        tsc_info.source,
+        tsc_info.invariant
+    );
+
+    let apic = enable_apic(&mut frames, phys_offset);
+    pc.apic.set(Some(apic));
+    let timer_per_ms = cpudriver::start_timer(apic, hz);
+    log::info!(
+        "local APIC: {} mode, id {}, timer {} kHz (divide 16), {} Hz tick",
+        if apic == LocalApic::X2Apic {
+            "x2APIC"
+        } else {
+            "xAPIC"
+        },
+        apic.id(),
+        timer_per_ms,
+        cpudriver::TIMER_HZ
+    );
+
+    let machine = crate::discover::machine(boot_info, phys_offset, apic.id());
+    let enabled = machine.cores.len();
+    pc.node.set(machine.cores[0].node);
+
+    // Per-core memory pools, each from the core's own node.
+    let core_lists: Vec<Vec<u32>> = machine
+        .nodes
+        .iter()
+        .map(|n| {
+            machine
+                .cores
+                .iter()
+                .filter(|c| c.node == n.node)
+                .map(|c| c.core_id)
+                .collect()
+        })
+        .collect();
+    let node_cores: Vec<NodeCores> = machine
+        .nodes
+        .iter()
+        .zip(&core_lists)
+        .map(|(n, cores)| NodeCores {
+            node: n.node,
+            ranges: &n.ranges,
+            cores,
+        })
+        .collect();
+    let mut plans = split_pools(&mut frames, &node_cores, |a, b| machine.distance(a, b))
+        .unwrap_or_else(|e| panic!("cannot split memory into per-core pools: {e:?}"));
+    plans.sort_by_key(|p| p.core);
+    for p in &plans {
+        log::info!(
+            "memory: core {:2} gets {:5} MiB from node {}{}",
+            p.core,
+            p.frames.free_bytes() >> 20,
+            p.node,
+            if p.local {
+                ""
+            } else {
+                " (remote: its node has no memory)"
+            }
+        );
+    }
+    let mut pools: Vec<Option<FrameAllocator>> =
+        plans.into_iter().map(|p| Some(p.frames)).collect();
+    // The boot core keeps its pool plus what no core took (memory of core-less nodes).
+    if let Some(own) = pools.first_mut().and_then(Option::take) {
+        for r in own.ranges() {
+            if let Err(e) = frames.add_range(*r) {
+                log::warn!("boot core pool: range {r:?} dropped: {e:?}");
+            }
+        }
+    }
+
+    // The trampoline page, identity-mapped so paging can be switched on under it.
+    let Some(tramp_pa) = pick_trampoline_page(boot_info) else {
+        log::error!("no free page below 1 MiB for the AP trampoline: booting one core");
+        return summary(&machine, 1, enabled, entry_tsc, hz);
+    };
+    let flags = x86_64::structures::paging::PageTableFlags::WRITABLE;
+    // SAFETY: boot core before other cores start; identity-mapping free low memory.
+    if let Err(e) =
+        unsafe { crate::paging::map_page(&mut frames, phys_offset, tramp_pa, tramp_pa, flags) }
+    {
+        log::error!("cannot map the AP trampoline: {e:?}; booting one core");
+        return summary(&machine, 1, enabled, entry_tsc, hz);
+    }
+    // SAFETY: the page is usable low memory, now identity-mapped, used by nothing else.
+    let trampoline = unsafe { Trampoline::install(tramp_pa, phys_offset) }
+        .unwrap_or_else(|e| panic!("AP trampoline: {e:?}"));
+
+    let mut started: Vec<Started> = Vec::new();
+    {
+        let mut starter = Starter {
+            trampoline: &trampoline,
+            apic,
+            bsp_frames: &mut frames,
+            phys_offset,
+            tsc_hz: hz,
+            timeout_ms: AP_ENTER_TIMEOUT_MS,
+        };
+        for c in machine.cores.iter().skip(1) {
+            let Some(pool) = pools.get_mut(c.core_id as usize).and_then(Option::take) else {
+                log::error!("core {} (APIC id {}): no memory pool", c.core_id, c.apic_id);
+                continue;
+            };
+            let t = ApTarget {
+                core_id: c.core_id,
+                apic_id: c.apic_id,
+                node: c.node,
+            };
+            match starter.start(t, pool) {
+                Ok(s) => started.push(s),
+                Err(e) => log::error!(
+                    "core {} (APIC id {}) did not start: {e:?}; going on without it",
+                    c.core_id,
+                    c.apic_id
+                ),
+            }
+        }
+    }
+
+    // Wait for every started AP to report READY.
+    let deadline = rdtsc() + tsc::ms_to_cycles(hz, AP_READY_TIMEOUT_MS);
+    let mut ready = 1;
+    for s in &started {
+        let r = &s.record.report;
+        while r.state.load(Ordering::Acquire) == state::ENTERED && rdtsc() < deadline {
+            core::hint::spin_loop();
+        }
+        match r.state.load(Ordering::Acquire) {
+            state::READY => ready += 1,
+            st => log::error!(
+                "core {} (APIC id {}) did not finish set-up (state {st})",
+                s.target.core_id,
+                s.target.apic_id
+            ),
+        }
+    }
+    // SAFETY: every AP that started has left the trampoline (it runs on its own stack in
+    // the kernel), so nothing executes the identity-mapped page any more.
+    unsafe { crate::paging::unmap_page(phys_offset, tramp_pa) };
+
+    ipi_round(apic, &started, hz);
+    summary(&machine, ready, enabled, entry_tsc, hz)
+}
+
+/// Send one notification IPI to every ready AP and wait until each has taken it.
+fn ipi_round(apic: LocalApic, started: &[Started], hz: u64) {
+    let ready: Vec<&Started> = started
+        .iter()
+        .filter(|s| s.record.report.state.load(Ordering::Acquire) == state::READY)
+        .collect();
+    let before: Vec<u32> = ready
+        .iter()
+        .map(|s| s.record.report.ipis.load(Ordering::Acquire))
+        .collect();
+    let t0 = rdtsc();
+    for s in &ready {
+        if let Err(e) = apic.send_ipi(s.target.apic_id, NOTIFY_VECTOR) {
+            log::error!("IPI to core {}: {e:?}", s.target.core_id);
+        }
+    }
+    let deadline = rdtsc() + tsc::ms_to_cycles(hz, 1000);
+    let mut answered = 0;
+    for (s, b) in ready.iter().zip(before) {
+        while s.record.report.ipis.load(Ordering::Acquire) == b && rdtsc() < deadline {
+            core::hint::spin_loop();
+        }
+        if s.record.report.ipis.load(Ordering::Acquire) != b {
+            answered += 1;
+        } else {
+            log::error!(
+                "core {} did not take its notification IPI",
+                s.target.core_id
+            );
+        }
+    }
+    log::info!(
+        "IPI round: {answered}/{} cores took a notification IPI (vector {NOTIFY_VECTOR:#x}) in {} us",
+        ready.len(),
+        (rdtsc() - t0) / (hz / 1_000_000).max(1)
+    );
+}
+
+fn summary(machine: &Machine, booted: usize, enabled: usize, entry_tsc: u64, hz: u64) -> String {
+    let ms = (rdtsc() - entry_tsc) / (hz / 1000).max(1);
+    format!(
+        "cores={booted}/{enabled} nodes={} madt_entries={} boot_ms={ms}",
+        machine.nodes.len(),
+        machine.madt_entries
+    )
+}
+
+/// The boot core's idle loop after boot.
+pub fn idle() -> ! {
+    loop {
+        x86_64::instructions::interrupts::enable_and_hlt();
+    }
+}
+
+/// Ranges of memory in the memory map (for machines without SRAT: all of it is node 0).
+pub fn all_memory(boot_info: &BootInfo) -> Vec<PhysRange> {
+    boot_info
+        .memory_regions
+        .iter()
+        .filter(|r| r.kind == MemoryRegionKind::Usable)
+        .map(|r| PhysRange {
+            start: r.start,
+            end: r.end,
+        })
+        .collect()
+}
