@@ -15,16 +15,70 @@ extern crate alloc;
 pub mod arch;
 pub mod bootcfg;
 pub mod console;
+pub mod dispatcher;
 pub mod heap;
 pub mod panic;
 pub mod percore;
+pub mod syscall;
 pub mod trap;
+pub mod vspace;
 
 /// Set up this core's CPU driver state: GDT and TSS (with IST stacks and `stack_top` as the
 /// ring-0 stack), then the IDT. The core's per-core record and heap must be installed.
 pub fn init_core(stack_top: u64) {
     let sel = arch::gdt::init(x86_64::VirtAddr::new(stack_top));
     arch::idt::init(sel.kernel_code.0);
+    arch::syscall::init(&sel);
+    let pc = percore::current();
+    pc.syscall_rsp.set(stack_top & !0xf);
+    let (pml4, _) = x86_64::registers::control::Cr3::read();
+    pc.kernel_pml4.set(pml4.start_address().as_u64());
+    enable_protection();
+}
+
+/// Turn on the CPU's protections where it has them: no-execute, write protection in ring
+/// 0, SMEP (the kernel never executes user pages) and SMAP (the kernel never touches user
+/// pages by accident; it reads user memory through the physical-memory mapping).
+fn enable_protection() {
+    use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
+    let cpuid = raw_cpuid::CpuId::new();
+    let ext = cpuid.get_extended_feature_info();
+    let mut cr4 = Cr4::read();
+    if ext.as_ref().is_some_and(|e| e.has_smep()) {
+        cr4 |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
+    }
+    if ext.as_ref().is_some_and(|e| e.has_smap()) {
+        cr4 |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
+    }
+    // SAFETY: SMEP/SMAP only restrict the kernel's access to user pages, which it never
+    // makes directly; WP makes read-only pages read-only for the kernel too.
+    unsafe {
+        Cr4::write(cr4);
+        Cr0::update(|f| *f |= Cr0Flags::WRITE_PROTECT);
+    }
+}
+
+/// Whether SMEP and SMAP are on (for the boot log).
+pub fn protections() -> (bool, bool) {
+    use x86_64::registers::control::{Cr4, Cr4Flags};
+    let cr4 = Cr4::read();
+    (
+        cr4.contains(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION),
+        cr4.contains(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION),
+    )
+}
+
+/// Leave the boot path for good: run this core's dispatchers (or idle when there are none).
+pub fn run_dispatchers() -> ! {
+    let mut frame = arch::idt::TrapFrame::default();
+    let ready = percore::current()
+        .sched
+        .borrow_mut()
+        .switch_next(&mut frame);
+    if !ready {
+        syscall::idle_until_runnable(&mut frame);
+    }
+    arch::idt::enter_user(&frame)
 }
 
 /// Timer interrupts per second on every core.

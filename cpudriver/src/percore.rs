@@ -5,21 +5,24 @@
 //! address, so [`current`] is one load. Nothing in it is shared: the record is the
 //! container of the core's kernel state (heap, frame pool, identity).
 
+use alloc::boxed::Box;
 use core::cell::{Cell, RefCell};
+use core::sync::atomic::{AtomicU64, Ordering};
 use physmem::FrameAllocator;
 
 use crate::arch::apic::LocalApic;
 use crate::arch::cpu::{rdmsr, wrmsr, IA32_GS_BASE, IA32_KERNEL_GS_BASE};
+use crate::dispatcher::Scheduler;
 
 /// A core's own kernel state.
 #[repr(C)]
 pub struct PerCore {
     /// Address of this record; must stay the first field (read as `gs:[0]`).
     self_ptr: *const PerCore,
-    /// Kernel stack pointer to load on `syscall` entry (read by the entry stub).
-    pub syscall_rsp: u64,
-    /// Scratch slot for the user stack pointer during `syscall` entry.
-    pub user_rsp_scratch: u64,
+    /// Kernel stack pointer to load on `syscall` entry (read by the entry stub at `gs:[8]`).
+    pub syscall_rsp: Cell<u64>,
+    /// Scratch slot for the user stack pointer during `syscall` entry (`gs:[16]`).
+    pub user_rsp_scratch: Cell<u64>,
     /// Dense core number (0 is the boot core).
     pub core_id: u32,
     /// Local APIC id of the core.
@@ -40,6 +43,17 @@ pub struct PerCore {
     pub timer_ticks: Cell<u64>,
     /// Notification IPIs taken.
     pub notify_ipis: Cell<u64>,
+    /// Physical address of the core's kernel top-level page table.
+    pub kernel_pml4: Cell<u64>,
+    /// The core's dispatchers and run queue.
+    pub sched: RefCell<Scheduler>,
+    /// Syscalls served on this core.
+    pub syscalls: Cell<u64>,
+    /// Where the core publishes its syscall count on every timer tick (its boot report
+    /// line, read by the boot core).
+    pub published_syscalls: Cell<Option<&'static AtomicU64>>,
+    /// Kernel work run on every timer tick of this core (the boot core's boot progress).
+    pub tick_hook: RefCell<Option<Box<dyn FnMut()>>>,
 }
 
 impl PerCore {
@@ -47,8 +61,8 @@ impl PerCore {
     pub fn new(core_id: u32, apic_id: u32, node: u32, phys_offset: u64) -> PerCore {
         PerCore {
             self_ptr: core::ptr::null(),
-            syscall_rsp: 0,
-            user_rsp_scratch: 0,
+            syscall_rsp: Cell::new(0),
+            user_rsp_scratch: Cell::new(0),
             core_id,
             apic_id,
             node: Cell::new(node),
@@ -59,6 +73,11 @@ impl PerCore {
             tsc_hz: Cell::new(0),
             timer_ticks: Cell::new(0),
             notify_ipis: Cell::new(0),
+            kernel_pml4: Cell::new(0),
+            sched: RefCell::new(Scheduler::default()),
+            syscalls: Cell::new(0),
+            published_syscalls: Cell::new(None),
+            tick_hook: RefCell::new(None),
         }
     }
 
@@ -81,7 +100,8 @@ pub unsafe fn install(record: &'static mut PerCore) {
     // record is what `current` relies on. The caller guarantees exclusivity.
     unsafe {
         wrmsr(IA32_GS_BASE, addr);
-        wrmsr(IA32_KERNEL_GS_BASE, addr);
+        // User mode sees GS base 0; `swapgs` exchanges the two on every kernel entry/exit.
+        wrmsr(IA32_KERNEL_GS_BASE, 0);
     }
 }
 
@@ -113,4 +133,22 @@ pub fn current() -> &'static PerCore {
 /// This core's number, or 0 before its record is installed (the boot core's early boot).
 pub fn core_id() -> u32 {
     try_current().map_or(0, |p| p.core_id)
+}
+
+/// Work done on every timer tick of this core: publish counters, run the tick hook.
+pub fn on_tick() {
+    let pc = current();
+    pc.timer_ticks.set(pc.timer_ticks.get() + 1);
+    if let Some(p) = pc.published_syscalls.get() {
+        p.store(pc.syscalls.get(), Ordering::Release);
+    }
+    // Take the hook out while it runs, so it may use the per-core record freely.
+    let hook = pc.tick_hook.borrow_mut().take();
+    if let Some(mut h) = hook {
+        h();
+        let mut slot = pc.tick_hook.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(h);
+        }
+    }
 }

@@ -76,13 +76,15 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     let Ok(vector) = u8::try_from(frame.vector) else {
         panic!("trap stub pushed impossible vector {}", frame.vector);
     };
+    if frame.from_user() {
+        return user_trap(vector, frame);
+    }
     match vector {
         0..=31 => kernel_fault(frame),
         SPURIOUS_VECTOR => {}
         TIMER_VECTOR => {
-            let pc = percore::current();
-            pc.timer_ticks.set(pc.timer_ticks.get() + 1);
             eoi();
+            percore::on_tick();
         }
         NOTIFY_VECTOR => {
             let pc = percore::current();
@@ -97,6 +99,41 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             log::warn!("unexpected interrupt vector {v} at rip {:#x}", frame.rip);
             eoi();
         }
+    }
+}
+
+/// A trap taken while a dispatcher ran.
+fn user_trap(vector: u8, frame: &mut TrapFrame) {
+    let pc = percore::current();
+    match vector {
+        0..=31 => {
+            let what = if vector == 14 {
+                let (present, access, _) = page_fault_cause(frame.error_code);
+                alloc::format!(
+                    "page fault at address {:#x} ({present}, {access})",
+                    crate::arch::cpu::cr2()
+                )
+            } else {
+                alloc::format!(
+                    "{} (vector {vector}, error code {:#x})",
+                    vector_name(vector as u64),
+                    frame.error_code
+                )
+            };
+            crate::syscall::user_fault(frame, &what);
+        }
+        TIMER_VECTOR => {
+            eoi();
+            percore::on_tick();
+            pc.sched.borrow_mut().save_preempted(frame);
+            crate::syscall::reschedule(frame);
+        }
+        NOTIFY_VECTOR => {
+            pc.notify_ipis.set(pc.notify_ipis.get() + 1);
+            eoi();
+        }
+        SPURIOUS_VECTOR => {}
+        _ => eoi(),
     }
 }
 

@@ -56,13 +56,16 @@ fn enable_apic(frames: &mut FrameAllocator, phys_offset: u64) -> LocalApic {
     unsafe { apic.enable() }
 }
 
-/// Bring up every core; returns the text after `system ready: `.
-pub fn bring_up(
-    boot_info: &BootInfo,
-    mut frames: FrameAllocator,
-    phys_offset: u64,
-    entry_tsc: u64,
-) -> String {
+/// What the boot core knows once the other cores are up.
+pub struct BootStatus {
+    /// The summary so far (`cores=.. nodes=.. madt_entries=..`).
+    pub summary: String,
+    /// Boot records of the APs that reached READY.
+    pub ready: Vec<&'static crate::smp::ApBootRecord>,
+}
+
+/// Bring up every core.
+pub fn bring_up(boot_info: &BootInfo, mut frames: FrameAllocator, phys_offset: u64) -> BootStatus {
     let pc = percore::current();
     let tsc_info = tsc::calibrate().unwrap_or_else(|| {
         log::error!("no way to measure the TSC (no CPUID frequency, no PIT); assuming 2 GHz");
@@ -153,7 +156,11 @@ pub fn bring_up(
     // The trampoline page, identity-mapped so paging can be switched on under it.
     let Some(tramp_pa) = pick_trampoline_page(boot_info) else {
         log::error!("no free page below 1 MiB for the AP trampoline: booting one core");
-        return summary(&machine, 1, enabled, entry_tsc, hz);
+        *pc.frames.borrow_mut() = frames;
+        return BootStatus {
+            summary: summary(&machine, 1, enabled),
+            ready: Vec::new(),
+        };
     };
     let flags = x86_64::structures::paging::PageTableFlags::WRITABLE;
     // SAFETY: boot core before other cores start; identity-mapping free low memory.
@@ -161,7 +168,11 @@ pub fn bring_up(
         unsafe { crate::paging::map_page(&mut frames, phys_offset, tramp_pa, tramp_pa, flags) }
     {
         log::error!("cannot map the AP trampoline: {e:?}; booting one core");
-        return summary(&machine, 1, enabled, entry_tsc, hz);
+        *pc.frames.borrow_mut() = frames;
+        return BootStatus {
+            summary: summary(&machine, 1, enabled),
+            ready: Vec::new(),
+        };
     }
     // SAFETY: the page is usable low memory, now identity-mapped, used by nothing else.
     let trampoline = unsafe { Trampoline::install(tramp_pa, phys_offset) }
@@ -176,6 +187,7 @@ pub fn bring_up(
             phys_offset,
             tsc_hz: hz,
             timeout_ms: AP_ENTER_TIMEOUT_MS,
+            ramdisk: crate::programs::ramdisk(boot_info),
         };
         for c in machine.cores.iter().skip(1) {
             let Some(pool) = pools.get_mut(c.core_id as usize).and_then(Option::take) else {
@@ -220,7 +232,15 @@ pub fn bring_up(
     unsafe { crate::paging::unmap_page(phys_offset, tramp_pa) };
 
     ipi_round(apic, &started, hz);
-    summary(&machine, ready, enabled, entry_tsc, hz)
+    *pc.frames.borrow_mut() = frames;
+    BootStatus {
+        summary: summary(&machine, ready, enabled),
+        ready: started
+            .iter()
+            .filter(|s| s.record.report.state.load(Ordering::Acquire) == state::READY)
+            .map(|s| s.record)
+            .collect(),
+    }
 }
 
 /// Send one notification IPI to every ready AP and wait until each has taken it.
@@ -233,7 +253,6 @@ fn ipi_round(apic: LocalApic, started: &[Started], hz: u64) {
         .iter()
         .map(|s| s.record.report.ipis.load(Ordering::Acquire))
         .collect();
-    let t0 = rdtsc();
     for s in &ready {
         if let Err(e) = apic.send_ipi(s.target.apic_id, NOTIFY_VECTOR) {
             log::error!("IPI to core {}: {e:?}", s.target.core_id);
@@ -255,26 +274,60 @@ fn ipi_round(apic: LocalApic, started: &[Started], hz: u64) {
         }
     }
     log::info!(
-        "IPI round: {answered}/{} cores took a notification IPI (vector {NOTIFY_VECTOR:#x}) in {} us",
-        ready.len(),
-        (rdtsc() - t0) / (hz / 1_000_000).max(1)
+        "IPI round: {answered}/{} cores took a notification IPI (vector {NOTIFY_VECTOR:#x})",
+        ready.len()
     );
 }
 
-fn summary(machine: &Machine, booted: usize, enabled: usize, entry_tsc: u64, hz: u64) -> String {
-    let ms = (rdtsc() - entry_tsc) / (hz / 1000).max(1);
+fn summary(machine: &Machine, booted: usize, enabled: usize) -> String {
     format!(
-        "cores={booted}/{enabled} nodes={} madt_entries={} boot_ms={ms}",
+        "cores={booted}/{enabled} nodes={} madt_entries={}",
         machine.nodes.len(),
         machine.madt_entries
     )
 }
 
-/// The boot core's idle loop after boot.
-pub fn idle() -> ! {
-    loop {
-        x86_64::instructions::interrupts::enable_and_hlt();
-    }
+/// How long the boot core waits for every monitor to report in.
+const MONITOR_TIMEOUT_MS: u64 = 10_000;
+
+/// Once the boot core runs dispatchers: on every tick, check whether every core's monitor
+/// has reported in (made its first syscalls); then print the `system ready` line (and end
+/// a batch run under QEMU).
+pub fn announce_when_ready(status: BootStatus, entry_tsc: u64) {
+    let pc = percore::current();
+    let hz = pc.tsc_hz.get().max(1000);
+    let started = rdtsc();
+    let mut done = false;
+    *pc.tick_hook.borrow_mut() = Some(alloc::boxed::Box::new(move || {
+        if done {
+            return;
+        }
+        let me = percore::current();
+        let own = usize::from(me.syscalls.get() >= 2);
+        let up = status
+            .ready
+            .iter()
+            .filter(|r| r.report.syscalls.load(Ordering::Acquire) >= 2)
+            .count();
+        let all = status.ready.len() + 1;
+        let timed_out = rdtsc() - started > tsc::ms_to_cycles(hz, MONITOR_TIMEOUT_MS);
+        if own + up < all && !timed_out {
+            return;
+        }
+        done = true;
+        if own + up < all {
+            log::error!("only {} of {all} monitors reported in", own + up);
+        }
+        let ms = (rdtsc() - entry_tsc) / (hz / 1000);
+        log::info!(
+            "system ready: {} monitors={}/{all} boot_ms={ms}",
+            status.summary,
+            own + up
+        );
+        if cpudriver::bootcfg::get().qemu_exit {
+            cpudriver::arch::qemu::exit_success();
+        }
+    }));
 }
 
 /// Ranges of memory in the memory map (for machines without SRAT: all of it is node 0).

@@ -16,6 +16,7 @@ mod inject;
 mod machine;
 mod memory;
 mod paging;
+mod programs;
 mod smp;
 
 use bootloader_api::config::Mapping;
@@ -32,10 +33,18 @@ static ALLOCATOR: cpudriver::heap::PerCoreHeap = cpudriver::heap::PerCoreHeap;
 /// Size of the boot core's kernel stack (set up by the bootloader).
 const BOOT_STACK_SIZE: u64 = 256 * 1024;
 
-/// What the bootloader must provide: all physical memory mapped, a big enough stack.
+/// Lowest virtual address of the kernel's half: everything the bootloader maps for the
+/// kernel (image, stack, physical-memory mapping, boot info, framebuffer, ramdisk) goes above
+/// it, so the lower half is free for user address spaces.
+pub const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
+
+/// What the bootloader must provide: all physical memory mapped, a big enough stack, and
+/// every mapping in the upper half, below the device window.
 pub static BOOTLOADER_CONFIG: BootloaderConfig = {
     let mut config = BootloaderConfig::new_default();
     config.mappings.physical_memory = Some(Mapping::Dynamic);
+    config.mappings.dynamic_range_start = Some(KERNEL_HALF);
+    config.mappings.dynamic_range_end = Some(paging::DEVICE_WINDOW - 1);
     config.kernel_stack_size = BOOT_STACK_SIZE;
     config
 };
@@ -146,12 +155,10 @@ fn kmain(boot_info: &'static mut BootInfo) -> ! {
         inject::inject(fault);
     }
 
-    let summary = bringup::bring_up(boot_info, frames, phys_offset, entry_tsc);
-    log::info!("system ready: {summary}");
-    if cfg.qemu_exit {
-        cpudriver::arch::qemu::exit_success();
-    }
-    bringup::idle()
+    let status = bringup::bring_up(boot_info, frames, phys_offset);
+    programs::start_monitor(programs::ramdisk(boot_info));
+    bringup::announce_when_ready(status, entry_tsc);
+    cpudriver::run_dispatchers()
 }
 
 /// The APIC id of the executing core, from CPUID (x2APIC id from leaf 0xB when present).

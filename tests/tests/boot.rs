@@ -20,7 +20,7 @@ fn uefi_boot_reaches_ready() {
     let mut m = machine(4);
     m.firmware = Firmware::Uefi;
     let run = boot("uefi-smp4", &m, &[], LIMIT);
-    run.assert_success().assert_contains("ACPI RSDP at");
+    run.assert_success().assert_contains("cores=4/4");
     run.ready_line();
 }
 
@@ -36,21 +36,37 @@ fn panic_exits_with_failure_and_location() {
 
 #[test]
 fn page_fault_reports_address_and_error_code() {
-    let run = boot("inject-page-fault", &machine(1), &[("inject", "page-fault")], LIMIT);
-    run.assert_kernel_failure()
-        .assert_contains("page fault at address 0x7fffdeadb000 (error code 0x0: page not present, read, kernel)");
+    let run = boot(
+        "inject-page-fault",
+        &machine(1),
+        &[("inject", "page-fault")],
+        LIMIT,
+    );
+    run.assert_kernel_failure().assert_contains(
+        "page fault at address 0x7fffdeadb000 (error code 0x0: page not present, read, kernel)",
+    );
 }
 
 #[test]
 fn double_fault_runs_on_its_own_stack() {
-    let run = boot("inject-double-fault", &machine(1), &[("inject", "double-fault")], LIMIT);
+    let run = boot(
+        "inject-double-fault",
+        &machine(1),
+        &[("inject", "double-fault")],
+        LIMIT,
+    );
     run.assert_kernel_failure()
         .assert_contains("CPU exception 8 (double fault)");
 }
 
 #[test]
 fn invalid_opcode_is_reported() {
-    let run = boot("inject-ud2", &machine(1), &[("inject", "invalid-opcode")], LIMIT);
+    let run = boot(
+        "inject-ud2",
+        &machine(1),
+        &[("inject", "invalid-opcode")],
+        LIMIT,
+    );
     run.assert_kernel_failure()
         .assert_contains("CPU exception 6 (invalid opcode)");
 }

@@ -92,6 +92,8 @@ trap_common:
     mov rdi, rsp
     cld
     call {dispatch}
+    .global trap_return
+trap_return:
     pop r15
     pop r14
     pop r13
@@ -119,6 +121,35 @@ trap_common:
 
 unsafe extern "C" {
     static trap_stubs: u8;
+}
+
+core::arch::global_asm!(
+    r#"
+    .text
+    .global enter_user_frame
+enter_user_frame:
+    mov rsp, rdi
+    jmp trap_return
+    "#
+);
+
+unsafe extern "C" {
+    fn enter_user_frame(frame: *const TrapFrame) -> !;
+}
+
+/// Leave the kernel for the user state in `frame`, on this core's kernel stack (the
+/// current contents of the stack are abandoned: the CPU driver never returns to them).
+pub fn enter_user(frame: &TrapFrame) -> ! {
+    let top = crate::percore::current().syscall_rsp.get();
+    let slot = (top - core::mem::size_of::<TrapFrame>() as u64) & !0xf;
+    let slot = slot as *mut TrapFrame;
+    // SAFETY: `slot` lies at the top of this core's kernel stack, which nothing live uses
+    // any more; `frame` is copied there before the stack pointer moves onto it, and the
+    // common exit path restores it and returns to user mode (it has CS RPL 3).
+    unsafe {
+        slot.write(*frame);
+        enter_user_frame(slot)
+    }
 }
 
 /// One 16-byte interrupt gate.

@@ -6,4 +6,5 @@ pub mod cpu;
 pub mod gdt;
 pub mod idt;
 pub mod qemu;
+pub mod syscall;
 pub mod tsc;

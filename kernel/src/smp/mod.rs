@@ -48,6 +48,9 @@ pub struct ApReport {
     pub ticks: AtomicU64,
     /// Local APIC timer ticks (divide by 16) per millisecond, as measured by the AP.
     pub timer_per_ms: AtomicU64,
+    /// Syscalls served on the AP (published on every timer tick): its monitor is up once
+    /// it has made its first calls.
+    pub syscalls: AtomicU64,
 }
 
 /// Start parameters for one AP, written by the boot core before the STARTUP IPI.
@@ -71,6 +74,8 @@ pub struct ApBootRecord {
     pub stack_top: u64,
     /// The AP's memory pool (the record, stack and page table are already carved out).
     pub pool: FrameAllocator,
+    /// The ramdisk (mapped read-only for every core by the bootloader).
+    pub ramdisk: &'static [u8],
     /// Written by the AP only.
     pub report: ApReport,
 }
@@ -121,6 +126,8 @@ pub struct Starter<'a> {
     pub tsc_hz: u64,
     /// Time limit for an AP to enter the kernel, in milliseconds.
     pub timeout_ms: u64,
+    /// The ramdisk, passed on to every AP.
+    pub ramdisk: &'static [u8],
 }
 
 impl Starter<'_> {
@@ -157,11 +164,13 @@ impl Starter<'_> {
                 tsc_hz: self.tsc_hz,
                 stack_top,
                 pool,
+                ramdisk: self.ramdisk,
                 report: ApReport {
                     state: AtomicU32::new(state::OFFLINE),
                     ipis: AtomicU32::new(0),
                     ticks: AtomicU64::new(0),
                     timer_per_ms: AtomicU64::new(0),
+                    syscalls: AtomicU64::new(0),
                 },
             });
             &*rec_ptr
@@ -254,22 +263,16 @@ extern "C" fn ap_entry(record: &'static ApBootRecord) -> ! {
         .report
         .timer_per_ms
         .store(timer_per_ms, Ordering::Relaxed);
-    record.report.state.store(state::READY, Ordering::Release);
-    idle(record)
-}
-
-/// An AP's idle loop: sleep until an interrupt, publish counters in the report line.
-fn idle(record: &'static ApBootRecord) -> ! {
-    let pc = percore::current();
-    loop {
-        x86_64::instructions::interrupts::enable_and_hlt();
-        record
-            .report
+    pc.published_syscalls.set(Some(&record.report.syscalls));
+    let report = &record.report;
+    *pc.tick_hook.borrow_mut() = Some(alloc::boxed::Box::new(move || {
+        let pc = percore::current();
+        report.ticks.store(pc.timer_ticks.get(), Ordering::Relaxed);
+        report
             .ipis
             .store(pc.notify_ipis.get() as u32, Ordering::Release);
-        record
-            .report
-            .ticks
-            .store(pc.timer_ticks.get(), Ordering::Relaxed);
-    }
+    }));
+    crate::programs::start_monitor(record.ramdisk);
+    record.report.state.store(state::READY, Ordering::Release);
+    cpudriver::run_dispatchers()
 }

@@ -104,9 +104,55 @@ pub fn build_mkimage() -> Result<PathBuf, String> {
     Ok(paths::mkimage())
 }
 
+/// The user programs, built for `x86_64-unknown-none` as static executables linked at
+/// `abi::USER_MIN`.
+pub const PROGRAMS: &[&str] = &["monitor"];
+
+/// Build the user programs; returns `(name, ELF path)` pairs.
+pub fn build_programs() -> Result<Vec<(String, PathBuf)>, String> {
+    let mut c = cargo();
+    c.args([
+        "build",
+        "--quiet",
+        "--release",
+        "--target",
+        "x86_64-unknown-none",
+    ]);
+    for p in PROGRAMS {
+        c.args(["--package", p]);
+    }
+    // A separate target directory: different code-generation flags from the kernel's.
+    c.env("CARGO_TARGET_DIR", paths::target().join("user"));
+    c.env(
+        "RUSTFLAGS",
+        "-C relocation-model=static -C link-arg=--image-base=0x400000 -C force-frame-pointers=yes",
+    );
+    run(c, "building the user programs")?;
+    Ok(PROGRAMS
+        .iter()
+        .map(|p| {
+            (
+                p.to_string(),
+                paths::target()
+                    .join("user/x86_64-unknown-none/release")
+                    .join(p),
+            )
+        })
+        .collect())
+}
+
 /// Files of the ramdisk: the boot configuration and the user programs.
-pub fn write_ramdisk(dir: &Path, boot_cfg: &str) -> Result<PathBuf, String> {
-    let archive = ramdisk::write_archive([("boot.cfg", boot_cfg.as_bytes())]);
+pub fn write_ramdisk(
+    dir: &Path,
+    boot_cfg: &str,
+    programs: &[(String, PathBuf)],
+) -> Result<PathBuf, String> {
+    let mut files: Vec<(String, Vec<u8>)> = vec![("boot.cfg".into(), boot_cfg.as_bytes().to_vec())];
+    for (name, path) in programs {
+        let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        files.push((format!("bin/{name}"), bytes));
+    }
+    let archive = ramdisk::write_archive(files.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
     let path = dir.join("ramdisk.cpio");
     std::fs::write(&path, archive).map_err(|e| format!("writing {}: {e}", path.display()))?;
     Ok(path)
@@ -119,13 +165,20 @@ pub struct Built {
     pub kernel: PathBuf,
     /// The image tool.
     pub mkimage: PathBuf,
+    /// The user programs.
+    pub programs: Vec<(String, PathBuf)>,
 }
 
 /// Build the kernel, the user programs and the image tool.
 pub fn build_all() -> Result<Built, String> {
     let mkimage = build_mkimage()?;
     let kernel = build_kernel()?;
-    Ok(Built { kernel, mkimage })
+    let programs = build_programs()?;
+    Ok(Built {
+        kernel,
+        mkimage,
+        programs,
+    })
 }
 
 /// Make a disk image for `fw` in `dir` with the given `boot.cfg`.
@@ -136,7 +189,7 @@ pub fn make_image(
     boot_cfg: &str,
 ) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let rd = write_ramdisk(dir, boot_cfg)?;
+    let rd = write_ramdisk(dir, boot_cfg, &built.programs)?;
     let img = dir.join(format!("multikernel-{}.img", fw.name()));
     let mut c = Command::new(&built.mkimage);
     c.arg("--kernel")

@@ -24,6 +24,7 @@ commands:
       --timeout S        kill QEMU after S seconds (failure)
       --batch CMDS       boot, run CMDS ('CMD; CMD') once a shell exists, power off;
                          exit 0 only if the system reached ready
+      --log LEVEL        kernel log level: error, warn, info, debug, trace
       --inject FAULT     make the kernel fault on purpose: panic, page-fault,
                          double-fault, invalid-opcode (for testing the failure path)
   test                   all host unit tests and all QEMU integration tests
@@ -113,6 +114,7 @@ fn cmd_run(mut args: Args) -> Result<ExitCode, String> {
     let timeout: Option<u64> = args.number("--timeout")?;
     let batch = args.value("--batch")?;
     let inject = args.value("--inject")?;
+    let log_level = args.value("--log")?;
     let rest = args.finish()?;
     if let Some(r) = rest.first() {
         return Err(format!("unexpected argument `{r}`"));
@@ -130,6 +132,9 @@ fn cmd_run(mut args: Args) -> Result<ExitCode, String> {
     let mut extra: Vec<(&str, &str)> = Vec::new();
     if let Some(i) = inject.as_deref() {
         extra.push(("inject", i));
+    }
+    if let Some(l) = log_level.as_deref() {
+        extra.push(("log", l));
     }
     let cfg = xtask::boot_cfg(batch.is_some(), &extra);
     let dir = paths::xtask_out().join("run");

@@ -1,0 +1,347 @@
+//! Dispatchers: the unit the CPU driver schedules, one per program per core.
+//!
+//! Each core keeps its own dispatcher table and round-robin run queue in its per-core
+//! record. The CPU driver is event-driven: every entry from user mode (syscall, interrupt,
+//! fault) saves the user state into the [`TrapFrame`] on the kernel stack; the handler
+//! decides which dispatcher runs next and leaves that dispatcher's state in the same frame,
+//! which the common exit path restores.
+//!
+//! Preemption follows the upcall model: a dispatcher preempted while *enabled* has its
+//! registers stored in its dispatcher frame's `enabled_area` and is later resumed by an
+//! upcall to its `run` entry; one preempted while *disabled* (flag set, or inside its
+//! registered critical region) is resumed exactly.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use abi::{DispatcherFrame, Registers};
+use physmem::FrameAllocator;
+
+use crate::arch::idt::TrapFrame;
+use crate::arch::syscall::IA32_FS_BASE;
+use crate::percore;
+use crate::vspace::{AddressSpace, VSpaceError};
+
+/// User code segment selector (GDT entry 4, RPL 3).
+pub const USER_CS: u64 = 0x23;
+/// User data segment selector (GDT entry 3, RPL 3).
+pub const USER_SS: u64 = 0x1b;
+/// RFLAGS for user mode: interrupts on, reserved bit 1.
+const USER_RFLAGS: u64 = 0x202;
+
+/// Where a dispatcher is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DispatcherState {
+    /// Can run.
+    Runnable,
+    /// Ended (exited or killed); its memory has been returned.
+    Dead,
+}
+
+/// A dispatcher control block.
+pub struct Dispatcher {
+    /// Id on this core.
+    pub id: u32,
+    /// Program name.
+    pub name: String,
+    /// State.
+    pub state: DispatcherState,
+    vspace: Option<AddressSpace>,
+    /// Kernel view of the dispatcher frame (through the physical-memory mapping).
+    frame: *mut DispatcherFrame,
+    /// The `run` upcall entry (0 until the dispatcher registers one; until then it is
+    /// always resumed exactly).
+    run_entry: u64,
+    /// Critical region of the resume code: preempted inside it means disabled.
+    critical: (u64, u64),
+    /// State to resume exactly (preempted while disabled), if any.
+    exact: Option<TrapFrame>,
+    /// Times entered.
+    pub runs: u64,
+}
+
+/// Why a program could not be started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpawnError {
+    /// The ELF file is not acceptable.
+    Elf(elfload::ElfError),
+    /// Building the address space failed.
+    VSpace(VSpaceError),
+}
+
+impl From<VSpaceError> for SpawnError {
+    fn from(e: VSpaceError) -> Self {
+        SpawnError::VSpace(e)
+    }
+}
+
+/// A core's dispatchers and run queue.
+#[derive(Default)]
+pub struct Scheduler {
+    dispatchers: Vec<Dispatcher>,
+    current: Option<usize>,
+    next_id: u32,
+}
+
+fn regs_from(f: &TrapFrame) -> Registers {
+    Registers {
+        rax: f.rax,
+        rbx: f.rbx,
+        rcx: f.rcx,
+        rdx: f.rdx,
+        rsi: f.rsi,
+        rdi: f.rdi,
+        rbp: f.rbp,
+        rsp: f.rsp,
+        r8: f.r8,
+        r9: f.r9,
+        r10: f.r10,
+        r11: f.r11,
+        r12: f.r12,
+        r13: f.r13,
+        r14: f.r14,
+        r15: f.r15,
+        rip: f.rip,
+        rflags: f.rflags,
+    }
+}
+
+impl Scheduler {
+    /// Load the ELF program `image` as a new dispatcher called `name`.
+    pub fn spawn(
+        &mut self,
+        frames: &mut FrameAllocator,
+        phys_offset: u64,
+        name: &str,
+        image: &[u8],
+    ) -> Result<u32, SpawnError> {
+        let exe = elfload::parse(
+            image,
+            abi::USER_MIN,
+            abi::UPCALL_STACK_TOP - abi::UPCALL_STACK_SIZE,
+        )
+        .map_err(SpawnError::Elf)?;
+        let mut vs = AddressSpace::new(frames, phys_offset)?;
+        let result = (|| -> Result<*mut DispatcherFrame, SpawnError> {
+            for seg in exe.segments() {
+                let first = seg.vaddr & !0xfff;
+                let end = (seg.vaddr + seg.mem_size + 0xfff) & !0xfff;
+                for page in (first..end).step_by(4096) {
+                    let pa = match vs.translate_user(page, false) {
+                        Some(pa) => pa,
+                        None => vs.map_new_page(frames, page, seg.write, seg.exec)?,
+                    };
+                    // Copy the part of the file that falls in this page.
+                    let lo = page.max(seg.vaddr);
+                    let hi = (page + 4096).min(seg.vaddr + seg.file_size);
+                    if lo < hi {
+                        let src = (seg.file_offset + (lo - seg.vaddr)) as usize;
+                        let len = (hi - lo) as usize;
+                        // SAFETY: `pa` is a page of this program mapped through the
+                        // physical-memory mapping; `lo - page + len <= 4096`; the source
+                        // range was bounds-checked by the ELF parser.
+                        unsafe {
+                            core::ptr::copy_nonoverlapping(
+                                image[src..src + len].as_ptr(),
+                                (phys_offset + pa + (lo - page)) as *mut u8,
+                                len,
+                            )
+                        };
+                    }
+                }
+            }
+            for p in 0..abi::USER_STACK_SIZE / 4096 {
+                vs.map_new_page(
+                    frames,
+                    abi::USER_STACK_TOP - abi::USER_STACK_SIZE + p * 4096,
+                    true,
+                    false,
+                )?;
+            }
+            for p in 0..abi::UPCALL_STACK_SIZE / 4096 {
+                vs.map_new_page(
+                    frames,
+                    abi::UPCALL_STACK_TOP - abi::UPCALL_STACK_SIZE + p * 4096,
+                    true,
+                    false,
+                )?;
+            }
+            let fpa = vs.map_new_page(frames, abi::DISPATCHER_FRAME_VADDR, true, false)?;
+            Ok((phys_offset + fpa) as *mut DispatcherFrame)
+        })();
+        let frame = match result {
+            Ok(f) => f,
+            Err(e) => {
+                vs.destroy(frames);
+                return Err(e);
+            }
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        // SAFETY: the frame page was just mapped and zeroed; the kernel view is through the
+        // physical-memory mapping and only this core touches it.
+        unsafe {
+            (*frame).core_id = percore::core_id();
+            (*frame).dispatcher_id = id;
+            (*frame).upcall_stack_top = abi::UPCALL_STACK_TOP;
+            (*frame).disabled = 1;
+        }
+        // The first entry is an exact resume at the ELF entry on the initial stack.
+        let start = TrapFrame {
+            rip: exe.entry,
+            cs: USER_CS,
+            rflags: USER_RFLAGS,
+            rsp: abi::USER_STACK_TOP - 8,
+            ss: USER_SS,
+            rdi: abi::DISPATCHER_FRAME_VADDR,
+            ..TrapFrame::default()
+        };
+        self.dispatchers.push(Dispatcher {
+            id,
+            name: String::from(name),
+            state: DispatcherState::Runnable,
+            vspace: Some(vs),
+            frame,
+            run_entry: 0,
+            critical: (0, 0),
+            exact: Some(start),
+            runs: 0,
+        });
+        Ok(id)
+    }
+
+    /// The dispatcher running now.
+    pub fn current(&mut self) -> Option<&mut Dispatcher> {
+        self.current.and_then(|i| self.dispatchers.get_mut(i))
+    }
+
+    /// All dispatchers.
+    pub fn dispatchers(&self) -> &[Dispatcher] {
+        &self.dispatchers
+    }
+
+    /// Number of runnable dispatchers.
+    pub fn runnable(&self) -> usize {
+        self.dispatchers
+            .iter()
+            .filter(|d| d.state == DispatcherState::Runnable)
+            .count()
+    }
+
+    /// Save the interrupted state of the current dispatcher (preemption).
+    pub fn save_preempted(&mut self, f: &TrapFrame) {
+        let Some(d) = self.current() else { return };
+        // SAFETY: the dispatcher frame is this dispatcher's kernel-mapped page.
+        let frame = unsafe { &mut *d.frame };
+        let in_critical = d.critical.0 <= f.rip && f.rip < d.critical.1;
+        if frame.disabled != 0 || in_critical || d.run_entry == 0 {
+            d.exact = Some(*f);
+        } else {
+            frame.enabled_area = regs_from(f);
+            frame.enabled_valid = 1;
+            d.exact = None;
+        }
+    }
+
+    /// The current dispatcher gave up the rest of its time slice: it resumes right after
+    /// the syscall (state `f`) when its turn comes again.
+    pub fn yield_current(&mut self, f: &TrapFrame) {
+        if let Some(d) = self.current() {
+            d.exact = Some(*f);
+        }
+    }
+
+    /// Set the current dispatcher's `run` upcall entry and critical region.
+    pub fn set_upcall(&mut self, run_entry: u64, start: u64, end: u64) {
+        if let Some(d) = self.current() {
+            d.run_entry = run_entry;
+            d.critical = (start, end);
+        }
+    }
+
+    /// End the current dispatcher, returning its memory to `frames`.
+    pub fn kill_current(&mut self, frames: &mut FrameAllocator) {
+        if let Some(i) = self.current.take() {
+            let d = &mut self.dispatchers[i];
+            d.state = DispatcherState::Dead;
+            if let Some(vs) = d.vspace.take() {
+                // Leave the dying address space before freeing it.
+                switch_to_kernel_tables();
+                vs.destroy(frames);
+            }
+        }
+    }
+
+    /// Pick the next runnable dispatcher round-robin after the current one, switch to its
+    /// address space and write its state into `f`. Returns false when none can run.
+    pub fn switch_next(&mut self, f: &mut TrapFrame) -> bool {
+        let n = self.dispatchers.len();
+        if n == 0 {
+            return false;
+        }
+        let start = self.current.map_or(0, |c| c + 1);
+        let Some(i) = (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| self.dispatchers[i].state == DispatcherState::Runnable)
+        else {
+            self.current = None;
+            return false;
+        };
+        self.current = Some(i);
+        let d = &mut self.dispatchers[i];
+        d.runs += 1;
+        let pml4 = d.vspace.as_ref().map_or(0, |v| v.pml4);
+        load_address_space(pml4);
+        // SAFETY: FS base names the dispatcher frame's user address (not dereferenced by
+        // the kernel).
+        unsafe { crate::arch::cpu::wrmsr(IA32_FS_BASE, abi::DISPATCHER_FRAME_VADDR) };
+        // SAFETY: the dispatcher frame is this dispatcher's kernel-mapped page.
+        let frame = unsafe { &mut *d.frame };
+        frame.ticks = percore::current().timer_ticks.get();
+        *f = match d.exact.take() {
+            Some(exact) => exact,
+            None => {
+                frame.disabled = 1;
+                frame.upcalls = frame.upcalls.wrapping_add(1);
+                TrapFrame {
+                    rip: d.run_entry,
+                    cs: USER_CS,
+                    rflags: USER_RFLAGS,
+                    rsp: frame.upcall_stack_top,
+                    ss: USER_SS,
+                    rdi: abi::DISPATCHER_FRAME_VADDR,
+                    ..TrapFrame::default()
+                }
+            }
+        };
+        true
+    }
+
+    /// Copy `len` bytes of the current dispatcher's memory at `va` into `out`.
+    pub fn read_current(&mut self, va: u64, out: &mut [u8]) -> bool {
+        match self.current().and_then(|d| d.vspace.as_mut()) {
+            Some(vs) => vs.read_user(va, out),
+            None => false,
+        }
+    }
+}
+
+fn load_address_space(pml4: u64) {
+    use x86_64::registers::control::{Cr3, Cr3Flags};
+    use x86_64::structures::paging::PhysFrame;
+    let (cur, _) = Cr3::read();
+    if pml4 != 0 && cur.start_address().as_u64() != pml4 {
+        // SAFETY: the table's kernel half is the kernel's, so the kernel keeps running.
+        unsafe {
+            Cr3::write(
+                PhysFrame::containing_address(x86_64::PhysAddr::new(pml4)),
+                Cr3Flags::empty(),
+            )
+        };
+    }
+}
+
+fn switch_to_kernel_tables() {
+    let pc = percore::current();
+    load_address_space(pc.kernel_pml4.get());
+}

@@ -1,0 +1,120 @@
+//! The syscall handler and the scheduling decisions that follow kernel entries from user
+//! mode. Every syscall argument is untrusted: pointers are translated through the caller's
+//! own page tables (and must be user-accessible), lengths are bounded, unknown numbers get
+//! an error code.
+
+use abi::{SysError, Syscall};
+
+use crate::arch::idt::TrapFrame;
+use crate::percore;
+
+/// Longest message `Print` takes.
+pub const MAX_PRINT: usize = 1024;
+
+fn ret(f: &mut TrapFrame, err: SysError, value: u64) {
+    f.rax = err as u64;
+    f.rdx = value;
+}
+
+/// Handle the syscall in `f` (the caller's saved state); leaves in `f` the state of the
+/// dispatcher to resume.
+pub fn dispatch(f: &mut TrapFrame) {
+    let pc = percore::current();
+    pc.syscalls.set(pc.syscalls.get() + 1);
+    match Syscall::from_u64(f.rax) {
+        Some(Syscall::Null) => ret(f, SysError::Ok, 0),
+        Some(Syscall::Print) => {
+            let len = (f.rsi as usize).min(MAX_PRINT);
+            let mut buf = [0u8; MAX_PRINT];
+            let mut sched = pc.sched.borrow_mut();
+            if !sched.read_current(f.rdi, &mut buf[..len]) {
+                drop(sched);
+                return ret(f, SysError::BadAddress, 0);
+            }
+            let name = sched.current().map(|d| d.name.clone()).unwrap_or_default();
+            drop(sched);
+            let text = core::str::from_utf8(&buf[..len]).unwrap_or("<invalid UTF-8>");
+            log::info!("{name}: {}", text.trim_end());
+            ret(f, SysError::Ok, len as u64);
+        }
+        Some(Syscall::CoreId) => {
+            let id = pc.sched.borrow_mut().current().map_or(0, |d| d.id);
+            ret(f, SysError::Ok, pc.core_id as u64 | (id as u64) << 32);
+        }
+        Some(Syscall::SetUpcall) => {
+            if f.rdi > f.rsi || f.rsi > abi::USER_END || f.rdx >= abi::USER_END {
+                return ret(f, SysError::BadArgument, 0);
+            }
+            pc.sched.borrow_mut().set_upcall(f.rdx, f.rdi, f.rsi);
+            ret(f, SysError::Ok, 0);
+        }
+        Some(Syscall::Yield) => {
+            ret(f, SysError::Ok, 0);
+            // The caller resumes right after the syscall; if it is the only runnable
+            // dispatcher, the core sleeps until the next interrupt first instead of spinning.
+            let mut sched = pc.sched.borrow_mut();
+            sched.yield_current(f);
+            let alone = sched.runnable() <= 1;
+            drop(sched);
+            if alone {
+                x86_64::instructions::interrupts::enable_and_hlt();
+                x86_64::instructions::interrupts::disable();
+            }
+            reschedule(f);
+        }
+        Some(Syscall::Exit) => {
+            let status = f.rdi;
+            let mut sched = pc.sched.borrow_mut();
+            if let Some(d) = sched.current() {
+                log::info!(
+                    "dispatcher {} ({}) exited with status {status}",
+                    d.id,
+                    d.name
+                );
+            }
+            sched.kill_current(&mut pc.frames.borrow_mut());
+            drop(sched);
+            reschedule(f);
+        }
+        Some(Syscall::CapInvoke) => ret(f, SysError::NoSuchSyscall, 0),
+        None => ret(f, SysError::NoSuchSyscall, 0),
+    }
+}
+
+/// Put the next runnable dispatcher's state in `f`, idling until there is one.
+pub fn reschedule(f: &mut TrapFrame) {
+    let found = percore::current().sched.borrow_mut().switch_next(f);
+    if !found {
+        idle_until_runnable(f);
+    }
+}
+
+/// Sleep with interrupts on until a dispatcher can run, then put its state in `f`.
+pub fn idle_until_runnable(f: &mut TrapFrame) {
+    loop {
+        x86_64::instructions::interrupts::enable_and_hlt();
+        x86_64::instructions::interrupts::disable();
+        if percore::current().sched.borrow_mut().switch_next(f) {
+            return;
+        }
+    }
+}
+
+/// A fault taken in user mode: the program is killed with a clear message; the core goes
+/// on with its other dispatchers.
+pub fn user_fault(f: &mut TrapFrame, what: &str) {
+    let pc = percore::current();
+    let mut sched = pc.sched.borrow_mut();
+    if let Some(d) = sched.current() {
+        log::error!(
+            "core {}: program `{}` (dispatcher {}) killed: {what} at rip {:#x}",
+            pc.core_id,
+            d.name,
+            d.id,
+            f.rip
+        );
+    }
+    sched.kill_current(&mut pc.frames.borrow_mut());
+    drop(sched);
+    reschedule(f);
+}

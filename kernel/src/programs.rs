@@ -1,0 +1,40 @@
+//! Starting user programs from the ramdisk: on every core the CPU driver's first program
+//! is the monitor.
+
+use bootloader_api::BootInfo;
+use cpudriver::percore;
+
+/// The ramdisk's bytes (empty when the bootloader passed none).
+pub fn ramdisk(boot_info: &BootInfo) -> &'static [u8] {
+    match boot_info.ramdisk_addr.into_option() {
+        // SAFETY: the bootloader maps the ramdisk at `ramdisk_addr` for `ramdisk_len` bytes
+        // in the kernel half of every core's tables and never reuses that memory; the
+        // kernel only reads it.
+        Some(addr) => unsafe {
+            core::slice::from_raw_parts(addr as *const u8, boot_info.ramdisk_len as usize)
+        },
+        None => &[],
+    }
+}
+
+/// Load `bin/<name>` from the ramdisk as a new dispatcher on this core.
+pub fn spawn(ramdisk: &[u8], name: &str) -> Result<u32, alloc::string::String> {
+    let rd = ramdisk::Ramdisk::new(ramdisk).map_err(|e| alloc::format!("ramdisk: {e:?}"))?;
+    let path = alloc::format!("bin/{name}");
+    let image = rd
+        .get(&path)
+        .ok_or_else(|| alloc::format!("no {path} in the ramdisk"))?;
+    let pc = percore::current();
+    let mut frames = pc.frames.borrow_mut();
+    pc.sched
+        .borrow_mut()
+        .spawn(&mut frames, pc.phys_offset, name, image)
+        .map_err(|e| alloc::format!("{path}: {e:?}"))
+}
+
+/// Start this core's monitor.
+pub fn start_monitor(ramdisk: &[u8]) {
+    if let Err(e) = spawn(ramdisk, "monitor") {
+        log::error!("cannot start the monitor: {e}");
+    }
+}

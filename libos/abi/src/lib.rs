@@ -1,0 +1,179 @@
+//! The binary interface between the CPU driver and user space, in one crate both sides use:
+//! syscall numbers and error codes, the register save area, and the layout of the
+//! dispatcher frame (the page the kernel and a dispatcher share).
+//!
+//! # Syscall convention
+//! `syscall` with the number in `rax` and up to five arguments in `rdi, rsi, rdx, r10, r8`.
+//! The kernel returns an error code in `rax` ([`SysError`], 0 is success) and a value in
+//! `rdx`. All other registers are preserved except `rcx` and `r11`, which the instruction
+//! itself clobbers.
+//!
+//! # Dispatch by upcall
+//! A dispatcher is entered at its `run` entry with `rdi` = its dispatcher frame, on its
+//! upcall stack, with `disabled` set, whenever the kernel resumes it after it was preempted
+//! *enabled* (the preempted state is then in [`DispatcherFrame::enabled_area`]) or after it
+//! yielded. A dispatcher preempted while *disabled* (the flag set, or its instruction
+//! pointer inside the critical region it registered) is resumed exactly where it was.
+#![no_std]
+
+/// Syscall numbers.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Syscall {
+    /// Write bytes (`rdi` = pointer, `rsi` = length) to the kernel console.
+    Print = 1,
+    /// Give up the rest of the time slice; resumed later by upcall.
+    Yield = 2,
+    /// End the calling dispatcher (`rdi` = status).
+    Exit = 3,
+    /// Identity of the calling dispatcher: returns core id in `rdx`... see [`SelfInfo`].
+    CoreId = 4,
+    /// Does nothing; for measuring the syscall path.
+    Null = 5,
+    /// Register the dispatcher's `run` upcall entry (`rdx`) and the critical region
+    /// `[rdi, rsi)` of its resume code. Until then the dispatcher counts as disabled.
+    SetUpcall = 6,
+    /// Invoke a capability (`rdi` = capability address, `rsi` = operation, then arguments).
+    CapInvoke = 7,
+}
+
+impl Syscall {
+    /// Decode a syscall number.
+    pub fn from_u64(n: u64) -> Option<Syscall> {
+        Some(match n {
+            1 => Syscall::Print,
+            2 => Syscall::Yield,
+            3 => Syscall::Exit,
+            4 => Syscall::CoreId,
+            5 => Syscall::Null,
+            6 => Syscall::SetUpcall,
+            7 => Syscall::CapInvoke,
+            _ => return None,
+        })
+    }
+}
+
+/// What [`Syscall::CoreId`] returns in `rdx`: `core_id | dispatcher_id << 32`.
+pub struct SelfInfo;
+
+/// Error codes returned in `rax`.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SysError {
+    /// Success.
+    Ok = 0,
+    /// No such syscall.
+    NoSuchSyscall = 1,
+    /// A pointer argument does not point into the caller's user memory.
+    BadAddress = 2,
+    /// An argument is out of range.
+    BadArgument = 3,
+    /// A capability operation failed (the capability error code is in `rdx`).
+    CapFailed = 4,
+}
+
+impl SysError {
+    /// Decode an error code.
+    pub fn from_u64(n: u64) -> Option<SysError> {
+        Some(match n {
+            0 => SysError::Ok,
+            1 => SysError::NoSuchSyscall,
+            2 => SysError::BadAddress,
+            3 => SysError::BadArgument,
+            4 => SysError::CapFailed,
+            _ => return None,
+        })
+    }
+}
+
+/// User register state, as saved by the kernel on preemption.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+#[allow(missing_docs)]
+pub struct Registers {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub rsp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rip: u64,
+    pub rflags: u64,
+}
+
+/// Byte offsets of [`Registers`] fields, for assembly.
+pub mod reg_offset {
+    #![allow(missing_docs)]
+    pub const RAX: usize = 0;
+    pub const RBX: usize = 8;
+    pub const RCX: usize = 16;
+    pub const RDX: usize = 24;
+    pub const RSI: usize = 32;
+    pub const RDI: usize = 40;
+    pub const RBP: usize = 48;
+    pub const RSP: usize = 56;
+    pub const R8: usize = 64;
+    pub const R9: usize = 72;
+    pub const R10: usize = 80;
+    pub const R11: usize = 88;
+    pub const R12: usize = 96;
+    pub const R13: usize = 104;
+    pub const R14: usize = 112;
+    pub const R15: usize = 120;
+    pub const RIP: usize = 128;
+    pub const RFLAGS: usize = 136;
+}
+
+/// The page shared by the kernel and a dispatcher. The kernel writes the identity fields
+/// and `enabled_area`; the dispatcher writes `disabled` and reads the rest. Also the
+/// dispatcher's FS base, so user code reaches `disabled` as `fs:[0]`.
+#[repr(C, align(4096))]
+#[derive(Debug)]
+pub struct DispatcherFrame {
+    /// Non-zero while the dispatcher must not be upcalled (it is resumed exactly instead).
+    pub disabled: u32,
+    /// The core this dispatcher runs on.
+    pub core_id: u32,
+    /// The dispatcher's id on its core.
+    pub dispatcher_id: u32,
+    /// Number of upcalls so far.
+    pub upcalls: u32,
+    /// State saved when the kernel preempted the dispatcher while enabled.
+    pub enabled_area: Registers,
+    /// Non-zero if `enabled_area` holds state to resume.
+    pub enabled_valid: u32,
+    /// Padding.
+    pub _pad: u32,
+    /// Top of the upcall stack.
+    pub upcall_stack_top: u64,
+    /// Timer ticks seen on this core when the dispatcher was last entered.
+    pub ticks: u64,
+}
+
+/// Offset of [`DispatcherFrame::disabled`] (for `fs:[..]`).
+pub const DISABLED_OFFSET: usize = 0;
+
+/// Virtual address at which every program's dispatcher frame is mapped.
+pub const DISPATCHER_FRAME_VADDR: u64 = 0x0000_7f00_0000_0000;
+/// Top of the initial user stack (grows down).
+pub const USER_STACK_TOP: u64 = 0x0000_7ff0_0000_0000;
+/// Size of the initial user stack.
+pub const USER_STACK_SIZE: u64 = 64 * 1024;
+/// Top of the upcall stack.
+pub const UPCALL_STACK_TOP: u64 = 0x0000_7fe0_0000_0000;
+/// Size of the upcall stack.
+pub const UPCALL_STACK_SIZE: u64 = 16 * 1024;
+/// Lowest address a program may be linked at.
+pub const USER_MIN: u64 = 0x0000_0000_0040_0000;
+/// One past the highest user address.
+pub const USER_END: u64 = 0x0000_8000_0000_0000;

@@ -1,0 +1,191 @@
+//! The library OS every user program links.
+//!
+//! It provides the program entry (`_start`, which is also the dispatcher's `run` upcall
+//! entry), the resume path for state the kernel saved while the dispatcher was enabled,
+//! syscall wrappers and console output. Programs declare their main function with
+//! [`entry!`].
+#![no_std]
+
+pub mod syscall;
+
+use abi::DispatcherFrame;
+use core::fmt::Write;
+
+pub use syscall::{core_id, exit, null_syscall, print_bytes, yield_now};
+
+core::arch::global_asm!(
+    r#"
+    .text
+    # The program's first entry (ELF entry point), disabled, rdi = dispatcher frame.
+    .global _start
+_start:
+    and rsp, -16
+    call {start}
+    ud2
+
+    # The `run` upcall entry, disabled, on the upcall stack, rdi = dispatcher frame.
+    .global libos_run_upcall
+libos_run_upcall:
+    and rsp, -16
+    call {upcall}
+    ud2
+
+    # Resume the state in the Registers at rdi and clear `disabled`, atomically with
+    # respect to preemption: a preemption between the two labels counts as disabled.
+    .global libos_resume
+libos_resume:
+    mov rax, [rdi + 56]
+    sub rax, 16
+    mov rcx, [rdi + 136]
+    mov [rax], rcx
+    mov rcx, [rdi + 128]
+    mov [rax + 8], rcx
+    mov rsp, rax
+    mov rbx, [rdi + 8]
+    mov rcx, [rdi + 16]
+    mov rdx, [rdi + 24]
+    mov rsi, [rdi + 32]
+    mov rbp, [rdi + 48]
+    mov r8, [rdi + 64]
+    mov r9, [rdi + 72]
+    mov r10, [rdi + 80]
+    mov r11, [rdi + 88]
+    mov r12, [rdi + 96]
+    mov r13, [rdi + 104]
+    mov r14, [rdi + 112]
+    mov r15, [rdi + 120]
+    mov rax, [rdi + 0]
+    mov rdi, [rdi + 40]
+    .global libos_critical_start
+libos_critical_start:
+    mov dword ptr fs:[0], 0
+    popfq
+    ret
+    .global libos_critical_end
+libos_critical_end:
+    "#,
+    start = sym libos_start,
+    upcall = sym libos_upcall,
+);
+
+unsafe extern "C" {
+    fn libos_run_upcall();
+    fn libos_resume(regs: *const abi::Registers) -> !;
+    static libos_critical_start: u8;
+    static libos_critical_end: u8;
+}
+
+unsafe extern "Rust" {
+    /// The program's main function, defined by [`entry!`].
+    fn libos_program_main() -> i32;
+}
+
+/// This dispatcher's frame (mapped at a fixed address by the kernel).
+pub fn dispatcher_frame() -> &'static DispatcherFrame {
+    // SAFETY: the kernel maps the dispatcher frame at this address in every program before
+    // starting it, and keeps it mapped for the program's life.
+    unsafe { &*(abi::DISPATCHER_FRAME_VADDR as *const DispatcherFrame) }
+}
+
+extern "C" fn libos_start(_frame: *mut DispatcherFrame) -> ! {
+    let start = core::ptr::addr_of!(libos_critical_start) as u64;
+    let end = core::ptr::addr_of!(libos_critical_end) as u64;
+    syscall::set_upcall(libos_run_upcall as *const () as u64, start, end);
+    // The program runs enabled: the kernel may upcall it.
+    // SAFETY: the frame is mapped read-write for this dispatcher; `disabled` is its own.
+    unsafe { core::ptr::write_volatile(abi::DISPATCHER_FRAME_VADDR as *mut u32, 0) };
+    // SAFETY: `entry!` defines the symbol in every program.
+    let status = unsafe { libos_program_main() };
+    exit(status as u64)
+}
+
+extern "C" fn libos_upcall(frame: *mut DispatcherFrame) -> ! {
+    // Running disabled on the upcall stack. With one thread per dispatcher, the only
+    // decision is to resume the preempted thread.
+    // SAFETY: the kernel passes this dispatcher's own frame.
+    let f = unsafe { &mut *frame };
+    if f.enabled_valid != 0 {
+        f.enabled_valid = 0;
+        let regs = f.enabled_area;
+        // SAFETY: the state was saved by the kernel from this dispatcher's own thread;
+        // `regs` lives on the upcall stack until the resume sequence has loaded it.
+        unsafe { libos_resume(&regs) }
+    }
+    // Nothing to resume: the kernel upcalled without saved state, which it never should.
+    println!(
+        "libos: upcall {} with nothing to resume (disabled={})",
+        f.upcalls, f.disabled
+    );
+    exit(102)
+}
+
+/// A `core::fmt::Write` sink that prints through the kernel console in one syscall.
+pub struct Console {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl Console {
+    /// An empty line buffer.
+    pub const fn new() -> Self {
+        Console {
+            buf: [0; 512],
+            len: 0,
+        }
+    }
+
+    /// Send what is buffered.
+    pub fn flush(&mut self) {
+        if self.len > 0 {
+            print_bytes(&self.buf[..self.len]);
+            self.len = 0;
+        }
+    }
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Print a formatted line on the kernel console.
+#[macro_export]
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let mut c = $crate::Console::new();
+        let _ = writeln!(c, $($arg)*);
+        c.flush();
+    }};
+}
+
+/// Declare the program's main function: `libos::entry!(main);` with `fn main() -> i32`.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[unsafe(no_mangle)]
+        fn libos_program_main() -> i32 {
+            $main()
+        }
+    };
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    println!("panic: {}", info);
+    exit(101)
+}

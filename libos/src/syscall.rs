@@ -1,0 +1,88 @@
+//! Syscall wrappers (see `abi` for the convention).
+
+use abi::Syscall;
+
+/// Raw syscall with up to five arguments; returns `(error, value)`.
+#[inline(always)]
+pub fn syscall5(nr: Syscall, a: u64, b: u64, c: u64, d: u64, e: u64) -> (u64, u64) {
+    let err: u64;
+    let val: u64;
+    // SAFETY: `syscall` enters the kernel, which saves and restores every register except
+    // rax/rdx (results) and rcx/r11 (clobbered by the instruction).
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as u64 => err,
+            in("rdi") a,
+            in("rsi") b,
+            inlateout("rdx") c => val,
+            in("r10") d,
+            in("r8") e,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    (err, val)
+}
+
+/// Raw syscall with any 64-bit number (for testing the kernel's checks).
+#[inline(always)]
+pub fn raw_syscall(nr: u64, a: u64, b: u64, c: u64, d: u64, e: u64) -> (u64, u64) {
+    let err: u64;
+    let val: u64;
+    // SAFETY: as in `syscall5`; the kernel validates the number and every argument.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr => err,
+            in("rdi") a,
+            in("rsi") b,
+            inlateout("rdx") c => val,
+            in("r10") d,
+            in("r8") e,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    (err, val)
+}
+
+/// Write bytes to the kernel console.
+pub fn print_bytes(b: &[u8]) -> u64 {
+    syscall5(Syscall::Print, b.as_ptr() as u64, b.len() as u64, 0, 0, 0).0
+}
+
+/// Give up the rest of the time slice.
+pub fn yield_now() {
+    syscall5(Syscall::Yield, 0, 0, 0, 0, 0);
+}
+
+/// End this dispatcher.
+pub fn exit(status: u64) -> ! {
+    syscall5(Syscall::Exit, status, 0, 0, 0, 0);
+    unreachable!("the kernel does not return from exit")
+}
+
+/// The core this dispatcher runs on.
+pub fn core_id() -> u32 {
+    syscall5(Syscall::CoreId, 0, 0, 0, 0, 0).1 as u32
+}
+
+/// A syscall that does nothing, for measuring the path.
+pub fn null_syscall() -> u64 {
+    syscall5(Syscall::Null, 0, 0, 0, 0, 0).0
+}
+
+/// Register the `run` upcall entry and the resume code's critical region.
+pub fn set_upcall(run_entry: u64, critical_start: u64, critical_end: u64) {
+    syscall5(
+        Syscall::SetUpcall,
+        critical_start,
+        critical_end,
+        run_entry,
+        0,
+        0,
+    );
+}
