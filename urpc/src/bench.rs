@@ -121,7 +121,6 @@ impl PingPongLines {
     }
 }
 
-#[cfg(not(loom))]
 impl Default for PingPongLines {
     fn default() -> Self {
         Self::new()

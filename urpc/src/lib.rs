@@ -75,7 +75,7 @@
 //! * [`FlowControl::UsedBit`] (the 2017 design): the receiver clears the header of each slot it
 //!   consumes (Release), and the sender checks that the slot's header is clear (Acquire) before
 //!   reusing it. No ack word; but both sides write every slot line. Selectable so that the two can
-//!   be measured against each other (see [`bench`] and the `urpc-host-bench` binary).
+//!   be measured against each other (see [`bench`](mod@bench) and the `urpc-host-bench` binary).
 //!
 //! Piggybacking acks on reverse traffic is not implemented: the lazy `ack` word already costs one
 //! line transfer per half ring.
@@ -94,11 +94,37 @@
 //! IPI. Receiving a message disarms automatically. Senders that talk to receivers that never
 //! block can turn `notify_check` off and save the fence.
 //!
+//! ## Example
+//!
+//! ```
+//! use urpc::{Armed, ChannelMemory, Message, Notify, RecvError};
+//!
+//! let mem = ChannelMemory::<32>::new(); // or new_boxed(), or from_raw() on a zeroed frame
+//! let (mut a, mut b) = mem.split();
+//!
+//! // One slot: a tag and up to 7 words / 56 bytes.
+//! assert_eq!(a.try_send(&Message::new(1, [1, 2, 3, 4, 5, 6, 7])), Ok(Notify::NotNeeded));
+//! assert_eq!(b.try_recv().unwrap().words()[6], 7);
+//!
+//! // Longer payloads are fragmented and reassembled.
+//! let big = [0xab_u8; 1000];
+//! assert!(b.try_send_bytes(2, &big).unwrap().complete);
+//! let mut buf = [0u8; 1024];
+//! let got = a.recv_bytes(&mut buf).unwrap();
+//! assert_eq!((got.tag, got.len), (2, 1000));
+//!
+//! // Poll for a while, then ask to be notified before blocking.
+//! assert_eq!(b.receiver().recv_spin(100), Err(RecvError::WouldBlock));
+//! assert_eq!(b.arm_notify(), Armed::Armed);
+//! // The sender learns that it must send an IPI.
+//! assert_eq!(a.try_send(&Message::from_bytes(3, b"wake up").unwrap()), Ok(Notify::Needed));
+//! ```
+//!
 //! ## Kernel use
 //!
 //! One side zeroes a frame of [`ChannelMemory::SIZE`] bytes; each core maps it wherever it likes
 //! and calls [`ChannelMemory::from_raw`] on its own mapping, then takes the endpoint of its side
-//! ([`Side::A`] or [`Side::B`]). The [`bench`] module holds the measurement routines (cache-line
+//! ([`Side::A`] or [`Side::B`]). The [`bench`](mod@bench) module holds the measurement routines (cache-line
 //! ping-pong, URPC round trip, pipelined throughput) that run the same on the host and in the
 //! kernel, given a cycle counter.
 #![no_std]

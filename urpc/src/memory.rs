@@ -166,7 +166,6 @@ impl<const N: usize> Ring<N> {
     }
 }
 
-#[cfg(not(loom))]
 impl<const N: usize> Default for Ring<N> {
     fn default() -> Self {
         Self::new()
@@ -274,7 +273,6 @@ impl<const N: usize> ChannelMemory<N> {
     }
 }
 
-#[cfg(not(loom))]
 impl<const N: usize> Default for ChannelMemory<N> {
     fn default() -> Self {
         Self::new()
