@@ -82,6 +82,8 @@ impl BootConfig {
                 "qemu_exit" => parse_bool(v).map(|b| cfg.qemu_exit = b),
                 "fbcon" => parse_bool(v).map(|b| cfg.fbcon = b),
                 "log" => v.parse().ok().map(|l| cfg.log_level = l),
+                // Programs to start on every core; read by the kernel's program loader.
+                "run" => (!v.is_empty()).then_some(()),
                 "inject" => match v {
                     "panic" => Some(Inject::Panic),
                     "page-fault" => Some(Inject::PageFault),

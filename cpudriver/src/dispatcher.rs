@@ -67,6 +67,8 @@ pub enum SpawnError {
     Elf(elfload::ElfError),
     /// Building the address space failed.
     VSpace(VSpaceError),
+    /// The argument string is longer than [`abi::MAX_ARGS`].
+    ArgsTooLong,
 }
 
 impl From<VSpaceError> for SpawnError {
@@ -113,8 +115,12 @@ impl Scheduler {
         frames: &mut FrameAllocator,
         phys_offset: u64,
         name: &str,
+        args: &[u8],
         image: &[u8],
     ) -> Result<u32, SpawnError> {
+        if args.len() > abi::MAX_ARGS {
+            return Err(SpawnError::ArgsTooLong);
+        }
         let exe = elfload::parse(
             image,
             abi::USER_MIN,
@@ -180,12 +186,13 @@ impl Scheduler {
         self.next_id += 1;
         // SAFETY: the frame page was just mapped and zeroed; the kernel view is through the
         // physical-memory mapping and only this core touches it.
-        unsafe {
-            (*frame).core_id = percore::core_id();
-            (*frame).dispatcher_id = id;
-            (*frame).upcall_stack_top = abi::UPCALL_STACK_TOP;
-            (*frame).disabled = 1;
-        }
+        let df = unsafe { &mut *frame };
+        df.core_id = percore::core_id();
+        df.dispatcher_id = id;
+        df.upcall_stack_top = abi::UPCALL_STACK_TOP;
+        df.disabled = 1;
+        df.args[..args.len()].copy_from_slice(args);
+        df.args_len = args.len() as u32;
         // The first entry is an exact resume at the ELF entry on the initial stack.
         let start = TrapFrame {
             rip: exe.entry,

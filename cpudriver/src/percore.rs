@@ -49,9 +49,9 @@ pub struct PerCore {
     pub sched: RefCell<Scheduler>,
     /// Syscalls served on this core.
     pub syscalls: Cell<u64>,
-    /// Where the core publishes its syscall count on every timer tick (its boot report
-    /// line, read by the boot core).
-    pub published_syscalls: Cell<Option<&'static AtomicU64>>,
+    /// Where the core publishes its counters on every timer tick (a line of its boot
+    /// record, read by the boot core).
+    pub published: Cell<Option<&'static CoreCounters>>,
     /// Kernel work run on every timer tick of this core (the boot core's boot progress).
     pub tick_hook: RefCell<Option<Box<dyn FnMut()>>>,
 }
@@ -76,7 +76,7 @@ impl PerCore {
             kernel_pml4: Cell::new(0),
             sched: RefCell::new(Scheduler::default()),
             syscalls: Cell::new(0),
-            published_syscalls: Cell::new(None),
+            published: Cell::new(None),
             tick_hook: RefCell::new(None),
         }
     }
@@ -84,6 +84,34 @@ impl PerCore {
     /// Virtual address of physical address `pa` through the physical-memory mapping.
     pub fn phys_to_virt(&self, pa: u64) -> *mut u8 {
         (self.phys_offset + pa) as *mut u8
+    }
+}
+
+/// Counters a core publishes for the boot core to read: one cache line written only by the
+/// core that owns it.
+#[repr(C, align(64))]
+#[derive(Default)]
+pub struct CoreCounters {
+    /// Syscalls served.
+    pub syscalls: AtomicU64,
+    /// Runnable dispatchers.
+    pub live: AtomicU64,
+    /// Timer interrupts taken.
+    pub ticks: AtomicU64,
+    /// Notification IPIs taken.
+    pub ipis: AtomicU64,
+}
+
+impl CoreCounters {
+    /// Store the core's current counters.
+    pub fn publish(&self, pc: &PerCore) {
+        self.syscalls.store(pc.syscalls.get(), Ordering::Relaxed);
+        self.ticks.store(pc.timer_ticks.get(), Ordering::Relaxed);
+        self.ipis.store(pc.notify_ipis.get(), Ordering::Relaxed);
+        if let Ok(s) = pc.sched.try_borrow() {
+            self.live.store(s.runnable() as u64, Ordering::Relaxed);
+        }
+        core::sync::atomic::fence(Ordering::Release);
     }
 }
 
@@ -139,8 +167,8 @@ pub fn core_id() -> u32 {
 pub fn on_tick() {
     let pc = current();
     pc.timer_ticks.set(pc.timer_ticks.get() + 1);
-    if let Some(p) = pc.published_syscalls.get() {
-        p.store(pc.syscalls.get(), Ordering::Release);
+    if let Some(p) = pc.published.get() {
+        p.publish(pc);
     }
     // Take the hook out while it runs, so it may use the per-core record freely.
     let hook = pc.tick_hook.borrow_mut().take();

@@ -33,6 +33,13 @@ pub fn dispatch(f: &mut TrapFrame) {
             }
             let name = sched.current().map(|d| d.name.clone()).unwrap_or_default();
             drop(sched);
+            // Control characters (other than newlines and tabs) are shown as '.', so a
+            // program cannot drive the console with escape sequences.
+            for b in &mut buf[..len] {
+                if (*b < 0x20 && *b != b'\n' && *b != b'\t') || *b == 0x7f {
+                    *b = b'.';
+                }
+            }
             let text = core::str::from_utf8(&buf[..len]).unwrap_or("<invalid UTF-8>");
             log::info!("{name}: {}", text.trim_end());
             ret(f, SysError::Ok, len as u64);

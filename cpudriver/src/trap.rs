@@ -89,6 +89,9 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
         NOTIFY_VECTOR => {
             let pc = percore::current();
             pc.notify_ipis.set(pc.notify_ipis.get() + 1);
+            if let Some(p) = pc.published.get() {
+                p.publish(pc);
+            }
             eoi();
         }
         ERROR_VECTOR => {
@@ -130,6 +133,9 @@ fn user_trap(vector: u8, frame: &mut TrapFrame) {
         }
         NOTIFY_VECTOR => {
             pc.notify_ipis.set(pc.notify_ipis.get() + 1);
+            if let Some(p) = pc.published.get() {
+                p.publish(pc);
+            }
             eoi();
         }
         SPURIOUS_VECTOR => {}

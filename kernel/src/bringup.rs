@@ -249,10 +249,8 @@ fn ipi_round(apic: LocalApic, started: &[Started], hz: u64) {
         .iter()
         .filter(|s| s.record.report.state.load(Ordering::Acquire) == state::READY)
         .collect();
-    let before: Vec<u32> = ready
-        .iter()
-        .map(|s| s.record.report.ipis.load(Ordering::Acquire))
-        .collect();
+    let ipis = |s: &Started| s.record.report.counters.ipis.load(Ordering::Acquire);
+    let before: Vec<u64> = ready.iter().map(|s| ipis(s)).collect();
     for s in &ready {
         if let Err(e) = apic.send_ipi(s.target.apic_id, NOTIFY_VECTOR) {
             log::error!("IPI to core {}: {e:?}", s.target.core_id);
@@ -261,10 +259,10 @@ fn ipi_round(apic: LocalApic, started: &[Started], hz: u64) {
     let deadline = rdtsc() + tsc::ms_to_cycles(hz, 1000);
     let mut answered = 0;
     for (s, b) in ready.iter().zip(before) {
-        while s.record.report.ipis.load(Ordering::Acquire) == b && rdtsc() < deadline {
+        while ipis(s) == b && rdtsc() < deadline {
             core::hint::spin_loop();
         }
-        if s.record.report.ipis.load(Ordering::Acquire) != b {
+        if ipis(s) != b {
             answered += 1;
         } else {
             log::error!(
@@ -291,8 +289,8 @@ fn summary(machine: &Machine, booted: usize, enabled: usize) -> String {
 const MONITOR_TIMEOUT_MS: u64 = 10_000;
 
 /// Once the boot core runs dispatchers: on every tick, check whether every core's monitor
-/// has reported in (made its first syscalls); then print the `system ready` line (and end
-/// a batch run under QEMU).
+/// has reported in (made its first syscalls) and every program started from `boot.cfg`
+/// (`run=`) has ended; then print the `system ready` line (and end a batch run under QEMU).
 pub fn announce_when_ready(status: BootStatus, entry_tsc: u64) {
     let pc = percore::current();
     let hz = pc.tsc_hz.get().max(1000);
@@ -303,16 +301,23 @@ pub fn announce_when_ready(status: BootStatus, entry_tsc: u64) {
             return;
         }
         let me = percore::current();
+        let own_live = me.sched.try_borrow().map_or(usize::MAX, |s| s.runnable());
         let own = usize::from(me.syscalls.get() >= 2);
-        let up = status
-            .ready
-            .iter()
-            .filter(|r| r.report.syscalls.load(Ordering::Acquire) >= 2)
+        let counters = || status.ready.iter().map(|r| &r.report.counters);
+        let up = counters()
+            .filter(|c| c.syscalls.load(Ordering::Acquire) >= 2)
             .count();
+        let busy = usize::from(own_live > 1)
+            + counters()
+                .filter(|c| c.live.load(Ordering::Acquire) > 1)
+                .count();
         let all = status.ready.len() + 1;
         let timed_out = rdtsc() - started > tsc::ms_to_cycles(hz, MONITOR_TIMEOUT_MS);
-        if own + up < all && !timed_out {
+        if (own + up < all || busy > 0) && !timed_out {
             return;
+        }
+        if busy > 0 {
+            log::error!("programs from boot.cfg still running on {busy} cores");
         }
         done = true;
         if own + up < all {

@@ -156,7 +156,7 @@ fn kmain(boot_info: &'static mut BootInfo) -> ! {
     }
 
     let status = bringup::bring_up(boot_info, frames, phys_offset);
-    programs::start_monitor(programs::ramdisk(boot_info));
+    programs::start_core_programs(programs::ramdisk(boot_info));
     bringup::announce_when_ready(status, entry_tsc);
     cpudriver::run_dispatchers()
 }

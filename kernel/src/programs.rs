@@ -17,8 +17,9 @@ pub fn ramdisk(boot_info: &BootInfo) -> &'static [u8] {
     }
 }
 
-/// Load `bin/<name>` from the ramdisk as a new dispatcher on this core.
-pub fn spawn(ramdisk: &[u8], name: &str) -> Result<u32, alloc::string::String> {
+/// Load `bin/<name>` from the ramdisk as a new dispatcher on this core, with argument
+/// string `args`.
+pub fn spawn(ramdisk: &[u8], name: &str, args: &str) -> Result<u32, alloc::string::String> {
     let rd = ramdisk::Ramdisk::new(ramdisk).map_err(|e| alloc::format!("ramdisk: {e:?}"))?;
     let path = alloc::format!("bin/{name}");
     let image = rd
@@ -28,13 +29,30 @@ pub fn spawn(ramdisk: &[u8], name: &str) -> Result<u32, alloc::string::String> {
     let mut frames = pc.frames.borrow_mut();
     pc.sched
         .borrow_mut()
-        .spawn(&mut frames, pc.phys_offset, name, image)
+        .spawn(&mut frames, pc.phys_offset, name, args.as_bytes(), image)
         .map_err(|e| alloc::format!("{path}: {e:?}"))
 }
 
-/// Start this core's monitor.
-pub fn start_monitor(ramdisk: &[u8]) {
-    if let Err(e) = spawn(ramdisk, "monitor") {
+/// Start this core's programs: the monitor, then every `run=PROGRAM ARGS` line of
+/// `boot.cfg` (test programs started on every core).
+pub fn start_core_programs(ramdisk: &[u8]) {
+    if let Err(e) = spawn(ramdisk, "monitor", "") {
         log::error!("cannot start the monitor: {e}");
+    }
+    let Ok(rd) = ramdisk::Ramdisk::new(ramdisk) else {
+        return;
+    };
+    let cfg = rd
+        .get("boot.cfg")
+        .and_then(|b| core::str::from_utf8(b).ok())
+        .unwrap_or("");
+    for line in cfg.lines() {
+        let Some(cmd) = line.trim().strip_prefix("run=") else {
+            continue;
+        };
+        let (name, args) = cmd.split_once(' ').unwrap_or((cmd, ""));
+        if let Err(e) = spawn(ramdisk, name.trim(), args.trim()) {
+            log::error!("cannot start `{cmd}`: {e}");
+        }
     }
 }

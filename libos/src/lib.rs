@@ -189,3 +189,10 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     println!("panic: {}", info);
     exit(101)
 }
+
+/// The argument string this program was started with.
+pub fn args() -> &'static str {
+    let f = dispatcher_frame();
+    let len = (f.args_len as usize).min(abi::MAX_ARGS);
+    core::str::from_utf8(&f.args[..len]).unwrap_or("")
+}

@@ -14,7 +14,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use cpudriver::arch::apic::LocalApic;
 use cpudriver::arch::cpu::rdtsc;
 use cpudriver::arch::tsc;
-use cpudriver::percore::{self, PerCore};
+use cpudriver::percore::{self, CoreCounters, PerCore};
 use physmem::{FrameAllocator, FRAME_SIZE};
 
 use trampoline::Trampoline;
@@ -36,21 +36,16 @@ pub mod state {
     pub const FAILED: u32 = 3;
 }
 
-/// The line an AP writes: its state and counters. On its own cache line so the boot
-/// core's reads never share a line with the parameters it wrote.
+/// The lines an AP writes: its state and its counters. On their own cache lines so the
+/// boot core's reads never share a line with the parameters it wrote.
 #[repr(C, align(64))]
 pub struct ApReport {
     /// One of [`state`].
     pub state: AtomicU32,
-    /// Notification IPIs the AP has taken.
-    pub ipis: AtomicU32,
-    /// Timer interrupts the AP has taken.
-    pub ticks: AtomicU64,
     /// Local APIC timer ticks (divide by 16) per millisecond, as measured by the AP.
     pub timer_per_ms: AtomicU64,
-    /// Syscalls served on the AP (published on every timer tick): its monitor is up once
-    /// it has made its first calls.
-    pub syscalls: AtomicU64,
+    /// Counters published on every timer tick and notification IPI.
+    pub counters: CoreCounters,
 }
 
 /// Start parameters for one AP, written by the boot core before the STARTUP IPI.
@@ -167,10 +162,8 @@ impl Starter<'_> {
                 ramdisk: self.ramdisk,
                 report: ApReport {
                     state: AtomicU32::new(state::OFFLINE),
-                    ipis: AtomicU32::new(0),
-                    ticks: AtomicU64::new(0),
                     timer_per_ms: AtomicU64::new(0),
-                    syscalls: AtomicU64::new(0),
+                    counters: CoreCounters::default(),
                 },
             });
             &*rec_ptr
@@ -263,16 +256,8 @@ extern "C" fn ap_entry(record: &'static ApBootRecord) -> ! {
         .report
         .timer_per_ms
         .store(timer_per_ms, Ordering::Relaxed);
-    pc.published_syscalls.set(Some(&record.report.syscalls));
-    let report = &record.report;
-    *pc.tick_hook.borrow_mut() = Some(alloc::boxed::Box::new(move || {
-        let pc = percore::current();
-        report.ticks.store(pc.timer_ticks.get(), Ordering::Relaxed);
-        report
-            .ipis
-            .store(pc.notify_ipis.get() as u32, Ordering::Release);
-    }));
-    crate::programs::start_monitor(record.ramdisk);
+    pc.published.set(Some(&record.report.counters));
+    crate::programs::start_core_programs(record.ramdisk);
     record.report.state.store(state::READY, Ordering::Release);
     cpudriver::run_dispatchers()
 }

@@ -158,7 +158,16 @@ pub struct DispatcherFrame {
     pub upcall_stack_top: u64,
     /// Timer ticks seen on this core when the dispatcher was last entered.
     pub ticks: u64,
+    /// Length of `args`.
+    pub args_len: u32,
+    /// Padding.
+    pub _pad2: u32,
+    /// The argument string the program was started with (UTF-8).
+    pub args: [u8; MAX_ARGS],
 }
+
+/// Longest argument string.
+pub const MAX_ARGS: usize = 256;
 
 /// Offset of [`DispatcherFrame::disabled`] (for `fs:[..]`).
 pub const DISABLED_OFFSET: usize = 0;

@@ -24,6 +24,7 @@ commands:
       --timeout S        kill QEMU after S seconds (failure)
       --batch CMDS       boot, run CMDS ('CMD; CMD') once a shell exists, power off;
                          exit 0 only if the system reached ready
+      --run 'PROG ARGS'  also start the user program PROG on every core (e.g. probe hello)
       --log LEVEL        kernel log level: error, warn, info, debug, trace
       --inject FAULT     make the kernel fault on purpose: panic, page-fault,
                          double-fault, invalid-opcode (for testing the failure path)
@@ -115,6 +116,7 @@ fn cmd_run(mut args: Args) -> Result<ExitCode, String> {
     let batch = args.value("--batch")?;
     let inject = args.value("--inject")?;
     let log_level = args.value("--log")?;
+    let run_prog = args.value("--run")?;
     let rest = args.finish()?;
     if let Some(r) = rest.first() {
         return Err(format!("unexpected argument `{r}`"));
@@ -135,6 +137,9 @@ fn cmd_run(mut args: Args) -> Result<ExitCode, String> {
     }
     if let Some(l) = log_level.as_deref() {
         extra.push(("log", l));
+    }
+    if let Some(r) = run_prog.as_deref() {
+        extra.push(("run", r));
     }
     let cfg = xtask::boot_cfg(batch.is_some(), &extra);
     let dir = paths::xtask_out().join("run");
@@ -204,6 +209,17 @@ fn status_ok(mut c: Command, what: &str) -> Result<(), String> {
         Err(format!("{what} failed ({s})"))
     }
 }
+
+/// Crates that only build for the bare-metal target (or, for the integration tests, are run
+/// in the QEMU step).
+const TARGET_ONLY: [&str; 6] = [
+    "kernel",
+    "cpudriver",
+    "libos",
+    "monitor",
+    "probe",
+    "integration-tests",
+];
 
 fn cmd_test(mut args: Args) -> Result<(), String> {
     let host_only = args.flag("--host");

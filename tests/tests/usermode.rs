@@ -1,0 +1,81 @@
+//! User mode and isolation: a user program on every core; programs that touch kernel
+//! memory, write unmapped memory or run privileged instructions are killed while the core
+//! and every other program go on; thousands of random syscalls leave the kernel running.
+
+use integration_tests::{boot, machine, Run};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(180);
+const CORES: u32 = 4;
+
+fn run_probe(name: &str, mode: &str) -> Run {
+    let run = boot(name, &machine(CORES), &[("run", mode)], LIMIT);
+    run.assert_success().assert_lacks("PANIC");
+    let ready = run.ready_line().to_string();
+    // The monitors were still running after the probes ended: they reported in, and the
+    // ready line is only printed once every probe is gone.
+    assert!(
+        ready.contains(&format!("monitors={CORES}/{CORES}")),
+        "[{name}] every monitor should be up: `{ready}`"
+    );
+    run.assert_lacks("still running");
+    run
+}
+
+#[test]
+fn a_user_program_runs_on_every_core() {
+    let run = run_probe("user-hello", "probe hello");
+    for core in 0..CORES {
+        run.assert_contains(&format!("monitor alive on core {core}"))
+            .assert_contains(&format!("probe: hello from core {core}"));
+    }
+}
+
+#[test]
+fn reading_kernel_memory_kills_only_the_program() {
+    let run = run_probe("user-kernel-read", "probe kernel-read");
+    for core in 0..CORES {
+        run.assert_contains(&format!(
+            "core {core}: program `probe` (dispatcher 1) killed: page fault at address 0xffff800000000000 (protection violation, read)"
+        ));
+    }
+    run.assert_lacks("ERROR read kernel memory");
+}
+
+#[test]
+fn writing_unmapped_memory_kills_only_the_program() {
+    let run = run_probe("user-null-write", "probe null-write");
+    for core in 0..CORES {
+        run.assert_contains(&format!(
+            "core {core}: program `probe` (dispatcher 1) killed: page fault at address 0x0 (page not present, write)"
+        ));
+    }
+    run.assert_lacks("ERROR wrote address 0");
+}
+
+#[test]
+fn privileged_instruction_kills_only_the_program() {
+    let run = run_probe("user-privileged", "probe privileged");
+    for core in 0..CORES {
+        run.assert_contains(&format!(
+            "core {core}: program `probe` (dispatcher 1) killed: general protection fault"
+        ));
+    }
+    run.assert_lacks("ERROR executed hlt");
+}
+
+#[test]
+fn random_syscalls_leave_the_kernel_running() {
+    let run = run_probe("user-fuzz", "probe fuzz 20000");
+    for core in 0..CORES {
+        run.assert_contains(&format!("probe: fuzz on core {core}: 20000 syscalls"));
+    }
+}
+
+#[test]
+fn programs_are_preempted_and_resumed() {
+    let run = run_probe("user-spin", "probe spin 300");
+    for core in 0..CORES {
+        run.assert_contains(&format!("probe: spun on core {core} through preemption"));
+    }
+}
