@@ -3,7 +3,7 @@
 //! a table and optionally write JSON.
 //!
 //! ```text
-//! urpc-host-bench [--cpus A,B] [--iters N] [--quick] [--json PATH]
+//! urpc-host-bench [--cpus A,B] [--iters N] [--rounds R] [--quick] [--json PATH]
 //! ```
 //!
 //! Build with `cargo run -p urpc --release --features std --bin urpc-host-bench`.
@@ -105,74 +105,96 @@ struct Row {
     throughput: Option<Throughput>,
 }
 
-fn pingpong(cpus: (usize, usize), warmup: usize, iters: usize) -> Row {
-    let lines = Box::new(bench::PingPongLines::new());
-    let mut samples = vec![0u64; iters];
-    run_pair(
-        cpus,
-        || bench::pingpong_initiator(&lines, warmup, &mut samples, now),
-        || bench::pingpong_responder(&lines, warmup + iters),
-    );
-    let summary = bench::summarize(&mut samples).expect("samples");
-    Row {
-        name: "ping-pong, bare cache line".into(),
-        kind: "round trip",
-        one_way: Some(summary.median as f64 / 2.0),
-        summary,
-        throughput: None,
-    }
+/// What one row of the table measures.
+#[derive(Clone, Copy)]
+enum Kind {
+    PingPong,
+    Rtt32(Config),
+    Throughput32(Config),
+    Throughput8(Config),
 }
 
-fn rtt<const N: usize>(
-    cpus: (usize, usize),
-    name: &str,
-    config: Config,
-    warmup: usize,
-    iters: usize,
-) -> Row {
-    let mem = Box::new(ChannelMemory::<N>::new());
-    let (mut a, mut b) = mem.split_with(config);
-    let mut samples = vec![0u64; iters];
+struct Spec {
+    name: &'static str,
+    kind: Kind,
+    samples: Vec<u64>,
+}
+
+/// Messages per throughput batch.
+const BATCH: usize = 1000;
+
+fn pingpong(cpus: (usize, usize), warmup: usize, samples: &mut [u64]) {
+    let lines = Box::new(bench::PingPongLines::new());
+    let total = warmup + samples.len();
     run_pair(
         cpus,
-        || bench::urpc_rtt_initiator(&mut a, warmup, &mut samples, now),
-        || bench::urpc_rtt_responder(&mut b, warmup + iters).expect("responder"),
+        || bench::pingpong_initiator(&lines, warmup, samples, now),
+        || bench::pingpong_responder(&lines, total),
+    );
+}
+
+fn rtt<const N: usize>(cpus: (usize, usize), config: Config, warmup: usize, samples: &mut [u64]) {
+    let mem = Box::new(ChannelMemory::<N>::new());
+    let (mut a, mut b) = mem.split_with(config);
+    let total = warmup + samples.len();
+    run_pair(
+        cpus,
+        || bench::urpc_rtt_initiator(&mut a, warmup, samples, now),
+        || bench::urpc_rtt_responder(&mut b, total).expect("responder"),
     )
     .expect("initiator");
-    let summary = bench::summarize(&mut samples).expect("samples");
-    Row {
-        name: name.into(),
-        kind: "round trip",
-        one_way: Some(summary.median as f64 / 2.0),
-        summary,
-        throughput: None,
-    }
 }
 
 fn throughput<const N: usize>(
     cpus: (usize, usize),
-    name: &str,
     config: Config,
-    batch: usize,
     warmup: usize,
-    batches: usize,
-) -> Row {
+    samples: &mut [u64],
+) {
     let mem = Box::new(ChannelMemory::<N>::new());
     let (mut a, mut b) = mem.split_with(config);
-    let mut samples = vec![0u64; batches];
+    let total = warmup + samples.len();
     run_pair(
         cpus,
-        || bench::throughput_initiator(&mut a, batch, warmup, &mut samples, now),
-        || bench::throughput_responder(&mut b, batch, warmup + batches).expect("responder"),
+        || bench::throughput_initiator(&mut a, BATCH, warmup, samples, now),
+        || bench::throughput_responder(&mut b, BATCH, total).expect("responder"),
     )
     .expect("initiator");
-    let summary = bench::summarize(&mut samples).expect("samples");
-    Row {
-        name: name.into(),
-        kind: "batch",
-        one_way: None,
-        throughput: Some(Throughput::from_batches(&summary, batch)),
-        summary,
+}
+
+/// One round of one measurement: `n` samples after a warmup, appended to the spec's samples.
+fn run_round(spec: &mut Spec, cpus: (usize, usize), iters: usize, batches: usize) {
+    let (n, warmup) = match spec.kind {
+        Kind::PingPong | Kind::Rtt32(_) => (iters, (iters / 10).max(100)),
+        _ => (batches, (batches / 10).max(2)),
+    };
+    let mut samples = vec![0u64; n];
+    match spec.kind {
+        Kind::PingPong => pingpong(cpus, warmup, &mut samples),
+        Kind::Rtt32(c) => rtt::<32>(cpus, c, warmup, &mut samples),
+        Kind::Throughput32(c) => throughput::<32>(cpus, c, warmup, &mut samples),
+        Kind::Throughput8(c) => throughput::<8>(cpus, c, warmup, &mut samples),
+    }
+    spec.samples.extend_from_slice(&samples);
+}
+
+fn finish(spec: &mut Spec) -> Row {
+    let summary = bench::summarize(&mut spec.samples).expect("samples");
+    match spec.kind {
+        Kind::PingPong | Kind::Rtt32(_) => Row {
+            name: spec.name.into(),
+            kind: "round trip",
+            one_way: Some(summary.median as f64 / 2.0),
+            throughput: None,
+            summary,
+        },
+        _ => Row {
+            name: spec.name.into(),
+            kind: "batch",
+            one_way: None,
+            throughput: Some(Throughput::from_batches(&summary, BATCH)),
+            summary,
+        },
     }
 }
 
@@ -212,11 +234,11 @@ fn json_escape(s: &str) -> String {
     o
 }
 
-fn to_json(rows: &[Row], cpus: (usize, usize), model: &str, hv: bool) -> String {
+fn to_json(rows: &[Row], cpus: (usize, usize), model: &str, hv: bool, rounds: usize) -> String {
     let mut o = String::new();
     let _ = write!(
         o,
-        "{{\n  \"benchmark\": \"urpc-host\",\n  \"unit\": \"{UNIT}\",\n  \"machine\": {{\"cpu_model\": \"{}\", \"hypervisor\": {hv}, \"logical_cpus\": {}}},\n  \"cpus\": [{}, {}],\n  \"results\": [\n",
+        "{{\n  \"benchmark\": \"urpc-host\",\n  \"unit\": \"{UNIT}\",\n  \"machine\": {{\"cpu_model\": \"{}\", \"hypervisor\": {hv}, \"logical_cpus\": {}}},\n  \"cpus\": [{}, {}],\n  \"rounds\": {rounds},\n  \"results\": [\n",
         json_escape(model),
         thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         cpus.0,
@@ -257,13 +279,16 @@ fn to_json(rows: &[Row], cpus: (usize, usize), model: &str, hv: bool) -> String 
 }
 
 fn usage() -> ! {
-    eprintln!("usage: urpc-host-bench [--cpus A,B] [--iters N] [--quick] [--json PATH]");
+    eprintln!(
+        "usage: urpc-host-bench [--cpus A,B] [--iters N] [--rounds R] [--quick] [--json PATH]"
+    );
     std::process::exit(2)
 }
 
 fn main() {
     let mut cpus = (0usize, 1usize);
-    let mut iters = 100_000usize;
+    let mut iters = 200_000usize;
+    let mut rounds = 5usize;
     let mut json = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -282,16 +307,24 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or_else(|| usage())
             }
-            "--quick" => iters = 10_000,
+            "--rounds" => {
+                rounds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
+            "--quick" => {
+                iters = 20_000;
+                rounds = 2;
+            }
             "--json" => json = Some(args.next().unwrap_or_else(|| usage())),
             "-h" | "--help" => usage(),
             _ => usage(),
         }
     }
-    let iters = iters.max(100);
-    let warmup = (iters / 10).max(100);
-    let batch = 1000;
-    let batches = (iters / 200).max(20);
+    let rounds = rounds.max(1);
+    let per_round = (iters / rounds).max(100);
+    let batches_per_round = (per_round / 100).max(10);
 
     let model = cpu_model();
     let hv = hypervisor();
@@ -305,55 +338,44 @@ fn main() {
             "bare metal"
         }
     );
-    println!("{iters} round trips per latency row, {batches} batches of {batch} messages per throughput row\n");
+    println!(
+        "{rounds} interleaved rounds; per row {} round trips or {} batches of {BATCH} messages\n",
+        per_round * rounds,
+        batches_per_round * rounds
+    );
 
     let epoch = Config::DEFAULT.notify_check(false);
     let epoch_notify = Config::DEFAULT;
     let used = Config::with_flow(FlowControl::UsedBit).notify_check(false);
-    let rows = vec![
-        pingpong(cpus, warmup, iters),
-        rtt::<32>(cpus, "URPC epoch+lazy ack, N=32", epoch, warmup, iters),
-        rtt::<32>(
-            cpus,
+    let spec = |name, kind| Spec {
+        name,
+        kind,
+        samples: Vec::new(),
+    };
+    let mut specs = [
+        spec("ping-pong, bare cache line", Kind::PingPong),
+        spec("URPC epoch+lazy ack, N=32", Kind::Rtt32(epoch)),
+        spec(
             "URPC epoch+lazy ack, notify check, N=32",
-            epoch_notify,
-            warmup,
-            iters,
+            Kind::Rtt32(epoch_notify),
         ),
-        rtt::<32>(cpus, "URPC used bit, N=32", used, warmup, iters),
-        throughput::<32>(
-            cpus,
-            "pipelined epoch+lazy ack, N=32",
-            epoch,
-            batch,
-            batches / 10,
-            batches,
-        ),
-        throughput::<32>(
-            cpus,
+        spec("URPC used bit, N=32", Kind::Rtt32(used)),
+        spec("pipelined epoch+lazy ack, N=32", Kind::Throughput32(epoch)),
+        spec(
             "pipelined epoch+lazy ack, notify check, N=32",
-            epoch_notify,
-            batch,
-            batches / 10,
-            batches,
+            Kind::Throughput32(epoch_notify),
         ),
-        throughput::<32>(
-            cpus,
-            "pipelined used bit, N=32",
-            used,
-            batch,
-            batches / 10,
-            batches,
-        ),
-        throughput::<8>(
-            cpus,
-            "pipelined epoch+lazy ack, N=8",
-            epoch,
-            batch,
-            batches / 10,
-            batches,
-        ),
+        spec("pipelined used bit, N=32", Kind::Throughput32(used)),
+        spec("pipelined epoch+lazy ack, N=8", Kind::Throughput8(epoch)),
     ];
+    // Interleave: every measurement runs once per round, so that load from other processes
+    // on the machine spreads over all rows alike.
+    for _ in 0..rounds {
+        for s in specs.iter_mut() {
+            run_round(s, cpus, per_round, batches_per_round);
+        }
+    }
+    let rows: Vec<Row> = specs.iter_mut().map(finish).collect();
 
     println!(
         "{:<46} {:>10} {:>8} {:>8} {:>8} {:>9} {:>11} {:>10}",
@@ -388,7 +410,7 @@ fn main() {
     }
 
     if let Some(path) = json {
-        let j = to_json(&rows, cpus, &model, hv);
+        let j = to_json(&rows, cpus, &model, hv, rounds);
         if let Err(e) = std::fs::write(&path, j) {
             eprintln!("error: writing {path}: {e}");
             std::process::exit(1);
