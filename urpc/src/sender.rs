@@ -168,8 +168,14 @@ impl<'a, const N: usize> Sender<'a, N> {
         };
         let mut wrote = false;
         while st.offset < st.total {
-            if !self.slot_free()? {
-                break;
+            match self.slot_free() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    // Keep the progress made so far consistent with what is in the ring.
+                    self.out = Some(st);
+                    return Err(e.into());
+                }
             }
             let mut words = [0u64; PAYLOAD_WORDS];
             let rest = data.get(st.offset..).unwrap_or(&[]);
