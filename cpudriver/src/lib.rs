@@ -17,6 +17,7 @@ pub mod bootcfg;
 pub mod console;
 pub mod dispatcher;
 pub mod heap;
+pub mod kchan;
 pub mod panic;
 pub mod percore;
 pub mod syscall;

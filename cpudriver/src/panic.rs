@@ -15,7 +15,7 @@ fn backtrace() {
     unsafe { core::arch::asm!("mov {}, rbp", out(reg) rbp, options(nomem, nostack)) };
     emergency_write(format_args!("backtrace:\n"));
     for depth in 0..32 {
-        if rbp == 0 || rbp % 8 != 0 {
+        if rbp == 0 || !rbp.is_multiple_of(8) {
             break;
         }
         // SAFETY: the kernel is compiled with frame pointers, so each frame starts with the

@@ -52,6 +52,8 @@ pub struct PerCore {
     /// Where the core publishes its counters on every timer tick (a line of its boot
     /// record, read by the boot core).
     pub published: Cell<Option<&'static CoreCounters>>,
+    /// This core's kernel channel to the boot core (APs only).
+    pub kchan: RefCell<Option<crate::kchan::KEndpoint>>,
     /// Kernel work run on every timer tick of this core (the boot core's boot progress).
     pub tick_hook: RefCell<Option<Box<dyn FnMut()>>>,
 }
@@ -77,6 +79,7 @@ impl PerCore {
             sched: RefCell::new(Scheduler::default()),
             syscalls: Cell::new(0),
             published: Cell::new(None),
+            kchan: RefCell::new(None),
             tick_hook: RefCell::new(None),
         }
     }

@@ -93,6 +93,7 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
                 p.publish(pc);
             }
             eoi();
+            crate::kchan::poll();
         }
         ERROR_VECTOR => {
             log::error!("local APIC error interrupt");
@@ -137,6 +138,7 @@ fn user_trap(vector: u8, frame: &mut TrapFrame) {
                 p.publish(pc);
             }
             eoi();
+            crate::kchan::poll();
         }
         SPURIOUS_VECTOR => {}
         _ => eoi(),

@@ -109,7 +109,7 @@ impl AddressSpace {
         write: bool,
         exec: bool,
     ) -> Result<(), VSpaceError> {
-        if va >= abi::USER_END || va % FRAME_SIZE != 0 {
+        if va >= abi::USER_END || !va.is_multiple_of(FRAME_SIZE) {
             return Err(VSpaceError::NotUser);
         }
         let mut flags = F::PRESENT | F::USER_ACCESSIBLE;

@@ -62,6 +62,8 @@ pub struct BootStatus {
     pub summary: String,
     /// Boot records of the APs that reached READY.
     pub ready: Vec<&'static crate::smp::ApBootRecord>,
+    /// The boot core's kernel channels to them.
+    pub links: Vec<crate::kchannels::Link>,
 }
 
 /// Bring up every core.
@@ -160,6 +162,7 @@ pub fn bring_up(boot_info: &BootInfo, mut frames: FrameAllocator, phys_offset: u
         return BootStatus {
             summary: summary(&machine, 1, enabled),
             ready: Vec::new(),
+            links: Vec::new(),
         };
     };
     let flags = x86_64::structures::paging::PageTableFlags::WRITABLE;
@@ -172,6 +175,7 @@ pub fn bring_up(boot_info: &BootInfo, mut frames: FrameAllocator, phys_offset: u
         return BootStatus {
             summary: summary(&machine, 1, enabled),
             ready: Vec::new(),
+            links: Vec::new(),
         };
     }
     // SAFETY: the page is usable low memory, now identity-mapped, used by nothing else.
@@ -233,13 +237,25 @@ pub fn bring_up(boot_info: &BootInfo, mut frames: FrameAllocator, phys_offset: u
 
     ipi_round(apic, &started, hz);
     *pc.frames.borrow_mut() = frames;
+    let ready_records: Vec<&'static crate::smp::ApBootRecord> = started
+        .iter()
+        .filter(|s| s.record.report.state.load(Ordering::Acquire) == state::READY)
+        .map(|s| s.record)
+        .collect();
+    let mut links = crate::kchannels::attach(&ready_records);
+    let (answered, median) = crate::kchannels::round_trips(&mut links, apic, hz);
+    log::info!(
+        "URPC: core 0 has a channel to {} cores; round trip ok on {answered} (median {median} cycles, including the IPI wake-up)",
+        links.len()
+    );
     BootStatus {
-        summary: summary(&machine, ready, enabled),
-        ready: started
-            .iter()
-            .filter(|s| s.record.report.state.load(Ordering::Acquire) == state::READY)
-            .map(|s| s.record)
-            .collect(),
+        summary: alloc::format!(
+            "{} urpc={answered}/{}",
+            summary(&machine, ready, enabled),
+            ready_records.len()
+        ),
+        ready: ready_records,
+        links,
     }
 }
 

@@ -13,6 +13,7 @@ extern crate alloc;
 mod bringup;
 mod discover;
 mod inject;
+mod kchannels;
 mod machine;
 mod memory;
 mod paging;

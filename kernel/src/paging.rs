@@ -26,6 +26,10 @@ unsafe impl x86_64::structures::paging::FrameAllocator<Size4KiB> for Frames<'_> 
 
 /// Why a mapping could not be made.
 #[derive(Debug)]
+#[allow(
+    dead_code,
+    reason = "the fields are reported through Debug in boot logs"
+)]
 pub enum MapError {
     /// No memory for a page table.
     OutOfMemory,

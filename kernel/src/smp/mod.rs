@@ -71,6 +71,8 @@ pub struct ApBootRecord {
     pub pool: FrameAllocator,
     /// The ramdisk (mapped read-only for every core by the bootloader).
     pub ramdisk: &'static [u8],
+    /// Physical address of the kernel channel to the boot core (a zeroed page).
+    pub kchan_pa: u64,
     /// Written by the AP only.
     pub report: ApReport,
 }
@@ -96,6 +98,10 @@ pub struct Started {
 
 /// Why an AP was not started or did not come up.
 #[derive(Debug)]
+#[allow(
+    dead_code,
+    reason = "the fields are reported through Debug in boot logs"
+)]
 pub enum ApError {
     /// Its pool had no room for the record, stack or page table.
     OutOfMemory,
@@ -134,6 +140,10 @@ impl Starter<'_> {
         }
         let rec_pages = (core::mem::size_of::<ApBootRecord>() as u64).div_ceil(FRAME_SIZE);
         let rec_pa = pool.alloc(rec_pages).map_err(|_| ApError::OutOfMemory)?;
+        let kchan_pa = pool.alloc(1).map_err(|_| ApError::OutOfMemory)?;
+        // SAFETY: a fresh frame of the AP's pool, mapped through the physical-memory mapping;
+        // zeroed memory is an empty channel.
+        unsafe { core::ptr::write_bytes((self.phys_offset + kchan_pa) as *mut u8, 0, 4096) };
         let stack_pa = pool
             .alloc(AP_STACK_SIZE / FRAME_SIZE)
             .map_err(|_| ApError::OutOfMemory)?;
@@ -160,6 +170,7 @@ impl Starter<'_> {
                 stack_top,
                 pool,
                 ramdisk: self.ramdisk,
+                kchan_pa,
                 report: ApReport {
                     state: AtomicU32::new(state::OFFLINE),
                     timer_per_ms: AtomicU64::new(0),
@@ -257,6 +268,15 @@ extern "C" fn ap_entry(record: &'static ApBootRecord) -> ! {
         .timer_per_ms
         .store(timer_per_ms, Ordering::Relaxed);
     pc.published.set(Some(&record.report.counters));
+    // SAFETY: the boot core allocated this zeroed page for this core's kernel channel and
+    // uses only the other side of it.
+    match unsafe { cpudriver::kchan::attach(record.kchan_pa, urpc::Side::B) } {
+        Some(mut ep) => {
+            let _ = ep.arm_notify();
+            *pc.kchan.borrow_mut() = Some(ep);
+        }
+        None => log::error!("kernel channel memory unusable"),
+    }
     crate::programs::start_core_programs(record.ramdisk);
     record.report.state.store(state::READY, Ordering::Release);
     cpudriver::run_dispatchers()

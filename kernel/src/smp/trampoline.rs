@@ -136,6 +136,10 @@ pub struct Trampoline {
 
 /// Why the trampoline could not be placed.
 #[derive(Debug)]
+#[allow(
+    dead_code,
+    reason = "the fields are reported through Debug in boot logs"
+)]
 pub enum TrampolineError {
     /// The base is not a page below 1 MiB.
     BadBase(u64),
@@ -163,7 +167,7 @@ impl Trampoline {
     /// `base .. base + 4096` must be free low memory that nothing else uses while APs start,
     /// mapped at `phys_offset + base`.
     pub unsafe fn install(base: u64, phys_offset: u64) -> Result<Trampoline, TrampolineError> {
-        if base % 4096 != 0 || base >= 1 << 20 || base == 0 {
+        if !base.is_multiple_of(4096) || base >= 1 << 20 || base == 0 {
             return Err(TrampolineError::BadBase(base));
         }
         let (code, params) = image();
