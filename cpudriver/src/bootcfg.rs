@@ -32,6 +32,15 @@ pub struct BootConfig {
     pub log_level: log::LevelFilter,
     /// A fault to inject after boot, for tests.
     pub inject: Option<Inject>,
+    /// A benchmark to run after boot.
+    pub bench: Option<Bench>,
+}
+
+/// A benchmark the kernel runs after boot (`bench=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bench {
+    /// URPC latency and throughput against the cache-line ping-pong.
+    Urpc,
 }
 
 impl Default for BootConfig {
@@ -41,6 +50,7 @@ impl Default for BootConfig {
             fbcon: true,
             log_level: log::LevelFilter::Info,
             inject: None,
+            bench: None,
         }
     }
 }
@@ -82,6 +92,11 @@ impl BootConfig {
                 "qemu_exit" => parse_bool(v).map(|b| cfg.qemu_exit = b),
                 "fbcon" => parse_bool(v).map(|b| cfg.fbcon = b),
                 "log" => v.parse().ok().map(|l| cfg.log_level = l),
+                "bench" => match v {
+                    "urpc" => Some(Bench::Urpc),
+                    _ => None,
+                }
+                .map(|b| cfg.bench = Some(b)),
                 // Programs to start on every core; read by the kernel's program loader.
                 "run" => (!v.is_empty()).then_some(()),
                 "inject" => match v {

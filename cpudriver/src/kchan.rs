@@ -55,7 +55,8 @@ pub unsafe fn attach(pa: u64, side: Side) -> Option<KEndpoint> {
     Some(mem.endpoint(side, Config::default()))
 }
 
-fn run_responder(
+/// Run the responder side of benchmark `k` over the memory at `pa`.
+pub fn run_responder(
     k: u64,
     pa: u64,
     iterations: usize,

@@ -10,6 +10,7 @@
 
 extern crate alloc;
 
+mod bench;
 mod bringup;
 mod discover;
 mod inject;
@@ -156,7 +157,13 @@ fn kmain(boot_info: &'static mut BootInfo) -> ! {
         inject::inject(fault);
     }
 
-    let status = bringup::bring_up(boot_info, frames, phys_offset);
+    let mut status = bringup::bring_up(boot_info, frames, phys_offset);
+    if cfg.bench == Some(bootcfg::Bench::Urpc) {
+        let pc = cpudriver::percore::current();
+        if let Some(apic) = pc.apic.get() {
+            bench::urpc(&mut status.links, apic, pc.tsc_hz.get());
+        }
+    }
     programs::start_core_programs(programs::ramdisk(boot_info));
     bringup::announce_when_ready(status, entry_tsc);
     cpudriver::run_dispatchers()

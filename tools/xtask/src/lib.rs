@@ -3,6 +3,7 @@
 //! test; writes images for real hardware. The QEMU integration tests in `tests/` use this
 //! library to build and boot the system.
 
+pub mod bench;
 pub mod deps;
 pub mod images;
 pub mod paths;

@@ -31,6 +31,11 @@ commands:
   test                   all host unit tests and all QEMU integration tests
       --host             only the host tests
       --qemu             only the QEMU integration tests
+  bench urpc [options]   boot and measure URPC against the cache-line ping-pong (KVM when
+                         /dev/kvm opens), plus the same channel code between two pinned
+                         Linux threads; table on the terminal, JSON in target/bench/urpc.json
+      --smp N            cores (default 4)   --emulate  do not use KVM   --no-host
+      --timeout S        time limit (default 900)
   image DIR              write BIOS and UEFI images for real hardware into DIR
   help                   this text
 ";
@@ -285,6 +290,30 @@ fn cmd_image(args: Args) -> Result<(), String> {
     Ok(())
 }
 
+fn cmd_bench(mut args: Args) -> Result<(), String> {
+    let smp: u32 = args.number("--smp")?.unwrap_or(4);
+    let emulate = args.flag("--emulate");
+    let no_host = args.flag("--no-host");
+    let timeout: u64 = args.number("--timeout")?.unwrap_or(900);
+    let rest = args.finish()?;
+    match rest.first().map(String::as_str) {
+        Some("urpc") => {
+            let m = Machine {
+                smp,
+                maxcpus: None,
+                mem_mb: 1024,
+                numa_nodes: 1,
+                firmware: Firmware::Bios,
+                kvm: !emulate,
+                gdb: false,
+            };
+            xtask::bench::urpc(&m, Duration::from_secs(timeout), !no_host)
+        }
+        Some(other) => Err(format!("unknown benchmark `{other}` (available: urpc)")),
+        None => Err("usage: cargo xtask bench urpc [--smp N] [--emulate] [--no-host]".into()),
+    }
+}
+
 fn main() -> ExitCode {
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.is_empty() {
@@ -298,6 +327,7 @@ fn main() -> ExitCode {
         "run" => cmd_run(args),
         "test" => cmd_test(args).map(|()| ExitCode::SUCCESS),
         "image" => cmd_image(args).map(|()| ExitCode::SUCCESS),
+        "bench" => cmd_bench(args).map(|()| ExitCode::SUCCESS),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(ExitCode::SUCCESS)

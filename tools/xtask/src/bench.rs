@@ -1,0 +1,204 @@
+//! `cargo xtask bench`: boots the system with a benchmark configured, collects the
+//! `BENCH-JSON` lines the kernel prints, prints a table and writes JSON under
+//! `target/bench/`. Uses KVM when `/dev/kvm` opens and says loudly when it had to emulate:
+//! cycle counts under emulation say nothing about hardware.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::images::{self, Firmware};
+use crate::qemu::{self, Accel, Exit, Machine, RunOptions};
+use crate::{deps, paths};
+
+/// The `BENCH-JSON` objects in a log.
+pub fn bench_lines(log: &str) -> Vec<Value> {
+    log.lines()
+        .filter_map(|l| l.split_once("BENCH-JSON ").map(|(_, j)| j.trim()))
+        .filter_map(|j| serde_json::from_str(j).ok())
+        .collect()
+}
+
+fn num(v: &Value, k: &str) -> u64 {
+    v.get(k).and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn emulation_warning(accel: &Accel) -> Option<String> {
+    match accel {
+        Accel::Kvm => None,
+        Accel::Emulation(why) => Some(format!(
+            "!!! EMULATION (TCG): these cycle counts are NOT hardware figures{} !!!",
+            why.as_ref()
+                .map(|w| format!(" (KVM unavailable: {w})"))
+                .unwrap_or_default()
+        )),
+    }
+}
+
+/// Run the host benchmark (two pinned Linux threads, the same channel code).
+fn host_bench(out: &PathBuf) -> Result<Value, String> {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(paths::root());
+    c.args([
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "urpc",
+        "--features",
+        "std",
+        "--bin",
+        "urpc-host-bench",
+        "--",
+    ]);
+    c.arg("--json").arg(out);
+    let s = c.status().map_err(|e| format!("host bench: {e}"))?;
+    if !s.success() {
+        return Err(format!("host bench failed ({s})"));
+    }
+    let text = std::fs::read_to_string(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("host bench JSON: {e}"))
+}
+
+/// `cargo xtask bench urpc`.
+pub fn urpc(m: &Machine, timeout: Duration, with_host: bool) -> Result<(), String> {
+    deps::ensure(&[deps::QEMU])?;
+    let built = images::build_all()?;
+    let dir = paths::xtask_out().join("bench-urpc");
+    let cfg = crate::boot_cfg(true, &[("bench", "urpc"), ("fbcon", "0")]);
+    let image = images::make_image(&built, &dir, Firmware::Bios, &cfg)?;
+    let accel = qemu::choose_accel(m);
+    if let Some(w) = emulation_warning(&accel) {
+        eprintln!("xtask: {w}");
+    }
+    eprintln!(
+        "xtask: booting {} cores under {} to measure URPC (this takes a few minutes)",
+        m.smp,
+        accel.describe()
+    );
+    let opts = RunOptions {
+        timeout: Some(timeout),
+        echo: false,
+        interactive: false,
+    };
+    let r = qemu::run(m, &image, &opts)?;
+    let lines = bench_lines(&r.log);
+    if r.exit != Exit::Success || !lines.iter().any(|v| v["kind"] == "done") {
+        return Err(format!(
+            "the benchmark run did not finish ({:?}); last lines:\n{}",
+            r.exit,
+            r.tail(30)
+        ));
+    }
+    let machine = lines
+        .iter()
+        .find(|v| v["kind"] == "machine")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let get = |k: &str| lines.iter().find(|v| v["kind"] == k).cloned();
+    let pp = get("pingpong_rtt").ok_or("no ping-pong result")?;
+    let rtt = get("urpc_rtt").ok_or("no URPC round-trip result")?;
+    let tp = get("throughput_batch").ok_or("no throughput result")?;
+    let batch = num(&tp, "batch").max(1);
+    let matrix: Vec<&Value> = lines.iter().filter(|v| v["kind"] == "matrix_rtt").collect();
+
+    println!();
+    if let Some(w) = emulation_warning(&accel) {
+        println!("{w}");
+    }
+    println!(
+        "URPC benchmark: {} | {} | {} cores | TSC {} MHz | cores {} -> {}",
+        machine["cpu"].as_str().unwrap_or("?"),
+        accel.describe(),
+        num(&machine, "cores"),
+        num(&machine, "tsc_hz") / 1_000_000,
+        num(&pp, "a"),
+        num(&pp, "b")
+    );
+    println!(
+        "{:<40} {:>10} {:>10} {:>10}",
+        "measurement (cycles)", "median", "p99", "samples"
+    );
+    let row = |name: &str, v: &Value, div: u64| {
+        println!(
+            "{:<40} {:>10} {:>10} {:>10}",
+            name,
+            num(v, "median") / div,
+            num(v, "p99") / div,
+            num(v, "count")
+        );
+    };
+    row("cache-line ping-pong, one way", &pp, 2);
+    row("cache-line ping-pong, round trip", &pp, 1);
+    row("URPC one way (half round trip)", &rtt, 2);
+    row("URPC round trip", &rtt, 1);
+    row(
+        &format!("pipelined, per message ({batch} in flight)"),
+        &tp,
+        batch,
+    );
+    let per_msg = num(&tp, "median") as f64 / batch as f64;
+    let pp_one = num(&pp, "median") as f64 / 2.0;
+    let urpc_one = num(&rtt, "median") as f64 / 2.0;
+    println!(
+        "URPC one way / ping-pong one way: {:.2}x (goal <= 1.3x); pipelined cost / one way: {:.2} (goal <= 0.5); {:.1} messages per 1000 cycles",
+        urpc_one / pp_one.max(1.0),
+        per_msg / urpc_one.max(1.0),
+        1000.0 / per_msg.max(0.001)
+    );
+    if !matrix.is_empty() {
+        println!("\nURPC one-way latency matrix (median cycles, initiator -> responder):");
+        for v in &matrix {
+            println!(
+                "  {:>2} -> {:>2}: {:>8}  (p99 {:>8})",
+                num(v, "a"),
+                num(v, "b"),
+                num(v, "median") / 2,
+                num(v, "p99") / 2
+            );
+        }
+    }
+
+    let out_dir = paths::target().join("bench");
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let host = if with_host {
+        eprintln!("xtask: host benchmark (two pinned Linux threads, same channel code)");
+        match host_bench(&out_dir.join("urpc-host.json")) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("xtask: host benchmark failed: {e}");
+                Value::Null
+            }
+        }
+    } else {
+        Value::Null
+    };
+    let report = json!({
+        "benchmark": "urpc",
+        "accelerator": accel.describe(),
+        "emulated": accel != Accel::Kvm,
+        "warning": emulation_warning(&accel),
+        "machine": machine,
+        "qemu": r.cmdline,
+        "pair": {"initiator": num(&pp, "a"), "responder": num(&pp, "b")},
+        "pingpong_round_trip": pp,
+        "urpc_round_trip": rtt,
+        "throughput_batches": tp,
+        "derived": {
+            "pingpong_one_way_median": pp_one,
+            "urpc_one_way_median": urpc_one,
+            "urpc_over_pingpong": urpc_one / pp_one.max(1.0),
+            "pipelined_cycles_per_message": per_msg,
+            "messages_per_1000_cycles": 1000.0 / per_msg.max(0.001),
+        },
+        "matrix_round_trip": matrix,
+        "host_linux_threads": host,
+    });
+    let path = out_dir.join("urpc.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("\nwritten: {}", path.display());
+    Ok(())
+}
