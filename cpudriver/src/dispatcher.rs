@@ -52,6 +52,8 @@ pub struct Dispatcher {
     /// The `run` upcall entry (0 until the dispatcher registers one; until then it is
     /// always resumed exactly).
     run_entry: u64,
+    /// The fault upcall entry (0: faults kill the program).
+    fault_entry: u64,
     /// Critical region of the resume code: preempted inside it means disabled.
     critical: (u64, u64),
     /// State to resume exactly (preempted while disabled), if any.
@@ -210,6 +212,7 @@ impl Scheduler {
             vspace: Some(vs),
             frame,
             run_entry: 0,
+            fault_entry: 0,
             critical: (0, 0),
             exact: Some(start),
             runs: 0,
@@ -258,12 +261,45 @@ impl Scheduler {
         }
     }
 
-    /// Set the current dispatcher's `run` upcall entry and critical region.
-    pub fn set_upcall(&mut self, run_entry: u64, start: u64, end: u64) {
+    /// Set the current dispatcher's upcall entries and critical region.
+    pub fn set_upcall(&mut self, run_entry: u64, fault_entry: u64, start: u64, end: u64) {
         if let Some(d) = self.current() {
             d.run_entry = run_entry;
+            d.fault_entry = fault_entry;
             d.critical = (start, end);
         }
+    }
+
+    /// Deliver a fault of the current dispatcher to its fault upcall: true if it has one
+    /// and was enabled (then `f` holds the upcall), false if it must be killed instead.
+    pub fn deliver_fault(&mut self, f: &mut TrapFrame, vector: u64, address: u64) -> bool {
+        let Some(d) = self.current() else {
+            return false;
+        };
+        // SAFETY: the dispatcher frame is this dispatcher's kernel-mapped page.
+        let frame = unsafe { &mut *d.frame };
+        let in_critical = d.critical.0 <= f.rip && f.rip < d.critical.1;
+        if d.fault_entry == 0 || frame.disabled != 0 || in_critical {
+            return false;
+        }
+        frame.fault = abi::FaultInfo {
+            vector,
+            error_code: f.error_code,
+            address,
+            regs: regs_from(f),
+        };
+        frame.disabled = 1;
+        frame.upcalls = frame.upcalls.wrapping_add(1);
+        *f = TrapFrame {
+            rip: d.fault_entry,
+            cs: USER_CS,
+            rflags: USER_RFLAGS,
+            rsp: frame.upcall_stack_top,
+            ss: USER_SS,
+            rdi: abi::DISPATCHER_FRAME_VADDR,
+            ..TrapFrame::default()
+        };
+        true
     }
 
     /// End the current dispatcher, returning its memory to `frames`.

@@ -49,10 +49,14 @@ pub fn dispatch(f: &mut TrapFrame) {
             ret(f, SysError::Ok, pc.core_id as u64 | (id as u64) << 32);
         }
         Some(Syscall::SetUpcall) => {
-            if f.rdi > f.rsi || f.rsi > abi::USER_END || f.rdx >= abi::USER_END {
+            if f.rdi > f.rsi
+                || f.rsi > abi::USER_END
+                || f.rdx >= abi::USER_END
+                || f.r10 >= abi::USER_END
+            {
                 return ret(f, SysError::BadArgument, 0);
             }
-            pc.sched.borrow_mut().set_upcall(f.rdx, f.rdi, f.rsi);
+            pc.sched.borrow_mut().set_upcall(f.rdx, f.r10, f.rdi, f.rsi);
             ret(f, SysError::Ok, 0);
         }
         Some(Syscall::Yield) => {
@@ -107,11 +111,15 @@ pub fn idle_until_runnable(f: &mut TrapFrame) {
     }
 }
 
-/// A fault taken in user mode: the program is killed with a clear message; the core goes
+/// A fault taken in user mode: delivered to the dispatcher's fault upcall when it has one
+/// and was enabled; otherwise the program is killed with a clear message and the core goes
 /// on with its other dispatchers.
-pub fn user_fault(f: &mut TrapFrame, what: &str) {
+pub fn user_fault(f: &mut TrapFrame, what: &str, address: u64) {
     let pc = percore::current();
     let mut sched = pc.sched.borrow_mut();
+    if sched.deliver_fault(f, f.vector, address) {
+        return;
+    }
     if let Some(d) = sched.current() {
         log::error!(
             "core {}: program `{}` (dispatcher {}) killed: {what} at rip {:#x}",

@@ -124,7 +124,12 @@ fn user_trap(vector: u8, frame: &mut TrapFrame) {
                     frame.error_code
                 )
             };
-            crate::syscall::user_fault(frame, &what);
+            let address = if vector == 14 {
+                crate::arch::cpu::cr2()
+            } else {
+                0
+            };
+            crate::syscall::user_fault(frame, &what, address);
         }
         TIMER_VECTOR => {
             eoi();

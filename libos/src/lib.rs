@@ -30,6 +30,13 @@ libos_run_upcall:
     call {upcall}
     ud2
 
+    # The fault upcall entry, disabled, on the upcall stack, rdi = dispatcher frame.
+    .global libos_fault_upcall
+libos_fault_upcall:
+    and rsp, -16
+    call {fault}
+    ud2
+
     # Resume the state in the Registers at rdi and clear `disabled`, atomically with
     # respect to preemption: a preemption between the two labels counts as disabled.
     .global libos_resume
@@ -66,10 +73,12 @@ libos_critical_end:
     "#,
     start = sym libos_start,
     upcall = sym libos_upcall,
+    fault = sym libos_fault,
 );
 
 unsafe extern "C" {
     fn libos_run_upcall();
+    fn libos_fault_upcall();
     fn libos_resume(regs: *const abi::Registers) -> !;
     static libos_critical_start: u8;
     static libos_critical_end: u8;
@@ -87,10 +96,21 @@ pub fn dispatcher_frame() -> &'static DispatcherFrame {
     unsafe { &*(abi::DISPATCHER_FRAME_VADDR as *const DispatcherFrame) }
 }
 
-extern "C" fn libos_start(_frame: *mut DispatcherFrame) -> ! {
+/// Register the upcall entries with the kernel; the fault entry only once the program has
+/// a fault handler (without one, the kernel kills the program on a fault).
+fn register_upcalls(with_fault_handler: bool) {
     let start = core::ptr::addr_of!(libos_critical_start) as u64;
     let end = core::ptr::addr_of!(libos_critical_end) as u64;
-    syscall::set_upcall(libos_run_upcall as *const () as u64, start, end);
+    let fault = if with_fault_handler {
+        libos_fault_upcall as *const () as u64
+    } else {
+        0
+    };
+    syscall::set_upcall(libos_run_upcall as *const () as u64, fault, start, end);
+}
+
+extern "C" fn libos_start(_frame: *mut DispatcherFrame) -> ! {
+    register_upcalls(false);
     // The program runs enabled: the kernel may upcall it.
     // SAFETY: the frame is mapped read-write for this dispatcher; `disabled` is its own.
     unsafe { core::ptr::write_volatile(abi::DISPATCHER_FRAME_VADDR as *mut u32, 0) };
@@ -117,6 +137,53 @@ extern "C" fn libos_upcall(frame: *mut DispatcherFrame) -> ! {
         f.upcalls, f.disabled
     );
     exit(102)
+}
+
+/// What a fault handler decides.
+pub enum FaultAction {
+    /// Resume the faulting thread with these registers (e.g. after fixing the cause, or
+    /// with the instruction pointer moved past it).
+    Resume(abi::Registers),
+    /// End the program with this status.
+    Exit(u64),
+}
+
+/// A program's fault handler.
+pub type FaultHandler = fn(&abi::FaultInfo) -> FaultAction;
+
+/// The registered fault handler (a function address, 0 for none). A user-space global of
+/// this dispatcher, not kernel state.
+static FAULT_HANDLER: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Install `handler` for faults (page faults, protection faults, invalid opcodes...).
+/// Without one, the kernel kills the program on a fault.
+pub fn set_fault_handler(handler: FaultHandler) {
+    FAULT_HANDLER.store(handler as usize, core::sync::atomic::Ordering::Release);
+    register_upcalls(true);
+}
+
+extern "C" fn libos_fault(frame: *mut DispatcherFrame) -> ! {
+    // SAFETY: the kernel passes this dispatcher's own frame.
+    let info = unsafe { (*frame).fault };
+    let h = FAULT_HANDLER.load(core::sync::atomic::Ordering::Acquire);
+    let action = if h == 0 {
+        println!(
+            "libos: unhandled fault, vector {} at rip {:#x} (address {:#x})",
+            info.vector, info.regs.rip, info.address
+        );
+        FaultAction::Exit(139)
+    } else {
+        // SAFETY: only `set_fault_handler` stores into FAULT_HANDLER, always a FaultHandler.
+        let handler: FaultHandler = unsafe { core::mem::transmute::<usize, FaultHandler>(h) };
+        handler(&info)
+    };
+    match action {
+        FaultAction::Resume(regs) => {
+            // SAFETY: `regs` lives on the upcall stack until the resume sequence has loaded it.
+            unsafe { libos_resume(&regs) }
+        }
+        FaultAction::Exit(code) => exit(code),
+    }
 }
 
 /// A `core::fmt::Write` sink that prints through the kernel console in one syscall.

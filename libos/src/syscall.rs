@@ -75,14 +75,14 @@ pub fn null_syscall() -> u64 {
     syscall5(Syscall::Null, 0, 0, 0, 0, 0).0
 }
 
-/// Register the `run` upcall entry and the resume code's critical region.
-pub fn set_upcall(run_entry: u64, critical_start: u64, critical_end: u64) {
+/// Register the `run` and fault upcall entries and the resume code's critical region.
+pub fn set_upcall(run_entry: u64, fault_entry: u64, critical_start: u64, critical_end: u64) {
     syscall5(
         Syscall::SetUpcall,
         critical_start,
         critical_end,
         run_entry,
-        0,
+        fault_entry,
         0,
     );
 }

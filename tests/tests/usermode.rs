@@ -79,3 +79,13 @@ fn programs_are_preempted_and_resumed() {
         run.assert_contains(&format!("probe: spun on core {core} through preemption"));
     }
 }
+
+#[test]
+fn a_fault_goes_to_the_programs_fault_handler() {
+    let run = run_probe("user-fault-handler", "probe fault-handler");
+    for core in 0..CORES {
+        run.assert_contains(&format!("probe: resumed after the fault on core {core}"));
+    }
+    run.assert_contains("probe: fault handler caught vector 14 at address 0x8")
+        .assert_lacks("killed");
+}

@@ -30,8 +30,9 @@ pub enum Syscall {
     CoreId = 4,
     /// Does nothing; for measuring the syscall path.
     Null = 5,
-    /// Register the dispatcher's `run` upcall entry (`rdx`) and the critical region
-    /// `[rdi, rsi)` of its resume code. Until then the dispatcher counts as disabled.
+    /// Register the dispatcher's `run` upcall entry (`rdx`), its fault upcall entry (`r10`,
+    /// 0 for none) and the critical region `[rdi, rsi)` of its resume code. Until then the
+    /// dispatcher counts as disabled.
     SetUpcall = 6,
     /// Invoke a capability (`rdi` = capability address, `rsi` = operation, then arguments).
     CapInvoke = 7,
@@ -164,6 +165,22 @@ pub struct DispatcherFrame {
     pub _pad2: u32,
     /// The argument string the program was started with (UTF-8).
     pub args: [u8; MAX_ARGS],
+    /// The last fault delivered to the fault upcall.
+    pub fault: FaultInfo,
+}
+
+/// A fault taken in user mode, as given to the dispatcher's fault upcall.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FaultInfo {
+    /// Exception vector (14 = page fault, 13 = general protection, 6 = invalid opcode...).
+    pub vector: u64,
+    /// The CPU's error code.
+    pub error_code: u64,
+    /// The faulting address (page faults).
+    pub address: u64,
+    /// The registers at the fault.
+    pub regs: Registers,
 }
 
 /// Longest argument string.

@@ -158,6 +158,38 @@ pub fn write_ramdisk(
     Ok(path)
 }
 
+/// `llvm-objcopy` from the toolchain's `llvm-tools-preview` component, if installed.
+fn llvm_objcopy() -> Option<PathBuf> {
+    let out = Command::new("rustc")
+        .current_dir(paths::root())
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let p = sysroot.join("lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-objcopy");
+    p.exists().then_some(p)
+}
+
+/// A copy of `elf` without debug information (the image is smaller and loads faster; the
+/// original keeps the symbols for reading backtraces). Falls back to `elf` itself.
+fn stripped(elf: &Path) -> PathBuf {
+    let Some(objcopy) = llvm_objcopy() else {
+        return elf.to_path_buf();
+    };
+    let out = elf.with_extension("stripped");
+    let ok = Command::new(objcopy)
+        .arg("--strip-debug")
+        .arg(elf)
+        .arg(&out)
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        out
+    } else {
+        elf.to_path_buf()
+    }
+}
+
 /// Everything built once per xtask invocation.
 #[derive(Clone, Debug)]
 pub struct Built {
@@ -172,8 +204,11 @@ pub struct Built {
 /// Build the kernel, the user programs and the image tool.
 pub fn build_all() -> Result<Built, String> {
     let mkimage = build_mkimage()?;
-    let kernel = build_kernel()?;
-    let programs = build_programs()?;
+    let kernel = stripped(&build_kernel()?);
+    let programs = build_programs()?
+        .into_iter()
+        .map(|(name, path)| (name, stripped(&path)))
+        .collect();
     Ok(Built {
         kernel,
         mkimage,

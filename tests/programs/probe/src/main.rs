@@ -7,6 +7,7 @@
 //! * `privileged`: execute `hlt` in ring 3 (killed by a general protection fault);
 //! * `fuzz N`: make N syscalls with random numbers and arguments, including wild
 //!   pointers, and report how many failed (the kernel must survive and answer each);
+//! * `fault-handler`: install a fault handler, fault, skip the faulting instruction and go on;
 //! * `spin MS`: compute for about MS milliseconds of timer ticks (preemption test).
 #![no_std]
 #![no_main]
@@ -15,6 +16,9 @@ use libos::println;
 use libos::syscall::raw_syscall;
 
 libos::entry!(main);
+
+/// Length of the `mov rax, [reg]` the fault-handler mode skips (REX.W 8B /r).
+const FAULTING_INSN_LEN: u64 = 3;
 
 fn xorshift(s: &mut u64) -> u64 {
     *s ^= *s << 13;
@@ -53,15 +57,33 @@ fn main() -> i32 {
             println!("probe: ERROR executed hlt on core {core}");
             1
         }
+        "fault-handler" => {
+            libos::set_fault_handler(|info| {
+                println!(
+                    "probe: fault handler caught vector {} at address {:#x}",
+                    info.vector, info.address
+                );
+                // Skip the faulting 3-byte `mov` and go on.
+                let mut regs = info.regs;
+                regs.rip += FAULTING_INSN_LEN;
+                libos::FaultAction::Resume(regs)
+            });
+            // SAFETY: deliberately unsound: the read faults; the handler skips it.
+            unsafe {
+                core::arch::asm!("mov rax, qword ptr [rcx]", in("rcx") 8u64, out("rax") _);
+            }
+            println!("probe: resumed after the fault on core {core}");
+            0
+        }
         "fuzz" => {
             let n: u64 = rest.trim().parse().unwrap_or(1000);
-            let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ (core as u64 + 1) * 0x1234_5678_9abc_def1;
+            let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ ((core as u64 + 1) * 0x1234_5678_9abc_def1);
             let mut failed = 0u64;
             for _ in 0..n {
                 let r = xorshift(&mut seed);
                 // Mostly numbers near the real ones, sometimes anything; never Exit or
                 // Yield-forever (Exit would end the test early).
-                let mut nr = if r % 4 == 0 {
+                let mut nr = if r.is_multiple_of(4) {
                     xorshift(&mut seed)
                 } else {
                     r % 12
