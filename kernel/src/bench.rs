@@ -190,6 +190,15 @@ pub fn urpc(links: &mut [Link], apic: LocalApic, hz: u64) {
         log::error!("the URPC benchmark needs at least two cores");
         return;
     }
+    // The cost of reading the clock itself (under some hypervisors `rdtsc` exits).
+    let mut clock = vec![0u64; 1000];
+    for s in clock.iter_mut() {
+        let t = rdtsc();
+        *s = rdtsc() - t;
+    }
+    if let Some(s) = bench::summarize(&mut clock) {
+        json_summary("rdtsc", 0, 0, &s, "");
+    }
     let t0 = rdtsc();
     let (a, b) = (0, 1);
     for (k, name) in [

@@ -130,6 +130,9 @@ pub fn urpc(m: &Machine, timeout: Duration, with_host: bool) -> Result<(), Strin
             num(v, "count")
         );
     };
+    if let Some(clock) = get("rdtsc") {
+        row("reading the clock (rdtsc back to back)", &clock, 1);
+    }
     row("cache-line ping-pong, one way", &pp, 2);
     row("cache-line ping-pong, round trip", &pp, 1);
     row("URPC one way (half round trip)", &rtt, 2);
@@ -183,6 +186,7 @@ pub fn urpc(m: &Machine, timeout: Duration, with_host: bool) -> Result<(), Strin
         "machine": machine,
         "qemu": r.cmdline,
         "pair": {"initiator": num(&pp, "a"), "responder": num(&pp, "b")},
+        "rdtsc": get("rdtsc"),
         "pingpong_round_trip": pp,
         "urpc_round_trip": rtt,
         "throughput_batches": tp,
