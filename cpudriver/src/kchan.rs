@@ -39,6 +39,13 @@ pub mod kind {
     pub const THROUGHPUT: u64 = 3;
 }
 
+/// Channel configuration of benchmark runs: neither side blocks, so no notification check
+/// (the same configuration as the host benchmark's main rows).
+pub const BENCH_CONFIG: Config = Config {
+    notify_check: false,
+    ..Config::DEFAULT
+};
+
 /// The endpoint type of a kernel channel.
 pub type KEndpoint = Endpoint<'static, 31>;
 
@@ -48,11 +55,20 @@ pub type KEndpoint = Endpoint<'static, 31>;
 /// `pa` must be a 4 KiB page of channel memory that lives forever and is used only by the
 /// two ends of this channel.
 pub unsafe fn attach(pa: u64, side: Side) -> Option<KEndpoint> {
+    // SAFETY: forwarded to the caller.
+    unsafe { attach_with(pa, side, Config::default()) }
+}
+
+/// [`attach`] with a given configuration.
+///
+/// # Safety
+/// As [`attach`].
+pub unsafe fn attach_with(pa: u64, side: Side, config: Config) -> Option<KEndpoint> {
     let pc = percore::current();
     let ptr = pc.phys_to_virt(pa) as *const PageChannel;
     // SAFETY: forwarded to the caller; `from_raw` checks alignment.
     let mem: &'static PageChannel = unsafe { PageChannel::from_raw(ptr) }.ok()?;
-    Some(mem.endpoint(side, Config::default()))
+    Some(mem.endpoint(side, config))
 }
 
 /// Run the responder side of benchmark `k` over the memory at `pa`.
@@ -75,7 +91,7 @@ pub fn run_responder(
         }
         kind::RTT | kind::THROUGHPUT => {
             // SAFETY: as above, a fresh channel for this run.
-            let Some(mut ep) = (unsafe { attach(pa, Side::B) }) else {
+            let Some(mut ep) = (unsafe { attach_with(pa, Side::B, BENCH_CONFIG) }) else {
                 return Ok(());
             };
             if k == kind::RTT {
@@ -104,7 +120,7 @@ fn run_initiator(k: u64, pa: u64, warmup: usize, count: usize, batch: usize) -> 
         }
         kind::RTT | kind::THROUGHPUT => {
             // SAFETY: as above, a fresh channel for this run.
-            match unsafe { attach(pa, Side::A) } {
+            match unsafe { attach_with(pa, Side::A, BENCH_CONFIG) } {
                 Some(mut ep) if k == kind::RTT => {
                     bench::urpc_rtt_initiator(&mut ep, warmup, &mut samples, rdtsc).map_err(|_| 2)
                 }

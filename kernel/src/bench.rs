@@ -136,7 +136,7 @@ fn measure(
                 let mem: &PageChannel =
                     unsafe { PageChannel::from_raw(pc.phys_to_virt(pa) as *const PageChannel) }
                         .ok()?;
-                let mut ep = mem.endpoint(Side::A, urpc::Config::default());
+                let mut ep = mem.endpoint(Side::A, cpudriver::kchan::BENCH_CONFIG);
                 if k == kind::RTT {
                     bench::urpc_rtt_initiator(&mut ep, warmup, &mut buf, rdtsc).is_ok()
                 } else {

@@ -240,15 +240,10 @@ fn cmd_test(mut args: Args) -> Result<(), String> {
         deps::ensure(&[deps::SWIPL])?;
         eprintln!("xtask: host unit tests");
         let mut c = cargo();
-        c.args([
-            "test",
-            "--workspace",
-            "--exclude",
-            "kernel",
-            "--exclude",
-            "cpudriver",
-        ]);
-        c.args(["--exclude", "integration-tests"]);
+        c.args(["test", "--workspace"]);
+        for krate in TARGET_ONLY {
+            c.args(["--exclude", krate]);
+        }
         if !filters.is_empty() {
             c.arg("--").args(&filters);
         }

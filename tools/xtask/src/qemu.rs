@@ -99,10 +99,19 @@ pub fn command(m: &Machine, image: &Path, accel: &Accel) -> Result<Command, Stri
         Accel::Emulation(_) => c.args(["-accel", "tcg"]),
     };
     let total = m.maxcpus.unwrap_or(m.smp).max(m.smp);
-    let smp = match m.maxcpus {
+    let mut smp = match m.maxcpus {
         Some(max) => format!("{},maxcpus={max}", m.smp),
         None => m.smp.to_string(),
     };
+    // A NUMA machine is emulated as one socket per node (a multi-socket server), when the
+    // cores divide evenly.
+    if m.numa_nodes > 1 && total % m.numa_nodes == 0 {
+        smp.push_str(&format!(
+            ",sockets={},cores={},threads=1",
+            m.numa_nodes,
+            total / m.numa_nodes
+        ));
+    }
     c.args(["-smp", &smp]);
     c.args(["-m", &format!("{}M", m.mem_mb)]);
     if m.numa_nodes > 1 {
