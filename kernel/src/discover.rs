@@ -1,29 +1,154 @@
-//! Discovery of the machine (TEMPORARY: sequential APIC ids, one node, until the ACPI
-//! topology is wired in).
+//! Discovery of the machine from the ACPI tables (through the `topology` crate, the same
+//! code `cargo xtask topology` runs on the host) and CPUID.
 
 use alloc::vec;
+use alloc::vec::Vec;
 use bootloader_api::BootInfo;
+use physmem::PhysRange;
+use topology::{CpuHint, OffsetMapped, Topology};
 
 use crate::machine::{CoreDesc, Machine, NodeDesc};
 
-/// Discover the machine.
-pub fn machine(boot_info: &BootInfo, _phys_offset: u64, bsp_apic: u32) -> Machine {
-    let n = 4u32;
-    let cores = (0..n)
-        .map(|i| CoreDesc {
-            core_id: i,
-            apic_id: if i == 0 { bsp_apic } else { i },
+/// The APIC-id shift of the package level, from CPUID leaf 0xB (the shift of the last
+/// level below the package).
+fn package_shift() -> Option<u32> {
+    let cpuid = raw_cpuid::CpuId::new();
+    let levels = cpuid.get_extended_topology_info()?;
+    levels.map(|l| l.shift_right_for_next_apic_id()).max()
+}
+
+/// The end of what the bootloader maps of physical memory: the end of the memory map, and
+/// at least 4 GiB.
+fn mapped_end(boot_info: &BootInfo) -> u64 {
+    boot_info
+        .memory_regions
+        .iter()
+        .map(|r| r.end)
+        .max()
+        .unwrap_or(0)
+        .max(1 << 32)
+}
+
+/// A machine of one core (the boot core) and one node, when the tables are unusable.
+fn boot_core_only(boot_info: &BootInfo, bsp_apic: u32) -> Machine {
+    Machine {
+        cores: vec![CoreDesc {
+            core_id: 0,
+            apic_id: bsp_apic,
             package: 0,
             node: 0,
-        })
-        .collect();
-    Machine {
-        cores,
-        madt_entries: n as usize,
+        }],
+        madt_entries: 1,
         nodes: vec![NodeDesc {
             node: 0,
             ranges: crate::bringup::all_memory(boot_info),
         }],
         distances: vec![],
     }
+}
+
+fn from_topology(t: &Topology, boot_info: &BootInfo, bsp_apic: u32) -> Machine {
+    let default_node = t.nodes.first().copied().unwrap_or(0);
+    let desc = |c: &topology::Cpu| (c.apic_id, c.package.unwrap_or(0), c.node.unwrap_or(default_node));
+    // The boot core first, then the other enabled cores in MADT order.
+    let mut list: Vec<(u32, u32, u32)> = Vec::new();
+    match t.cpu_by_apic(bsp_apic) {
+        Some(c) => list.push(desc(c)),
+        None => {
+            log::warn!("the boot core (APIC id {bsp_apic}) is not in the MADT");
+            list.push((bsp_apic, 0, default_node));
+        }
+    }
+    list.extend(t.enabled_cpus().filter(|c| c.apic_id != bsp_apic).map(desc));
+    let cores: Vec<CoreDesc> = list
+        .into_iter()
+        .enumerate()
+        .map(|(i, (apic_id, package, node))| CoreDesc {
+            core_id: i as u32,
+            apic_id,
+            package,
+            node,
+        })
+        .collect();
+    let all = crate::bringup::all_memory(boot_info);
+    let nodes: Vec<NodeDesc> = t
+        .nodes
+        .iter()
+        .map(|&n| NodeDesc {
+            node: n,
+            ranges: if t.has_srat {
+                t.memory_of_node(n)
+                    .map(|m| PhysRange::new(m.base, m.length))
+                    .collect()
+            } else {
+                all.clone()
+            },
+        })
+        .collect();
+    let mut distances = Vec::new();
+    for &a in &t.nodes {
+        for &b in &t.nodes {
+            distances.push((a, b, t.distance(a, b) as u32));
+        }
+    }
+    Machine {
+        cores,
+        madt_entries: t.cpus.len(),
+        nodes,
+        distances,
+    }
+}
+
+/// Discover the machine. Never fails: unusable tables leave the boot core alone.
+pub fn machine(boot_info: &BootInfo, phys_offset: u64, bsp_apic: u32) -> Machine {
+    let Some(rsdp) = boot_info.rsdp_addr.into_option() else {
+        log::error!("no ACPI RSDP from the firmware: booting the boot core only");
+        return boot_core_only(boot_info, bsp_apic);
+    };
+    let shift = package_shift();
+    let hint = shift.map_or(CpuHint::NONE, CpuHint::with_package_shift);
+    // SAFETY: the bootloader maps all physical memory up to the end of the memory map (and
+    // at least 4 GiB) at `phys_offset`, and ACPI tables do not change while we read them.
+    let mem = unsafe { OffsetMapped::new(phys_offset, mapped_end(boot_info)) };
+    let t = match topology::from_rsdp(mem, rsdp, hint) {
+        Ok(t) => t,
+        Err(e) => {
+            log::error!("ACPI tables unusable ({e}): booting the boot core only");
+            return boot_core_only(boot_info, bsp_apic);
+        }
+    };
+    for w in &t.warnings {
+        log::warn!("ACPI: ignored: {w}");
+    }
+    let m = from_topology(&t, boot_info, bsp_apic);
+    let mut packages: Vec<u32> = m.cores.iter().map(|c| c.package).collect();
+    packages.sort_unstable();
+    packages.dedup();
+    log::info!(
+        "ACPI: {} MADT entries, {} enabled; NUMA nodes {:?}{}; {} package(s) (APIC-id shift {:?}); HPET {}; {} ECAM segment(s)",
+        t.cpus.len(),
+        t.enabled_cpu_count(),
+        t.nodes,
+        if t.has_srat { "" } else { " (no SRAT)" },
+        packages.len(),
+        shift,
+        t.hpet.map_or("none", |_| "present"),
+        t.mcfg.len()
+    );
+    for c in &m.cores {
+        log::debug!(
+            "core {:2}: APIC id {:3}, package {}, node {}",
+            c.core_id,
+            c.apic_id,
+            c.package,
+            c.node
+        );
+    }
+    if t.nodes.len() > 1 {
+        for &a in &t.nodes {
+            let row: Vec<u32> = t.nodes.iter().map(|&b| m.distance(a, b)).collect();
+            log::info!("NUMA distances from node {a}: {row:?}");
+        }
+    }
+    m
 }
