@@ -36,6 +36,8 @@ commands:
                          Linux threads; table on the terminal, JSON in target/bench/urpc.json
       --smp N            cores (default 4)   --emulate  do not use KVM   --no-host
       --timeout S        time limit (default 900)
+  topology DUMP          read a Linux `acpidump` text file (what `sudo acpidump` prints) and
+                         print the machine's topology as JSON, with the kernel's own code
   image DIR              write BIOS and UEFI images for real hardware into DIR
   help                   this text
 ";
@@ -309,6 +311,25 @@ fn cmd_bench(mut args: Args) -> Result<(), String> {
     }
 }
 
+fn cmd_topology(args: Args) -> Result<(), String> {
+    let rest = args.finish()?;
+    let [dump] = rest.as_slice() else {
+        return Err("usage: cargo xtask topology DUMP (a Linux acpidump text file)".into());
+    };
+    let text = std::fs::read(dump).map_err(|e| format!("{dump}: {e}"))?;
+    let text = String::from_utf8_lossy(&text);
+    let source = std::path::Path::new(dump)
+        .file_name()
+        .map_or_else(|| dump.clone(), |n| n.to_string_lossy().into_owned());
+    let t = topology::from_acpidump_text(&text, topology::CpuHint::NONE)
+        .map_err(|e| format!("{dump}: {e}"))?;
+    for w in &t.warnings {
+        eprintln!("xtask: {dump}: ignored: {w}");
+    }
+    println!("{}", t.to_json_with_source(&source));
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.is_empty() {
@@ -323,6 +344,7 @@ fn main() -> ExitCode {
         "test" => cmd_test(args).map(|()| ExitCode::SUCCESS),
         "image" => cmd_image(args).map(|()| ExitCode::SUCCESS),
         "bench" => cmd_bench(args).map(|()| ExitCode::SUCCESS),
+        "topology" => cmd_topology(args).map(|()| ExitCode::SUCCESS),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(ExitCode::SUCCESS)
