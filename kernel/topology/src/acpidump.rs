@@ -78,8 +78,7 @@ fn parse_data(line: &str, out: &mut Vec<u8>) -> Option<u64> {
     let offset = parse_hex_u64(offset)?;
     let mut rest = rest.as_bytes();
     let mut count = 0;
-    while count < 16 && rest.len() >= 3 && rest[0] == b' ' && (rest.len() == 3 || rest[3] == b' ')
-    {
+    while count < 16 && rest.len() >= 3 && rest[0] == b' ' && (rest.len() == 3 || rest[3] == b' ') {
         let (Some(hi), Some(lo)) = (hex_digit(rest[1]), hex_digit(rest[2])) else {
             break;
         };

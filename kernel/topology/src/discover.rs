@@ -1,10 +1,12 @@
 //! Table discovery: RSDP, then the XSDT (or RSDT), then the tables this crate reads.
 //!
 //! The `acpi` crate's `AcpiTables` is not used for the walk itself: it trusts every length and
-//! pointer it finds (a corrupt RSDP length or table length makes it read past the mapping) and
-//! reads XSDT entries through misaligned `u64` pointers, which debug builds trap on. So the
-//! walk here checks each range before mapping it, and reads the root table entries as bytes;
-//! the `acpi` crate's `Rsdp` and `SdtHeader` types and `Rsdp::validate` do the decoding.
+//! pointer it finds (a corrupt RSDP length or table length makes it read past the mapping), and
+//! it reads XSDT entries by dereferencing `*const u64` pointers that are misaligned whenever
+//! the XSDT is 8-byte aligned (undefined behaviour in Rust, even though x86 tolerates it). So
+//! the walk here checks each range before mapping it and reads the root table entries as
+//! bytes; the `acpi` crate's `Rsdp` and `SdtHeader` types and `Rsdp::validate` do the
+//! decoding.
 
 use crate::phys::{self, AcpiHandler, PhysMemory};
 use crate::tables;

@@ -160,10 +160,7 @@ pub(crate) fn topology(t: &Topology, source: Option<&str>) -> String {
         .collect();
     fields.push(("memory", Value::Arr(memory)));
     let slit_rows = t.slit.as_ref().map_or_else(Vec::new, |s| {
-        s.entries
-            .chunks(s.localities)
-            .map(<[u8]>::to_vec)
-            .collect()
+        s.entries.chunks(s.localities).map(<[u8]>::to_vec).collect()
     });
     fields.push(("distances", matrix(slit_rows)));
     fields.push(("node_distances", matrix(t.node_distances())));

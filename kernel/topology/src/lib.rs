@@ -37,6 +37,8 @@ mod discover;
 mod json;
 mod phys;
 mod tables;
+#[cfg(test)]
+mod tests;
 
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
@@ -440,7 +442,10 @@ impl fmt::Display for Warning {
                 "MCFG segment {segment_group} has bus range {bus_start}..={bus_end}, skipped"
             ),
             Warning::DumpBadLine { line } => {
-                write!(f, "acpidump line {line} is not a hex dump line, block dropped")
+                write!(
+                    f,
+                    "acpidump line {line} is not a hex dump line, block dropped"
+                )
             }
             Warning::DumpTruncatedTable {
                 signature,
@@ -451,7 +456,10 @@ impl fmt::Display for Warning {
                 "acpidump table {signature} has {available} bytes of {declared}, dropped"
             ),
             Warning::DumpDuplicateTable { signature } => {
-                write!(f, "acpidump lists the same {signature} table twice, copy dropped")
+                write!(
+                    f,
+                    "acpidump lists the same {signature} table twice, copy dropped"
+                )
             }
         }
     }

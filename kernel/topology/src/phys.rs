@@ -55,9 +55,7 @@ unsafe impl PhysMemory for OffsetMapped {
         let Some(virt_end) = self.offset.checked_add(end) else {
             return false;
         };
-        end <= self.phys_end
-            && self.offset + phys != 0
-            && usize::try_from(virt_end).is_ok()
+        end <= self.phys_end && self.offset + phys != 0 && usize::try_from(virt_end).is_ok()
     }
 
     fn virt(&self, phys: u64) -> *const u8 {
@@ -227,9 +225,9 @@ pub(crate) fn map<M: PhysMemory, T>(
 }
 
 /// The bytes of a mapping made by [`map`].
-pub(crate) fn mapped_bytes<'m, M: PhysMemory, T>(
-    mapping: &'m PhysicalMapping<AcpiHandler<M>, T>,
-) -> &'m [u8] {
+pub(crate) fn mapped_bytes<M: PhysMemory, T>(
+    mapping: &PhysicalMapping<AcpiHandler<M>, T>,
+) -> &[u8] {
     // SAFETY: mappings are only made by `map`, which checked that `region_length` bytes from
     // `virtual_start` are readable; they stay mapped and unchanged while the handler inside
     // the mapping lives (PhysMemory's contract), i.e. at least for the borrow of `mapping`.

@@ -10,8 +10,8 @@
 use crate::discover::{Found, Located, HEADER_LEN};
 use crate::phys::{self, AcpiHandler, PhysMemory};
 use crate::{
-    Cpu, CpuHint, EcamSegment, Hpet, IoApic, MemoryRange, PackageSource, Slit, TableSig,
-    Topology, TopologyError, Warning,
+    Cpu, CpuHint, EcamSegment, Hpet, IoApic, MemoryRange, PackageSource, Slit, TableSig, Topology,
+    TopologyError, Warning,
 };
 use acpi::sdt::hpet::HpetTable;
 use acpi::sdt::madt::{self, Madt, MadtEntry};
@@ -241,7 +241,8 @@ pub(crate) fn parse_srat(bytes: &[u8], warnings: &mut Vec<Warning>) -> SratInfo 
                 // SRAT revision 2 on.
                 let mut domain = u32::from(e[2]);
                 if revision >= 2 {
-                    domain |= u32::from(e[9]) << 8 | u32::from(e[10]) << 16 | u32::from(e[11]) << 24;
+                    domain |=
+                        u32::from(e[9]) << 8 | u32::from(e[10]) << 16 | u32::from(e[11]) << 24;
                 }
                 info.cpus.push(CpuAffinity {
                     apic_id: u32::from(e[3]),
@@ -283,7 +284,10 @@ pub(crate) fn parse_slit(bytes: &[u8], warnings: &mut Vec<Warning>) -> Option<Sl
         .ok()
         .and_then(|n| n.checked_mul(n).map(|sq| (n, sq)));
     let Some((n, entries)) = size.filter(|&(n, sq)| {
-        n > 0 && SLIT_HEADER_LEN.checked_add(sq).is_some_and(|end| end <= bytes.len())
+        n > 0
+            && SLIT_HEADER_LEN
+                .checked_add(sq)
+                .is_some_and(|end| end <= bytes.len())
     }) else {
         warnings.push(Warning::InvalidSlit { localities });
         return None;

@@ -52,7 +52,10 @@ fn u64s(v: &Value, what: &str) -> Vec<u64> {
     v.as_array()
         .unwrap_or_else(|| panic!("{what} is not an array"))
         .iter()
-        .map(|x| x.as_u64().unwrap_or_else(|| panic!("{what}: {x} is not a number")))
+        .map(|x| {
+            x.as_u64()
+                .unwrap_or_else(|| panic!("{what}: {x} is not a number"))
+        })
         .collect()
 }
 
@@ -89,11 +92,27 @@ fn compare(name: &str, t: &Topology, expected: &Value) {
     }
 
     let memory = expected["memory"].as_array().expect("memory");
-    assert_eq!(t.memory.len(), memory.len(), "{name}: number of memory ranges");
+    assert_eq!(
+        t.memory.len(),
+        memory.len(),
+        "{name}: number of memory ranges"
+    );
     for (i, (got, want)) in t.memory.iter().zip(memory).enumerate() {
-        assert_eq!(u64::from(got.node), want["node"].as_u64().unwrap(), "{name}: memory[{i}].node");
-        assert_eq!(got.base, want["base"].as_u64().unwrap(), "{name}: memory[{i}].base");
-        assert_eq!(got.length, want["length"].as_u64().unwrap(), "{name}: memory[{i}].length");
+        assert_eq!(
+            u64::from(got.node),
+            want["node"].as_u64().unwrap(),
+            "{name}: memory[{i}].node"
+        );
+        assert_eq!(
+            got.base,
+            want["base"].as_u64().unwrap(),
+            "{name}: memory[{i}].base"
+        );
+        assert_eq!(
+            got.length,
+            want["length"].as_u64().unwrap(),
+            "{name}: memory[{i}].length"
+        );
     }
 
     let want_dist: Vec<Vec<u64>> = expected["distances"]
@@ -116,7 +135,11 @@ fn every_dump_matches_expected() {
     for (name, text, expected) in cases() {
         let t = topology_of(&name, &text, CpuHint::NONE);
         compare(&name, &t, &expected);
-        assert!(t.warnings.is_empty(), "{name}: unexpected warnings {:?}", t.warnings);
+        assert!(
+            t.warnings.is_empty(),
+            "{name}: unexpected warnings {:?}",
+            t.warnings
+        );
     }
 }
 
@@ -171,7 +194,11 @@ fn helpers_agree_with_the_lists() {
             assert_eq!(cpu.package, cpu.node, "{name}");
         }
         let total: usize = t.nodes.iter().map(|&n| t.cpus_of_node(n).count()).sum();
-        assert_eq!(total, t.enabled_cpu_count(), "{name}: every enabled CPU in a node");
+        assert_eq!(
+            total,
+            t.enabled_cpu_count(),
+            "{name}: every enabled CPU in a node"
+        );
         let ranges: usize = t.nodes.iter().map(|&n| t.memory_of_node(n).count()).sum();
         assert_eq!(ranges, t.memory.len(), "{name}: every range in a node");
         for &a in &t.nodes {
@@ -193,7 +220,11 @@ fn helpers_agree_with_the_lists() {
 fn cpuid_shift_gives_packages() {
     for (name, text, _) in cases() {
         let t = topology_of(&name, &text, CpuHint::with_package_shift(5));
-        assert_eq!(t.package_source, PackageSource::Cpuid { shift: 5 }, "{name}");
+        assert_eq!(
+            t.package_source,
+            PackageSource::Cpuid { shift: 5 },
+            "{name}"
+        );
         for cpu in &t.cpus {
             assert_eq!(cpu.package, Some(cpu.apic_id >> 5), "{name}");
         }

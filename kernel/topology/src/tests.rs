@@ -1,0 +1,1048 @@
+//! Unit tests: hand-built tables (well-formed and malformed) laid out in synthetic images, the
+//! kernel's `OffsetMapped` path, and a fixed-seed fuzz loop over mutated real dumps.
+
+use crate::acpidump::{fix_checksum, parse, xsdt_tables, Image};
+use crate::{
+    from_acpidump_text, from_rsdp, CpuHint, OffsetMapped, PackageSource, PhysMemory, SliceMemory,
+    TableSig, Topology, TopologyError, Warning,
+};
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use std::panic;
+
+/// A table: header with `sig` and `revision`, then `body`, checksum fixed.
+fn table(sig: &[u8; 4], revision: u8, body: &[u8]) -> Vec<u8> {
+    let mut t = vec![0u8; 36];
+    t[0..4].copy_from_slice(sig);
+    t[8] = revision;
+    t[10..16].copy_from_slice(b"TESTID");
+    t[16..24].copy_from_slice(b"UNITTEST");
+    t.extend_from_slice(body);
+    let len = t.len() as u32;
+    t[4..8].copy_from_slice(&len.to_le_bytes());
+    fix_checksum(&mut t);
+    t
+}
+
+fn madt(revision: u8, entries: &[Vec<u8>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&0xfee0_0000u32.to_le_bytes());
+    body.extend_from_slice(&1u32.to_le_bytes());
+    for e in entries {
+        body.extend_from_slice(e);
+    }
+    table(b"APIC", revision, &body)
+}
+
+fn lapic(uid: u8, apic_id: u8, flags: u32) -> Vec<u8> {
+    let mut e = vec![0, 8, uid, apic_id];
+    e.extend_from_slice(&flags.to_le_bytes());
+    e
+}
+
+fn x2apic(x2apic_id: u32, uid: u32, flags: u32) -> Vec<u8> {
+    let mut e = vec![9, 16, 0, 0];
+    e.extend_from_slice(&x2apic_id.to_le_bytes());
+    e.extend_from_slice(&flags.to_le_bytes());
+    e.extend_from_slice(&uid.to_le_bytes());
+    e
+}
+
+fn srat(revision: u8, entries: &[Vec<u8>]) -> Vec<u8> {
+    let mut body = vec![0u8; 12];
+    body[0] = 1;
+    for e in entries {
+        body.extend_from_slice(e);
+    }
+    table(b"SRAT", revision, &body)
+}
+
+fn srat_cpu(apic_id: u8, domain: u32, enabled: bool) -> Vec<u8> {
+    let d = domain.to_le_bytes();
+    let mut e = vec![0, 16, d[0], apic_id];
+    e.extend_from_slice(&u32::from(enabled).to_le_bytes());
+    e.extend_from_slice(&[0, d[1], d[2], d[3]]);
+    e.extend_from_slice(&[0; 4]);
+    e
+}
+
+fn srat_x2(x2apic_id: u32, domain: u32, enabled: bool) -> Vec<u8> {
+    let mut e = vec![2, 24, 0, 0];
+    e.extend_from_slice(&domain.to_le_bytes());
+    e.extend_from_slice(&x2apic_id.to_le_bytes());
+    e.extend_from_slice(&u32::from(enabled).to_le_bytes());
+    e.extend_from_slice(&[0; 8]);
+    e
+}
+
+fn srat_mem(domain: u32, base: u64, length: u64, flags: u32) -> Vec<u8> {
+    let mut e = vec![1, 40];
+    e.extend_from_slice(&domain.to_le_bytes());
+    e.extend_from_slice(&[0; 2]);
+    e.extend_from_slice(&base.to_le_bytes());
+    e.extend_from_slice(&length.to_le_bytes());
+    e.extend_from_slice(&[0; 4]);
+    e.extend_from_slice(&flags.to_le_bytes());
+    e.extend_from_slice(&[0; 8]);
+    e
+}
+
+fn slit(n: u64, matrix: &[u8]) -> Vec<u8> {
+    let mut body = n.to_le_bytes().to_vec();
+    body.extend_from_slice(matrix);
+    table(b"SLIT", 1, &body)
+}
+
+fn hpet(base: u64) -> Vec<u8> {
+    let mut body = 0x8086_a201u32.to_le_bytes().to_vec();
+    body.extend_from_slice(&[0, 0x40, 0, 0]);
+    body.extend_from_slice(&base.to_le_bytes());
+    body.push(0);
+    body.extend_from_slice(&0x80u16.to_le_bytes());
+    body.push(0);
+    table(b"HPET", 1, &body)
+}
+
+fn mcfg(segments: &[(u64, u16, u8, u8)]) -> Vec<u8> {
+    let mut body = vec![0u8; 8];
+    for &(base, seg, start, end) in segments {
+        body.extend_from_slice(&base.to_le_bytes());
+        body.extend_from_slice(&seg.to_le_bytes());
+        body.extend_from_slice(&[start, end, 0, 0, 0, 0]);
+    }
+    table(b"MCFG", 1, &body)
+}
+
+fn run(tables: &[Vec<u8>]) -> Result<Topology, TopologyError> {
+    let image = Image::build(tables);
+    from_rsdp(image.memory(), image.rsdp_address(), CpuHint::NONE)
+}
+
+fn ok(tables: &[Vec<u8>]) -> Topology {
+    run(tables).unwrap_or_else(|e| panic!("expected a topology, got {e}"))
+}
+
+/// Four enabled CPUs on two domains, one disabled; two memory ranges; a 2x2 SLIT.
+fn two_node_tables() -> Vec<Vec<u8>> {
+    vec![
+        madt(
+            3,
+            &[
+                lapic(1, 0, 1),
+                lapic(2, 1, 1),
+                lapic(3, 2, 1),
+                lapic(4, 3, 1),
+                lapic(5, 9, 0),
+            ],
+        ),
+        srat(
+            2,
+            &[
+                srat_cpu(0, 0, true),
+                srat_cpu(1, 0, true),
+                srat_cpu(2, 1, true),
+                srat_cpu(3, 1, true),
+                srat_mem(0, 0, 0x8000_0000, 1),
+                srat_mem(1, 0x1_0000_0000, 0x8000_0000, 3),
+                srat_mem(0, 0, 0, 0),
+            ],
+        ),
+        slit(2, &[10, 21, 21, 10]),
+        hpet(0xfed0_0000),
+        mcfg(&[(0xe000_0000, 0, 0, 255)]),
+    ]
+}
+
+#[test]
+fn well_formed_two_nodes() {
+    let t = ok(&two_node_tables());
+    assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+    assert_eq!(t.enabled_cpu_count(), 4);
+    assert_eq!(t.cpus.len(), 5);
+    assert_eq!(t.nodes, [0, 1]);
+    assert_eq!(t.node_of_apic(2), Some(1));
+    assert_eq!(t.node_of_apic(9), None, "disabled CPU without affinity");
+    assert_eq!(t.memory.len(), 2);
+    assert!(t.memory[1].hotpluggable);
+    assert_eq!(t.memory_of_node(1).count(), 1);
+    assert_eq!(t.node_of_address(0x1_2345_0000), Some(1));
+    assert_eq!(t.distance(0, 1), 21);
+    assert_eq!(t.node_distances(), vec![vec![10, 21], vec![21, 10]]);
+    assert_eq!(t.hpet.map(|h| h.base_address), Some(0xfed0_0000));
+    assert_eq!(t.hpet.map(|h| h.comparators), Some(3));
+    assert_eq!(t.mcfg.len(), 1);
+    assert_eq!(t.mcfg[0].bus_end, 255);
+    assert_eq!(t.local_apic_address, 0xfee0_0000);
+    assert_eq!(t.packages(), [0, 1]);
+    assert_eq!(t.package_source, PackageSource::ProximityDomain);
+    assert!(t.has_srat);
+}
+
+#[test]
+fn kernel_path_through_offset_mapping() {
+    let image = Image::build(&two_node_tables());
+    let bytes = image.bytes();
+    // SAFETY: physical address p of the image is readable at bytes.as_ptr() + p for every
+    // p < bytes.len(), for as long as `image` lives, which outlives the call.
+    let mem = unsafe { OffsetMapped::new(bytes.as_ptr() as u64, bytes.len() as u64) };
+    assert!(!mem.is_readable(bytes.len() as u64 - 4, 8));
+    assert!(!mem.is_readable(u64::MAX - 2, 8));
+    let t = from_rsdp(mem, image.rsdp_address(), CpuHint::with_package_shift(1)).unwrap();
+    assert_eq!(t, {
+        let mut s = from_rsdp(image.memory(), image.rsdp_address(), CpuHint::NONE).unwrap();
+        s.package_source = PackageSource::Cpuid { shift: 1 };
+        for c in &mut s.cpus {
+            c.package = Some(c.apic_id >> 1);
+        }
+        s
+    });
+}
+
+#[test]
+fn no_srat_no_slit_is_one_node() {
+    let t = ok(&[madt(1, &[lapic(1, 0, 1), lapic(2, 1, 1), lapic(3, 7, 0)])]);
+    assert!(t.warnings.is_empty());
+    assert!(!t.has_srat);
+    assert_eq!(t.nodes, [0]);
+    assert_eq!(t.cpus_of_node(0).count(), 2);
+    assert_eq!(t.cpus[2].node, None, "disabled CPUs get no node");
+    assert!(t.memory.is_empty());
+    assert!(t.slit.is_none());
+    assert_eq!(t.distance(0, 0), 10);
+    assert_eq!(t.node_distances(), vec![vec![10]]);
+    assert!(t.hpet.is_none());
+    assert!(t.mcfg.is_empty());
+}
+
+#[test]
+fn srat_without_slit_uses_default_distances() {
+    let mut tables = two_node_tables();
+    tables.remove(2);
+    let t = ok(&tables);
+    assert!(t.slit.is_none());
+    assert_eq!(t.node_distances(), vec![vec![10, 20], vec![20, 10]]);
+    let json: serde_json::Value = serde_json::from_str(&t.to_json()).unwrap();
+    assert_eq!(json["distances"], serde_json::json!([]));
+    assert_eq!(
+        json["node_distances"],
+        serde_json::json!([[10, 20], [20, 10]])
+    );
+}
+
+#[test]
+fn bad_checksum_srat_is_ignored() {
+    let mut tables = two_node_tables();
+    tables[1][9] ^= 0x55;
+    let t = ok(&tables);
+    assert_eq!(
+        t.warnings,
+        [Warning::BadChecksum {
+            signature: TableSig::SRAT
+        }]
+    );
+    assert!(!t.has_srat);
+    assert_eq!(t.nodes, [0]);
+    assert!(t.memory.is_empty());
+}
+
+#[test]
+fn bad_checksum_madt_is_an_error() {
+    let mut tables = two_node_tables();
+    tables[0][40] ^= 1;
+    match run(&tables) {
+        Err(TopologyError::NoMadt { warnings }) => {
+            assert_eq!(
+                warnings,
+                [Warning::BadChecksum {
+                    signature: TableSig::MADT
+                }]
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn missing_madt_is_an_error() {
+    let mut tables = two_node_tables();
+    tables.remove(0);
+    assert!(matches!(run(&tables), Err(TopologyError::NoMadt { .. })));
+    assert!(matches!(run(&[]), Err(TopologyError::NoMadt { .. })));
+}
+
+#[test]
+fn no_enabled_cpu_is_an_error() {
+    let r = run(&[madt(1, &[lapic(1, 0, 0)])]);
+    assert!(
+        matches!(r, Err(TopologyError::NoEnabledCpu { .. })),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn table_length_past_memory_is_ignored() {
+    let mut tables = two_node_tables();
+    // The SLIT goes last and claims far more bytes than the image holds.
+    let mut s = tables.remove(2);
+    s[4..8].copy_from_slice(&100_000u32.to_le_bytes());
+    tables.push(s);
+    let t = ok(&tables);
+    assert_eq!(
+        t.warnings,
+        [Warning::TableLength {
+            signature: TableSig::SLIT,
+            length: 100_000
+        }]
+    );
+    assert!(t.slit.is_none());
+}
+
+#[test]
+fn table_length_shorter_than_fixed_part_is_ignored() {
+    let mut tables = two_node_tables();
+    let mut h = table(b"HPET", 1, &[0; 4]);
+    fix_checksum(&mut h);
+    tables[3] = h;
+    let t = ok(&tables);
+    assert_eq!(
+        t.warnings,
+        [Warning::TableLength {
+            signature: TableSig::HPET,
+            length: 40
+        }]
+    );
+    assert!(t.hpet.is_none());
+}
+
+#[test]
+fn madt_entry_with_zero_length_stops_the_walk() {
+    let t = ok(&[madt(
+        1,
+        &[
+            lapic(1, 0, 1),
+            lapic(2, 1, 1),
+            vec![0, 0, 0, 0],
+            lapic(3, 2, 1),
+        ],
+    )]);
+    assert_eq!(t.cpus.len(), 2);
+    assert_eq!(
+        t.warnings,
+        [Warning::MalformedEntry {
+            signature: TableSig::MADT,
+            offset: 60,
+            entry_type: 0,
+            length: 0
+        }]
+    );
+}
+
+#[test]
+fn madt_entry_overrunning_the_table_is_ignored() {
+    let mut long = lapic(2, 1, 1);
+    long[1] = 200;
+    let t = ok(&[madt(1, &[lapic(1, 0, 1), long])]);
+    assert_eq!(t.cpus.len(), 1);
+    assert!(matches!(
+        t.warnings[..],
+        [Warning::MalformedEntry { length: 200, .. }]
+    ));
+}
+
+#[test]
+fn madt_entry_shorter_than_its_type_is_ignored() {
+    let mut short = lapic(2, 1, 1);
+    short[1] = 4;
+    short.truncate(4);
+    let t = ok(&[madt(1, &[lapic(1, 0, 1), short, lapic(3, 2, 1)])]);
+    assert_eq!(t.cpus.len(), 1);
+    assert!(matches!(
+        t.warnings[..],
+        [Warning::MalformedEntry {
+            entry_type: 0,
+            length: 4,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn madt_reserved_and_oem_entries_are_skipped() {
+    let t = ok(&[madt(
+        1,
+        &[
+            vec![0x7f, 3, 0],
+            lapic(1, 0, 1),
+            vec![0x80, 2],
+            lapic(2, 1, 1),
+        ],
+    )]);
+    assert!(t.warnings.is_empty());
+    assert_eq!(t.cpus.len(), 2);
+}
+
+#[test]
+fn madt_trailing_byte_is_reported() {
+    let mut m = madt(1, &[lapic(1, 0, 1)]);
+    m.push(0);
+    let len = m.len() as u32;
+    m[4..8].copy_from_slice(&len.to_le_bytes());
+    fix_checksum(&mut m);
+    let t = ok(&[m]);
+    assert_eq!(t.cpus.len(), 1);
+    assert_eq!(t.warnings.len(), 1);
+}
+
+#[test]
+fn x2apic_entries_and_duplicates() {
+    let t = ok(&[
+        madt(
+            5,
+            &[
+                lapic(1, 0, 1),
+                x2apic(0, 1, 1),
+                x2apic(300, 2, 1),
+                x2apic(301, 3, 2),
+                x2apic(u32::MAX, 4, 1),
+            ],
+        ),
+        srat(
+            3,
+            &[
+                srat_cpu(0, 0, true),
+                srat_x2(300, 70_000, true),
+                srat_x2(301, 70_000, false),
+            ],
+        ),
+    ]);
+    assert_eq!(t.warnings, [Warning::DuplicateApicId { apic_id: 0 }]);
+    assert_eq!(t.cpus.len(), 3);
+    let c300 = t.cpu_by_apic(300).unwrap();
+    assert!(c300.x2apic && c300.enabled && c300.uid == 2);
+    assert_eq!(c300.node, Some(70_000));
+    let c301 = t.cpu_by_apic(301).unwrap();
+    assert!(!c301.enabled && c301.online_capable);
+    assert_eq!(c301.node, None);
+    assert_eq!(t.nodes, [0, 70_000]);
+}
+
+#[test]
+fn online_capable_needs_madt_revision_5() {
+    let t = ok(&[madt(4, &[lapic(1, 0, 1), lapic(2, 1, 2)])]);
+    assert!(!t.cpus[1].online_capable && !t.cpus[1].enabled);
+    let t = ok(&[madt(5, &[lapic(1, 0, 1), lapic(2, 1, 2)])]);
+    assert!(t.cpus[1].online_capable && !t.cpus[1].enabled);
+}
+
+#[test]
+fn srat_revision_1_uses_the_low_domain_byte_only() {
+    let entries = [srat_cpu(0, 0x0102, true), srat_mem(0x0102, 0, 0x1000, 1)];
+    let t = ok(&[madt(1, &[lapic(1, 0, 1)]), srat(1, &entries)]);
+    assert_eq!(t.cpus[0].node, Some(2));
+    assert_eq!(t.memory[0].node, 2);
+    let t = ok(&[madt(1, &[lapic(1, 0, 1)]), srat(2, &entries)]);
+    assert_eq!(t.cpus[0].node, Some(0x0102));
+    assert_eq!(t.memory[0].node, 0x0102);
+}
+
+#[test]
+fn srat_garbage_entries() {
+    let mut short = srat_cpu(1, 1, true);
+    short[1] = 8;
+    short.truncate(8);
+    let t = ok(&[
+        madt(1, &[lapic(1, 0, 1), lapic(2, 1, 1)]),
+        srat(
+            2,
+            &[
+                srat_cpu(0, 0, true),
+                short,
+                srat_mem(0, 0, 0x1000, 1),
+                vec![1, 0, 0, 0],
+            ],
+        ),
+    ]);
+    assert_eq!(t.cpus[0].node, Some(0));
+    assert_eq!(t.cpus[1].node, None);
+    assert_eq!(t.memory.len(), 1);
+    assert_eq!(
+        t.warnings,
+        [
+            Warning::ShortEntry {
+                signature: TableSig::SRAT,
+                offset: 64,
+                entry_type: 0,
+                length: 8
+            },
+            Warning::MalformedEntry {
+                signature: TableSig::SRAT,
+                offset: 112,
+                entry_type: 1,
+                length: 0
+            },
+            Warning::CpuWithoutAffinity { apic_id: 1 },
+        ]
+    );
+}
+
+#[test]
+fn srat_bad_memory_ranges() {
+    let t = ok(&[
+        madt(1, &[lapic(1, 0, 1)]),
+        srat(
+            2,
+            &[
+                srat_cpu(0, 0, true),
+                srat_mem(0, 0x1000, 0, 1),
+                srat_mem(0, u64::MAX - 10, 100, 1),
+                srat_mem(3, 0x1_0000_0000, 0x1000, 0),
+                srat_mem(5, 0x2000, 0x1000, 1),
+                srat_mem(4, 0x1000, 0x1000, 1),
+            ],
+        ),
+    ]);
+    assert_eq!(t.warnings.len(), 2);
+    assert!(t
+        .warnings
+        .iter()
+        .all(|w| matches!(w, Warning::InvalidMemoryRange { .. })));
+    let bases: Vec<u64> = t.memory.iter().map(|m| m.base).collect();
+    assert_eq!(
+        bases,
+        [0x1000, 0x2000],
+        "sorted by base, disabled range left out"
+    );
+    assert_eq!(t.nodes, [0, 4, 5]);
+}
+
+#[test]
+fn slit_inconsistent_or_oversized() {
+    let base = || vec![madt(1, &[lapic(1, 0, 1)])];
+    for s in [
+        slit(3, &[10, 20, 20, 10]),
+        slit(u64::MAX, &[10]),
+        slit(1 << 32, &[10]),
+        slit(0, &[]),
+        slit(2, &[10, 20, 20, 11]),
+        slit(2, &[10, 9, 20, 10]),
+    ] {
+        let mut tables = base();
+        tables.push(s);
+        let t = ok(&tables);
+        assert!(t.slit.is_none());
+        assert!(
+            matches!(t.warnings[..], [Warning::InvalidSlit { .. }]),
+            "{:?}",
+            t.warnings
+        );
+    }
+}
+
+#[test]
+fn slit_smaller_than_the_domains() {
+    let t = ok(&[
+        madt(1, &[lapic(1, 0, 1), lapic(2, 1, 1)]),
+        srat(2, &[srat_cpu(0, 0, true), srat_cpu(1, 3, true)]),
+        slit(2, &[10, 15, 15, 10]),
+    ]);
+    assert_eq!(t.warnings, [Warning::SlitMissingDomain { domain: 3 }]);
+    assert_eq!(t.distance(0, 3), 20);
+    assert_eq!(t.distance(3, 3), 10);
+}
+
+#[test]
+fn mcfg_reversed_bus_range_is_skipped() {
+    let t = ok(&[
+        madt(1, &[lapic(1, 0, 1)]),
+        mcfg(&[(0xe000_0000, 0, 0, 63), (0xf000_0000, 1, 9, 3)]),
+    ]);
+    assert_eq!(t.mcfg.len(), 1);
+    assert!(matches!(
+        t.warnings[..],
+        [Warning::InvalidEcamSegment {
+            segment_group: 1,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn second_table_of_a_kind_is_ignored() {
+    let mut tables = two_node_tables();
+    tables.push(madt(1, &[lapic(1, 0, 1)]));
+    let t = ok(&tables);
+    assert_eq!(
+        t.warnings,
+        [Warning::DuplicateTable {
+            signature: TableSig::MADT
+        }]
+    );
+    assert_eq!(t.cpus.len(), 5, "the first MADT is used");
+}
+
+#[test]
+fn invalid_first_copy_then_valid_second() {
+    let mut bad = madt(1, &[lapic(1, 0, 1)]);
+    bad[9] ^= 1;
+    let t = ok(&[bad, madt(1, &[lapic(1, 0, 1), lapic(2, 1, 1)])]);
+    assert_eq!(t.cpus.len(), 2);
+    assert_eq!(
+        t.warnings,
+        [Warning::BadChecksum {
+            signature: TableSig::MADT
+        }]
+    );
+}
+
+#[test]
+fn rsdp_problems() {
+    let image = Image::build(&two_node_tables());
+    let mem = image.memory();
+    assert_eq!(
+        from_rsdp(mem, 0x10, CpuHint::NONE),
+        Err(TopologyError::RsdpSignature)
+    );
+    assert_eq!(
+        from_rsdp(mem, 1 << 40, CpuHint::NONE),
+        Err(TopologyError::RsdpUnreadable { address: 1 << 40 })
+    );
+    assert_eq!(
+        from_rsdp(mem, image.bytes().len() as u64 - 8, CpuHint::NONE),
+        Err(TopologyError::RsdpUnreadable {
+            address: image.bytes().len() as u64 - 8
+        })
+    );
+
+    // A wrong checksum is tolerated.
+    let mut broken = image.clone();
+    broken.bytes_mut()[0x1000 + 8] ^= 1;
+    let t = from_rsdp(broken.memory(), 0x1000, CpuHint::NONE).unwrap();
+    assert_eq!(t.warnings, [Warning::RsdpChecksum]);
+
+    // An impossible length is not.
+    let mut broken = image.clone();
+    broken.bytes_mut()[0x1000 + 20..0x1000 + 24].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(
+        from_rsdp(broken.memory(), 0x1000, CpuHint::NONE),
+        Err(TopologyError::RsdpLength { length: u32::MAX })
+    );
+}
+
+#[test]
+fn broken_xsdt_falls_back_to_rsdt() {
+    let mut image = Image::build(&two_node_tables());
+    let xsdt = image.xsdt_address() as usize;
+    image.bytes_mut()[xsdt] = b'Y';
+    let t = from_rsdp(image.memory(), image.rsdp_address(), CpuHint::NONE).unwrap();
+    assert_eq!(
+        t.warnings,
+        [Warning::XsdtUnusable {
+            address: xsdt as u64
+        }]
+    );
+    assert_eq!(t.enabled_cpu_count(), 4);
+
+    // Both gone: no root table.
+    let rsdt = u32::from_le_bytes(image.bytes()[0x1010..0x1014].try_into().unwrap()) as usize;
+    image.bytes_mut()[rsdt] = b'Y';
+    let r = from_rsdp(image.memory(), image.rsdp_address(), CpuHint::NONE);
+    assert!(matches!(r, Err(TopologyError::NoRootTable { .. })), "{r:?}");
+}
+
+#[test]
+fn xsdt_entries_pointing_nowhere() {
+    let mut image = Image::build(&two_node_tables());
+    let xsdt = image.xsdt_address() as usize;
+    // Entry 1 (the SRAT) to nowhere, entry 2 (the SLIT) to 0; fix the checksum.
+    image.bytes_mut()[xsdt + 44..xsdt + 52].copy_from_slice(&(1u64 << 50).to_le_bytes());
+    image.bytes_mut()[xsdt + 52..xsdt + 60].copy_from_slice(&0u64.to_le_bytes());
+    let len = 36 + 8 * 5;
+    fix_checksum(&mut image.bytes_mut()[xsdt..xsdt + len]);
+    let t = from_rsdp(image.memory(), image.rsdp_address(), CpuHint::NONE).unwrap();
+    assert_eq!(
+        t.warnings,
+        [
+            Warning::TableUnreadable { address: 1 << 50 },
+            Warning::TableUnreadable { address: 0 }
+        ]
+    );
+    assert!(!t.has_srat && t.slit.is_none());
+}
+
+#[test]
+fn xsdt_bad_checksum_is_tolerated() {
+    let mut image = Image::build(&two_node_tables());
+    let xsdt = image.xsdt_address() as usize;
+    image.bytes_mut()[xsdt + 9] ^= 1;
+    let t = from_rsdp(image.memory(), image.rsdp_address(), CpuHint::NONE).unwrap();
+    assert_eq!(
+        t.warnings,
+        [Warning::RootTableChecksum {
+            signature: TableSig::XSDT
+        }]
+    );
+}
+
+#[test]
+fn package_shift_of_32_or_more() {
+    let image = Image::build(&[madt(1, &[lapic(1, 0, 1), lapic(2, 200, 1)])]);
+    let t = from_rsdp(image.memory(), 0x1000, CpuHint::with_package_shift(40)).unwrap();
+    assert_eq!(t.packages(), [0]);
+}
+
+#[test]
+fn warnings_and_errors_display() {
+    let mut tables = two_node_tables();
+    tables[1][9] ^= 1;
+    let t = ok(&tables);
+    let json: serde_json::Value = serde_json::from_str(&t.to_json()).unwrap();
+    assert_eq!(json["warnings"][0], "SRAT checksum is wrong, table ignored");
+    let e = TopologyError::NoMadt {
+        warnings: vec![Warning::BadChecksum {
+            signature: TableSig(*b"AP\x01C"),
+        }],
+    };
+    assert_eq!(
+        std::format!("{e}"),
+        "no usable MADT; AP\\x01C checksum is wrong, table ignored"
+    );
+}
+
+// ---- acpidump text -------------------------------------------------------------------
+
+/// Formats tables as acpidump text.
+fn dump_text(tables: &[(&str, &[u8])]) -> String {
+    use core::fmt::Write;
+    let mut s = String::new();
+    for (name, bytes) in tables {
+        writeln!(s, "{name} @ 0x0000000000000000").unwrap();
+        for (i, chunk) in bytes.chunks(16).enumerate() {
+            write!(s, "    {:04X}:", i * 16).unwrap();
+            for b in chunk {
+                write!(s, " {b:02X}").unwrap();
+            }
+            for _ in chunk.len()..16 {
+                s.push_str("   ");
+            }
+            s.push_str("  ");
+            for &b in chunk {
+                s.push(if b.is_ascii_graphic() { b as char } else { '.' });
+            }
+            s.push('\n');
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[test]
+fn dump_round_trip() {
+    let tables = two_node_tables();
+    let named: Vec<(&str, &[u8])> = tables
+        .iter()
+        .map(|t| (core::str::from_utf8(&t[..4]).unwrap(), t.as_slice()))
+        .collect();
+    let text = dump_text(&named);
+    let dump = parse(&text);
+    assert!(dump.warnings.is_empty());
+    assert_eq!(dump.tables.len(), tables.len());
+    for (got, want) in dump.tables.iter().zip(&tables) {
+        assert_eq!(&got.bytes, want);
+    }
+    assert_eq!(
+        from_acpidump_text(&text, CpuHint::NONE).unwrap(),
+        ok(&tables)
+    );
+}
+
+#[test]
+fn dump_ascii_column_that_looks_like_hex() {
+    let text = "APIC @ 0x0\n    0000: 41 42      AB CD EF\n";
+    let dump = parse(text);
+    assert_eq!(dump.tables[0].bytes, [0x41, 0x42]);
+}
+
+#[test]
+fn dump_empty_or_garbage_is_an_error() {
+    assert_eq!(
+        from_acpidump_text("", CpuHint::NONE),
+        Err(TopologyError::EmptyDump)
+    );
+    assert_eq!(
+        from_acpidump_text("hello\nworld\n    0000: 00\n", CpuHint::NONE),
+        Err(TopologyError::EmptyDump)
+    );
+}
+
+#[test]
+fn dump_without_madt_is_an_error() {
+    let s = slit(1, &[10]);
+    let text = dump_text(&[("SLIT", &s)]);
+    assert!(matches!(
+        from_acpidump_text(&text, CpuHint::NONE),
+        Err(TopologyError::NoMadt { .. })
+    ));
+}
+
+#[test]
+fn dump_truncated_table() {
+    let tables = two_node_tables();
+    let srat = &tables[1][..tables[1].len() - 20];
+    let text = dump_text(&[("APIC", &tables[0]), ("SRAT", srat)]);
+    let t = from_acpidump_text(&text, CpuHint::NONE).unwrap();
+    assert_eq!(
+        t.warnings,
+        [Warning::DumpTruncatedTable {
+            signature: TableSig::SRAT,
+            declared: tables[1].len() as u32,
+            available: srat.len()
+        }]
+    );
+    assert!(!t.has_srat);
+}
+
+#[test]
+fn dump_bad_lines_drop_the_block() {
+    let tables = two_node_tables();
+    let mut text = dump_text(&[("APIC", &tables[0]), ("SRAT", &tables[1])]);
+    // Break a line inside the SRAT block: its offset no longer follows on.
+    let at = text.find("SRAT @").unwrap();
+    let line = text[at..].find("    0010:").unwrap() + at;
+    text.replace_range(line..line + 9, "    0020:");
+    let t = from_acpidump_text(&text, CpuHint::NONE).unwrap();
+    assert!(
+        matches!(t.warnings[..], [Warning::DumpBadLine { .. }]),
+        "{:?}",
+        t.warnings
+    );
+    assert!(!t.has_srat);
+    assert_eq!(t.enabled_cpu_count(), 4);
+}
+
+#[test]
+fn dump_duplicates_rsdp_facs_and_messages() {
+    let tables = two_node_tables();
+    let rsdp = *b"RSD PTR \x00TESTID\x02\x00\x00\x00\x00\x24\x00\x00\x00\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+    let facs = {
+        let mut f = vec![0u8; 64];
+        f[..4].copy_from_slice(b"FACS");
+        f[4] = 64;
+        f
+    };
+    let text = std::format!(
+        "{}Firmware Warning (ACPI): Incorrect checksum in table [OEMB]\n{}",
+        dump_text(&[("RSD PTR", &rsdp), ("FACS", &facs), ("APIC", &tables[0])]),
+        dump_text(&[
+            ("APIC", &tables[0]),
+            ("SRAT", &tables[1]),
+            ("HPET", &tables[3])
+        ])
+    );
+    let t = from_acpidump_text(&text, CpuHint::NONE).unwrap();
+    assert_eq!(
+        t.warnings,
+        [Warning::DumpDuplicateTable {
+            signature: TableSig::MADT
+        }]
+    );
+    assert_eq!(t.nodes, [0, 1]);
+    assert!(t.hpet.is_some());
+}
+
+// ---- fuzz ----------------------------------------------------------------------------
+
+/// xorshift64*: a small fixed-seed generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn real_dumps() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/acpi");
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("ACPI dumps not found at {}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "acpidump"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty());
+    out
+}
+
+/// Mutates the tables this crate reads (MADT, SRAT, SLIT, HPET, MCFG) of every real dump:
+/// random bytes, with a bias towards entry length fields and table lengths, usually with the
+/// checksum fixed so the entry parsers see the damage. Nothing may panic or hang.
+#[test]
+fn fuzz_mutated_tables_never_panic() {
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let interesting = [b"APIC", b"SRAT", b"SLIT", b"HPET", b"MCFG"];
+    let mut outcomes = [0usize; 2];
+    let mut kinds = Vec::new();
+    for (name, text) in real_dumps() {
+        let mut w = Vec::new();
+        let tables: Vec<Vec<u8>> = xsdt_tables(&parse(&text), &mut w)
+            .into_iter()
+            .filter(|t| interesting.iter().any(|s| &t[..4] == *s))
+            .collect();
+        for round in 0..300 {
+            let mut tables = tables.clone();
+            let mutations = 1 + rng.below(8);
+            for _ in 0..mutations {
+                let ti = rng.below(tables.len());
+                let t = &mut tables[ti];
+                if t.len() <= 36 {
+                    continue;
+                }
+                match rng.below(6) {
+                    // Any byte past the header.
+                    0 | 1 => {
+                        let at = 36 + rng.below(t.len() - 36);
+                        t[at] = rng.next() as u8;
+                    }
+                    // The length byte of some entry-sized position.
+                    2 => {
+                        let at = 36 + rng.below(t.len() - 36);
+                        t[at] = [0, 1, 2, 3, 7, 15, 255][rng.below(7)];
+                    }
+                    // The table length.
+                    3 => {
+                        let len = [0u32, 1, 35, 36, 43, 44, 47, 48, 57, u32::MAX][rng.below(10)];
+                        let len = if rng.below(2) == 0 {
+                            len
+                        } else {
+                            t.len() as u32 - 1
+                        };
+                        t[4..8].copy_from_slice(&len.to_le_bytes());
+                    }
+                    // Truncate the table (its length field now overruns).
+                    4 => {
+                        let keep = rng.below(t.len()) + 1;
+                        t.truncate(keep);
+                    }
+                    // A header field (signature, revision).
+                    _ => {
+                        let at = rng.below(36.min(t.len()));
+                        t[at] = rng.next() as u8;
+                    }
+                }
+            }
+            if rng.below(8) != 0 {
+                for t in &mut tables {
+                    fix_checksum(t);
+                }
+            }
+            let image = Image::build(&tables);
+            let r = panic::catch_unwind(|| {
+                from_rsdp(image.memory(), image.rsdp_address(), CpuHint::NONE)
+            });
+            match r {
+                Ok(Ok(t)) => {
+                    outcomes[0] += 1;
+                    let _ = t.to_json();
+                    for w in &t.warnings {
+                        let kind = core::mem::discriminant(w);
+                        if !kinds.contains(&kind) {
+                            kinds.push(kind);
+                        }
+                    }
+                }
+                Ok(Err(_)) => outcomes[1] += 1,
+                Err(_) => panic!("{name}: round {round} panicked"),
+            }
+        }
+    }
+    // Both outcomes must occur, and the entry parsers must see damage, or the fuzzing is not
+    // reaching them.
+    assert!(outcomes[0] > 100 && outcomes[1] > 10, "{outcomes:?}");
+    let sig = TableSig::MADT;
+    for w in [
+        Warning::BadChecksum { signature: sig },
+        Warning::TableLength {
+            signature: sig,
+            length: 0,
+        },
+        Warning::MalformedEntry {
+            signature: sig,
+            offset: 0,
+            entry_type: 0,
+            length: 0,
+        },
+        Warning::ShortEntry {
+            signature: sig,
+            offset: 0,
+            entry_type: 0,
+            length: 0,
+        },
+        Warning::InvalidSlit { localities: 0 },
+        Warning::CpuWithoutAffinity { apic_id: 0 },
+    ] {
+        assert!(
+            kinds.contains(&core::mem::discriminant(&w)),
+            "fuzzing never produced {w:?}"
+        );
+    }
+}
+
+/// Random images: random bytes with an RSDP signature planted at random places.
+#[test]
+fn fuzz_random_memory_never_panics() {
+    let mut rng = Rng(0x0bad_cafe_f00d_0002);
+    for _ in 0..2000 {
+        let len = 64 + rng.below(4096);
+        let mut mem: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let at = rng.below(len - 40);
+        mem[at..at + 8].copy_from_slice(b"RSD PTR ");
+        if rng.below(2) == 0 {
+            // Point the XSDT somewhere inside, often at a plausible header.
+            let x = rng.below(len - 36);
+            mem[at + 24..at + 32].copy_from_slice(&(x as u64).to_le_bytes());
+            mem[x..x + 4].copy_from_slice(b"XSDT");
+            let xl = (36 + 8 * rng.below(6)) as u32;
+            mem[x + 4..x + 8].copy_from_slice(&xl.to_le_bytes());
+        }
+        let r = from_rsdp(SliceMemory::new(0, &mem), at as u64, CpuHint::NONE);
+        if let Ok(t) = r {
+            let _ = t.to_json();
+        }
+    }
+}
+
+/// Mutated acpidump text of the small dumps: characters replaced, lines cut or dropped.
+#[test]
+fn fuzz_mutated_text_never_panics() {
+    let mut rng = Rng(0xfeed_face_0000_0003);
+    for (name, text) in real_dumps() {
+        if text.len() > 300_000 {
+            continue;
+        }
+        for round in 0..20 {
+            let mut bytes = text.clone().into_bytes();
+            for _ in 0..1 + rng.below(40) {
+                let at = rng.below(bytes.len());
+                bytes[at] = b" \n:0123456789ABCDEFxz@"[rng.below(22)];
+            }
+            if rng.below(4) == 0 {
+                let cut = rng.below(bytes.len());
+                bytes.truncate(cut);
+            }
+            let mutated = String::from_utf8(bytes).expect("ASCII stays UTF-8");
+            let r = panic::catch_unwind(|| from_acpidump_text(&mutated, CpuHint::NONE));
+            assert!(r.is_ok(), "{name}: round {round} panicked");
+        }
+    }
+}
