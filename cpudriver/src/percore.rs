@@ -49,6 +49,8 @@ pub struct PerCore {
     pub sched: RefCell<Scheduler>,
     /// Syscalls served on this core.
     pub syscalls: Cell<u64>,
+    /// The core's monitor has reported in.
+    pub reported_in: Cell<bool>,
     /// Where the core publishes its counters on every timer tick (a line of its boot
     /// record, read by the boot core).
     pub published: Cell<Option<&'static CoreCounters>>,
@@ -78,6 +80,7 @@ impl PerCore {
             kernel_pml4: Cell::new(0),
             sched: RefCell::new(Scheduler::default()),
             syscalls: Cell::new(0),
+            reported_in: Cell::new(false),
             published: Cell::new(None),
             kchan: RefCell::new(None),
             tick_hook: RefCell::new(None),
@@ -103,6 +106,8 @@ pub struct CoreCounters {
     pub ticks: AtomicU64,
     /// Notification IPIs taken.
     pub ipis: AtomicU64,
+    /// 1 once the core's monitor has reported in.
+    pub monitor_up: AtomicU64,
 }
 
 impl CoreCounters {
@@ -111,6 +116,8 @@ impl CoreCounters {
         self.syscalls.store(pc.syscalls.get(), Ordering::Relaxed);
         self.ticks.store(pc.timer_ticks.get(), Ordering::Relaxed);
         self.ipis.store(pc.notify_ipis.get(), Ordering::Relaxed);
+        self.monitor_up
+            .store(u64::from(pc.reported_in.get()), Ordering::Relaxed);
         if let Ok(s) = pc.sched.try_borrow() {
             self.live.store(s.runnable() as u64, Ordering::Relaxed);
         }

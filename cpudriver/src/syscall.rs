@@ -88,6 +88,13 @@ pub fn dispatch(f: &mut TrapFrame) {
             reschedule(f);
         }
         Some(Syscall::CapInvoke) => ret(f, SysError::NoSuchSyscall, 0),
+        Some(Syscall::ReportIn) => {
+            pc.reported_in.set(true);
+            if let Some(p) = pc.published.get() {
+                p.publish(pc);
+            }
+            ret(f, SysError::Ok, 0);
+        }
         None => ret(f, SysError::NoSuchSyscall, 0),
     }
 }

@@ -305,7 +305,7 @@ fn summary(machine: &Machine, booted: usize, enabled: usize) -> String {
 const MONITOR_TIMEOUT_MS: u64 = 10_000;
 
 /// Once the boot core runs dispatchers: on every tick, check whether every core's monitor
-/// has reported in (made its first syscalls) and every program started from `boot.cfg`
+/// has reported in (the `ReportIn` syscall) and every program started from `boot.cfg`
 /// (`run=`) has ended; then print the `system ready` line (and end a batch run under QEMU).
 pub fn announce_when_ready(status: BootStatus, entry_tsc: u64) {
     let pc = percore::current();
@@ -318,10 +318,10 @@ pub fn announce_when_ready(status: BootStatus, entry_tsc: u64) {
         }
         let me = percore::current();
         let own_live = me.sched.try_borrow().map_or(usize::MAX, |s| s.runnable());
-        let own = usize::from(me.syscalls.get() >= 2);
+        let own = usize::from(me.reported_in.get());
         let counters = || status.ready.iter().map(|r| &r.report.counters);
         let up = counters()
-            .filter(|c| c.syscalls.load(Ordering::Acquire) >= 2)
+            .filter(|c| c.monitor_up.load(Ordering::Acquire) != 0)
             .count();
         let busy = usize::from(own_live > 1)
             + counters()

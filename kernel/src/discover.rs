@@ -49,7 +49,13 @@ fn boot_core_only(boot_info: &BootInfo, bsp_apic: u32) -> Machine {
 
 fn from_topology(t: &Topology, boot_info: &BootInfo, bsp_apic: u32) -> Machine {
     let default_node = t.nodes.first().copied().unwrap_or(0);
-    let desc = |c: &topology::Cpu| (c.apic_id, c.package.unwrap_or(0), c.node.unwrap_or(default_node));
+    let desc = |c: &topology::Cpu| {
+        (
+            c.apic_id,
+            c.package.unwrap_or(0),
+            c.node.unwrap_or(default_node),
+        )
+    };
     // The boot core first, then the other enabled cores in MADT order.
     let mut list: Vec<(u32, u32, u32)> = Vec::new();
     match t.cpu_by_apic(bsp_apic) {

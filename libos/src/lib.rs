@@ -11,7 +11,7 @@ pub mod syscall;
 use abi::DispatcherFrame;
 use core::fmt::Write;
 
-pub use syscall::{core_id, exit, null_syscall, print_bytes, yield_now};
+pub use syscall::{core_id, exit, null_syscall, print_bytes, report_in, yield_now};
 
 core::arch::global_asm!(
     r#"

@@ -70,6 +70,11 @@ pub fn core_id() -> u32 {
     syscall5(Syscall::CoreId, 0, 0, 0, 0, 0).1 as u32
 }
 
+/// Tell the CPU driver that this core's monitor is up.
+pub fn report_in() {
+    syscall5(Syscall::ReportIn, 0, 0, 0, 0, 0);
+}
+
 /// A syscall that does nothing, for measuring the path.
 pub fn null_syscall() -> u64 {
     syscall5(Syscall::Null, 0, 0, 0, 0, 0).0

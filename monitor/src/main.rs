@@ -10,6 +10,7 @@ libos::entry!(main);
 
 fn main() -> i32 {
     println!("monitor alive on core {}", libos::core_id());
+    libos::report_in();
     loop {
         libos::yield_now();
     }

@@ -63,10 +63,11 @@ pub const MAX_TABLE_LEN: u32 = 4 << 20;
 /// What the caller knows about the CPU that ACPI does not say.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CpuHint {
-    /// Number of low APIC-id bits below the package level, from CPUID leaf 0xB or 0x1F (the
-    /// shift of the last level before the package). When given, a core's package is
-    /// `apic_id >> package_shift`; when not (host tools), packages are estimated from the
-    /// proximity domains and [`Topology::package_source`] says so.
+    /// Number of low APIC-id bits below the package level: from CPUID leaf 0x1F (or 0xB), the
+    /// "shift right for next level" of the last level below the package (the core level on
+    /// most CPUs). When given, a core's package is `apic_id >> package_shift`; when not (host
+    /// tools), packages are estimated from the proximity domains and
+    /// [`Topology::package_source`] says so.
     pub package_shift: Option<u32>,
 }
 
@@ -575,7 +576,9 @@ impl Topology {
         self.cpus.iter().find(|c| c.apic_id == apic_id)
     }
 
-    /// The node (proximity domain) of the CPU with this APIC id, if known.
+    /// The node (proximity domain) of the CPU with this APIC id, if known. `None` for an
+    /// unknown APIC id, a disabled CPU, or an enabled CPU the SRAT forgot (then
+    /// [`Warning::CpuWithoutAffinity`] was reported; the kernel picks a node itself).
     pub fn node_of_apic(&self, apic_id: u32) -> Option<u32> {
         self.cpu_by_apic(apic_id).and_then(|c| c.node)
     }

@@ -14,6 +14,7 @@ use core::ptr::NonNull;
 /// Whenever `is_readable(phys, len)` returns true, `virt(phys)` must return a non-null
 /// pointer valid for reads of `len` bytes (no alignment is required), and those bytes must
 /// stay mapped and unchanged for as long as this value or any clone of it lives.
+/// `is_readable` must give the same answer for the same range every time it is asked.
 pub unsafe trait PhysMemory: Clone {
     /// Whether the physical range `[phys, phys + len)` can be read.
     fn is_readable(&self, phys: u64, len: usize) -> bool;
@@ -128,16 +129,19 @@ impl<M: PhysMemory> AcpiHandler<M> {
 }
 
 impl<M: PhysMemory> Handler for AcpiHandler<M> {
+    // Only `map` calls this, after checking the range; an unreadable range (which the
+    // consistency required of `PhysMemory` rules out) would get zeros, never a wild pointer.
     unsafe fn map_physical_region<T>(
         &self,
         physical_address: usize,
         size: usize,
     ) -> PhysicalMapping<Self, T> {
         let phys = physical_address as u64;
-        let ptr = if self.mem.is_readable(phys, size) {
-            self.mem.virt(phys)
+        let readable = self.mem.is_readable(phys, size);
+        let (ptr, size) = if readable {
+            (self.mem.virt(phys), size)
         } else {
-            ZERO_PAGE.as_ptr()
+            (ZERO_PAGE.as_ptr(), size.min(ZERO_PAGE.len()))
         };
         let virtual_start = NonNull::new(ptr.cast_mut())
             .unwrap_or(NonNull::from(&ZERO_PAGE).cast())

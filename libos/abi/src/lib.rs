@@ -36,6 +36,9 @@ pub enum Syscall {
     SetUpcall = 6,
     /// Invoke a capability (`rdi` = capability address, `rsi` = operation, then arguments).
     CapInvoke = 7,
+    /// The core's monitor reports that it is up (the boot core's `system ready` waits for
+    /// every core's report).
+    ReportIn = 8,
 }
 
 impl Syscall {
@@ -49,6 +52,7 @@ impl Syscall {
             5 => Syscall::Null,
             6 => Syscall::SetUpcall,
             7 => Syscall::CapInvoke,
+            8 => Syscall::ReportIn,
             _ => return None,
         })
     }
