@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     match from_acpidump_text(&text, hint) {
         Ok(t) => {
             let name = path.rsplit('/').next().unwrap_or(&path);
-            print!("{}", t.to_json_with_source(name));
+            println!("{}", t.to_json_with_source(name));
             ExitCode::SUCCESS
         }
         Err(e) => {

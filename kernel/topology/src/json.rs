@@ -213,6 +213,5 @@ pub(crate) fn topology(t: &Topology, source: Option<&str>) -> String {
 
     let mut out = String::new();
     write_value(&mut out, &Value::Obj(fields), 0);
-    out.push('\n');
     out
 }
