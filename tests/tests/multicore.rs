@@ -19,6 +19,14 @@ fn boots_all(name: &str, m: &Machine, nodes: u32) {
     );
     let n = m.smp - 1;
     run.assert_contains(&format!("IPI round: {n}/{n} cores took a notification IPI"));
+    // Core 0 has a URPC channel to every other core and a round trip worked on each.
+    assert!(
+        ready.contains(&format!("urpc={n}/{n} ")),
+        "[{name}] expected a URPC round trip with every other core: `{ready}`"
+    );
+    run.assert_contains(&format!(
+        "URPC: core 0 has a channel to {n} cores; round trip ok on {n}"
+    ));
     // Every AP set up its own state and wrote on the console under its own core number.
     for core in 1..m.smp {
         run.assert_contains(&format!("memory: core {core:2} gets"));
