@@ -176,7 +176,17 @@ fn cmd_run(mut args: Args) -> Result<ExitCode, String> {
     );
     let r = qemu::run(&m, &image, &opts)?;
     let ready = r.log.contains(xtask::READY_MARKER);
+    let commands: Vec<&str> = batch
+        .as_deref()
+        .unwrap_or("")
+        .split(';')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
     match (&r.exit, ready) {
+        (Exit::Success, true) if !commands.is_empty() => Err(format!(
+            "the system reached ready, but it has no shell yet: the batch commands {commands:?} were not run"
+        )),
         (Exit::Success, true) => {
             eprintln!(
                 "xtask: system ready; run ended after {:.1} s",
