@@ -135,11 +135,6 @@ impl AtomTable {
         a
     }
 
-    /// The atom with this name, if it was interned already.
-    pub(crate) fn lookup(&self, name: &str) -> Option<Atom> {
-        self.map.get(name).copied()
-    }
-
     pub(crate) fn name(&self, a: Atom) -> &str {
         &self.names[a.0 as usize]
     }

@@ -82,7 +82,9 @@ pub(crate) fn builtin_table(atoms: &mut AtomTable) -> BTreeMap<PredKey, Builtin>
     d("compare", 3, bi_compare);
     d("var", 1, |m, a| Ok(matches!(m.deref(a[0]), Cell::Ref(_))));
     d("nonvar", 1, |m, a| Ok(!matches!(m.deref(a[0]), Cell::Ref(_))));
-    d("atom", 1, |m, a| Ok(matches!(m.deref(a[0]), Cell::Atom(_))));
+    d("atom", 1, |m, a| {
+        Ok(matches!(m.deref(a[0]), Cell::Atom(x) if x != NIL))
+    });
     d("integer", 1, |m, a| Ok(matches!(m.deref(a[0]), Cell::Int(_))));
     d("number", 1, |m, a| Ok(matches!(m.deref(a[0]), Cell::Int(_))));
     d("float", 1, |_, _| Ok(false));

@@ -108,14 +108,6 @@ impl<'a> Lexer<'a> {
         Some(c)
     }
 
-    /// Current position (line, column) of the next unread character.
-    pub(crate) fn position(&self) -> (usize, usize) {
-        match &self.peeked {
-            Some(t) => (t.line, t.column),
-            None => (self.line, self.col),
-        }
-    }
-
     pub(crate) fn peek(&mut self) -> Result<&Token, SyntaxErr> {
         if self.peeked.is_none() {
             let t = self.lex()?;
@@ -129,23 +121,6 @@ impl<'a> Lexer<'a> {
             return Ok(t);
         }
         self.lex()
-    }
-
-    /// Skip to just after the next end token (error recovery); returns false at end of input.
-    pub(crate) fn skip_to_end(&mut self) -> bool {
-        self.peeked = None;
-        loop {
-            match self.lex() {
-                Ok(Token { tok: Tok::End, .. }) => return true,
-                Ok(Token { tok: Tok::Eof, .. }) => return false,
-                Ok(_) => {}
-                Err(_) => {
-                    if self.bump().is_none() {
-                        return false;
-                    }
-                }
-            }
-        }
     }
 
     /// Skip layout and comments; returns whether any was skipped.

@@ -108,7 +108,7 @@ impl TermView for HeapView<'_> {
             Cell::Atom(a) => Node::Atom(self.atoms.name(a), a == NIL),
             Cell::Int(i) => Node::Int(i),
             Cell::Str(p) => match self.heap[p as usize] {
-                Cell::Fun(f, n) => Node::Compound(self.atoms.name(f), n as usize),
+                Cell::Fun(f, n) => Node::Compound(self.atoms.name(f), n as usize, f == NIL),
                 _ => Node::Atom("?", false),
             },
             Cell::Fun(..) => Node::Atom("?", false),

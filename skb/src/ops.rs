@@ -173,10 +173,6 @@ impl Ops {
         }
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<&OpEntry> {
-        self.map.get(name)
-    }
-
     pub(crate) fn prefix(&self, name: &str) -> Option<OpDef> {
         self.map.get(name).and_then(|e| e.prefix)
     }

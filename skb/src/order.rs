@@ -9,6 +9,7 @@ fn rank(c: Cell) -> u8 {
     match c {
         Cell::Ref(_) => 0,
         Cell::Int(_) => 1,
+        Cell::Atom(crate::atom::NIL) => 2,
         Cell::Atom(_) => 3,
         _ => 4,
     }

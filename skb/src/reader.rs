@@ -4,7 +4,7 @@
 //! SWI-Prolog (`f(a:-b)` reads); `,` and `|` end them. Right-nested chains of `xfy` operators
 //! (`a, b, c, ...`) are parsed iteratively; other nesting is limited to [`MAX_NESTING`] levels.
 
-use crate::atom::{Atom, AtomTable, BAR, COMMA, CURLY, DOT, NIL};
+use crate::atom::{Atom, AtomTable, BAR, COMMA, CURLY, NIL};
 use crate::cell::{push_list, push_struct, push_var, Cell, Stored};
 use crate::lexer::{Lexer, SyntaxErr, Tok, Token};
 use crate::ops::{OpType, Ops};
@@ -58,13 +58,6 @@ impl<'a, 'b> Reader<'a, 'b> {
         }
     }
 
-    /// Replace the operator table (after a directive changed it).
-    pub(crate) fn set_ops(&mut self, ops: &'b Ops, atoms: &'b mut AtomTable, dq: DoubleQuotes) {
-        self.ops = ops;
-        self.atoms = atoms;
-        self.dq = dq;
-    }
-
     /// Take the lexer back out (to continue reading with new tables).
     pub(crate) fn into_lexer(self) -> Lexer<'a> {
         self.lex
@@ -81,11 +74,6 @@ impl<'a, 'b> Reader<'a, 'b> {
             stop_comma: false,
             depth: 0,
         }
-    }
-
-    /// Skip the rest of a clause after an error.
-    pub(crate) fn recover(&mut self) -> bool {
-        self.lex.skip_to_end()
     }
 
     fn err<T>(&self, t: &Token, msg: &str) -> R<T> {
@@ -397,13 +385,7 @@ impl<'a, 'b> Reader<'a, 'b> {
                 if let Some(def) = self.ops.prefix(&s) {
                     let atom_like = match &next.tok {
                         Tok::Punct(')' | ']' | '}' | ',' | '|') | Tok::End | Tok::Eof => true,
-                        Tok::Name(n, _) => {
-                            let functional = false;
-                            !functional
-                                && self.ops.infix(n).is_some()
-                                && self.ops.prefix(n).is_none()
-                                && !self.next_is_term_start_after_name()
-                        }
+                        Tok::Name(n, _) => self.ops.infix(n).is_some() && self.ops.prefix(n).is_none(),
                         _ => false,
                     };
                     if !atom_like {
@@ -421,24 +403,13 @@ impl<'a, 'b> Reader<'a, 'b> {
         }
     }
 
-    /// Placeholder for a finer check whether an infix-operator name following a prefix
-    /// operator is really the start of an operand (it never is for the standard table).
-    fn next_is_term_start_after_name(&self) -> bool {
-        false
-    }
-
     fn after_atom(&mut self, a: Atom, _name: &str, _max: u16) -> R<(Cell, u16)> {
         let next = self.lex.peek()?;
         if next.tok == Tok::Punct('(') && !next.layout_before {
             self.lex.next_token()?;
             let args = self.arg_list(')')?;
-            let a = if a == NIL { self.atoms.intern("[]") } else { a };
             return Ok((push_struct(&mut self.cells, a, &args), 0));
         }
         Ok((Cell::Atom(a), 0))
     }
 }
-
-/// True if `DOT` is the list constructor (for documentation/tests).
-#[allow(dead_code)]
-pub(crate) const LIST_FUNCTOR: Atom = DOT;

@@ -108,11 +108,11 @@ impl<'a> TermView for TermViewOf<'a> {
         };
         match t {
             TRef::ListFrom(s) if s.is_empty() => Node::Atom("[]", true),
-            TRef::ListFrom(_) | TRef::T(Term::List(_)) => Node::Compound("[|]", 2),
+            TRef::ListFrom(_) | TRef::T(Term::List(_)) => Node::Compound("[|]", 2, false),
             TRef::T(Term::Var(n)) => Node::Var(*n),
             TRef::T(Term::Atom(a)) => Node::Atom(a, false),
             TRef::T(Term::Int(i)) => Node::Int(*i),
-            TRef::T(Term::Compound(n, a)) => Node::Compound(n, a.len()),
+            TRef::T(Term::Compound(n, a)) => Node::Compound(n, a.len(), false),
         }
     }
     fn arg(&self, t: TRef<'a>, i: usize) -> TRef<'a> {

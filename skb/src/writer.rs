@@ -17,7 +17,8 @@ pub(crate) enum Node<'a> {
     /// Atom; `nil` marks the reserved empty list `[]`.
     Atom(&'a str, bool),
     Int(i64),
-    Compound(&'a str, usize),
+    /// Name, arity, and whether the name is the reserved `[]`.
+    Compound(&'a str, usize, bool),
 }
 
 /// Read access to terms for the writer.
@@ -60,7 +61,6 @@ enum Task<T> {
     InfixOp(T),
     PrefixOp(T, bool),
     Raw(&'static str),
-    Open,
     ListTail(T),
 }
 
@@ -128,21 +128,25 @@ struct W<'o> {
 }
 
 impl W<'_> {
-    /// Emit a token, separating it from the previous one if they would read as one.
-    fn token(&mut self, s: &str) {
+    /// Emit a token, separating it from the previous one if they would read as one. Returns
+    /// whether a space was put in.
+    fn token(&mut self, s: &str) -> bool {
         let Some(f) = s.chars().next() else {
-            return;
+            return false;
         };
+        let mut glue = false;
         if let Some(l) = self.last {
-            let glue = (is_alnum(l) && is_alnum(f))
+            glue = (is_alnum(l) && is_alnum(f))
                 || (is_symbol_char(l) && is_symbol_char(f))
                 || (self.sign_pending && f.is_ascii_digit())
+                || (self.after_prefix && f == '{')
                 || (l.is_ascii_digit() && f == '\'');
             if glue {
                 self.out.push(' ');
             }
         }
         self.raw(s);
+        glue
     }
 
     fn raw(&mut self, s: &str) {
@@ -184,33 +188,29 @@ pub(crate) fn write_term<V: TermView>(v: &V, t: V::T, ops: &Ops, opts: WriteOpts
     while let Some(task) = stack.pop() {
         match task {
             Task::Raw(s) => w.raw(s),
-            Task::Open => w.open(),
             Task::Functor(t) => {
-                if let Node::Compound(name, _) = v.node(t) {
-                    let s = atom_text(name, false, opts.quoted);
+                if let Node::Compound(name, _, nil) = v.node(t) {
+                    let s = atom_text(name, nil, opts.quoted);
                     w.token(&s);
                 }
             }
             Task::InfixOp(t) => {
-                if let Node::Compound(name, _) = v.node(t) {
+                if let Node::Compound(name, _, _) = v.node(t) {
                     match name {
                         "," => w.raw(","),
                         "|" => w.raw("|"),
                         _ => {
+                            // A space before the operator is mirrored after it.
                             let s = atom_text(name, false, opts.quoted);
-                            if name.chars().next().is_some_and(is_alnum) {
+                            if w.token(&s) {
                                 w.raw(" ");
-                                w.raw(&s);
-                                w.raw(" ");
-                            } else {
-                                w.token(&s);
                             }
                         }
                     }
                 }
             }
             Task::PrefixOp(t, sign) => {
-                if let Node::Compound(name, _) = v.node(t) {
+                if let Node::Compound(name, _, _) = v.node(t) {
                     let s = atom_text(name, false, opts.quoted);
                     w.token(&s);
                     w.after_prefix = true;
@@ -218,7 +218,7 @@ pub(crate) fn write_term<V: TermView>(v: &V, t: V::T, ops: &Ops, opts: WriteOpts
                 }
             }
             Task::ListTail(t) => match v.node(t) {
-                Node::Compound("[|]", 2) => {
+                Node::Compound("[|]", 2, false) => {
                     w.raw(",");
                     stack.push(Task::ListTail(v.arg(t, 1)));
                     stack.push(Task::Term(v.arg(t, 0), 999, true));
@@ -250,7 +250,20 @@ pub(crate) fn write_term<V: TermView>(v: &V, t: V::T, ops: &Ops, opts: WriteOpts
                         w.token(&s);
                     }
                 }
-                Node::Compound(name, arity) => {
+                Node::Compound(name, arity, nil) => {
+                    if nil {
+                        // `[](...)`: always canonical.
+                        stack.push(Task::Raw(")"));
+                        for i in (0..arity).rev() {
+                            stack.push(Task::Term(v.arg(t, i), 999, true));
+                            if i > 0 {
+                                stack.push(Task::Raw(","));
+                            }
+                        }
+                        stack.push(Task::Raw("("));
+                        stack.push(Task::Functor(t));
+                        continue;
+                    }
                     if name == "[|]" && arity == 2 {
                         w.token("[");
                         stack.push(Task::ListTail(v.arg(t, 1)));
@@ -293,7 +306,7 @@ pub(crate) fn write_term<V: TermView>(v: &V, t: V::T, ops: &Ops, opts: WriteOpts
                                     w.open();
                                     stack.push(Task::Raw(")"));
                                 }
-                                let sign = name == "-" || name == "+";
+                                let sign = name == "-";
                                 stack.push(Task::Term(v.arg(t, 0), amax, false));
                                 stack.push(Task::PrefixOp(t, sign));
                                 continue;
