@@ -81,22 +81,31 @@ impl Drop for Scratch {
     }
 }
 
-fn link<'a>(links: &'a mut [Link], core: u32) -> Option<&'a mut Link> {
+fn link(links: &mut [Link], core: u32) -> Option<&mut Link> {
     links.iter_mut().find(|l| l.core_id == core)
 }
 
-/// Measure `k` between initiator `a` and responder `b` (`a` may be 0, the boot core).
-fn measure(
-    links: &mut [Link],
-    apic: LocalApic,
-    hz: u64,
-    k: u64,
+/// One measurement: benchmark `kind` between initiator core `a` and responder core `b`.
+#[derive(Clone, Copy, Debug)]
+struct Measurement {
+    kind: u64,
     a: u32,
     b: u32,
     warmup: usize,
     samples: usize,
     batch: usize,
-) -> Option<Summary> {
+}
+
+/// Run `m` (`m.a` or `m.b` may be 0, the boot core itself).
+fn measure(links: &mut [Link], apic: LocalApic, hz: u64, m: Measurement) -> Option<Summary> {
+    let Measurement {
+        kind: k,
+        a,
+        b,
+        warmup,
+        samples,
+        batch,
+    } = m;
     let scratch = Scratch::new()?;
     let pa = scratch.0;
     // The responder runs the warm-up and the recorded iterations (batches for throughput).
@@ -211,17 +220,15 @@ pub fn urpc(links: &mut [Link], apic: LocalApic, hz: u64) {
         } else {
             (c.samples, 1)
         };
-        match measure(
-            links,
-            apic,
-            hz,
-            k,
+        let m = Measurement {
+            kind: k,
             a,
             b,
-            c.warmup / batch.max(1),
+            warmup: c.warmup / batch.max(1),
             samples,
             batch,
-        ) {
+        };
+        match measure(links, apic, hz, m) {
             Some(s) => json_summary(name, a, b, &s, &alloc::format!(",\"batch\":{batch}")),
             None => log::error!("benchmark {name} on cores {a}->{b} failed"),
         }
@@ -246,7 +253,15 @@ pub fn urpc(links: &mut [Link], apic: LocalApic, hz: u64) {
         }
     }
     for (i, j) in pairs {
-        if let Some(s) = measure(links, apic, hz, kind::RTT, i, j, 50, c.matrix_samples, 1) {
+        let m = Measurement {
+            kind: kind::RTT,
+            a: i,
+            b: j,
+            warmup: 50,
+            samples: c.matrix_samples,
+            batch: 1,
+        };
+        if let Some(s) = measure(links, apic, hz, m) {
             json_summary("matrix_rtt", i, j, &s, "");
         } else {
             log::error!("matrix pair {i}->{j} failed");

@@ -67,7 +67,7 @@ impl PhysRange {
 pub const fn align_up(x: u64, align: u64) -> u64 {
     match x.checked_add(align - 1) {
         Some(v) => v & !(align - 1),
-        None => u64::MAX & !(align - 1),
+        None => !(align - 1),
     }
 }
 
@@ -143,7 +143,7 @@ impl FrameAllocator {
         if count == 0 {
             return Err(FrameError::Empty);
         }
-        if addr % FRAME_SIZE != 0 {
+        if !addr.is_multiple_of(FRAME_SIZE) {
             return Err(FrameError::Misaligned);
         }
         let len = count
@@ -351,7 +351,7 @@ mod tests {
         assert_eq!(a.alloc_aligned(1, 3), Err(FrameError::Misaligned));
         assert_eq!(a.alloc_aligned(1, 512), Err(FrameError::Misaligned));
         assert_eq!(a.free(MB + 1, 1), Err(FrameError::Misaligned));
-        assert_eq!(a.free(u64::MAX & !0xfff, 2), Err(FrameError::Misaligned));
+        assert_eq!(a.free(!0xfff, 2), Err(FrameError::Misaligned));
         assert_eq!(a.alloc(1 << 60), Err(FrameError::OutOfMemory));
         assert_eq!(a.alloc(257), Err(FrameError::OutOfMemory));
         assert_eq!(a.free_bytes(), MB);

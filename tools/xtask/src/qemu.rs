@@ -105,7 +105,7 @@ pub fn command(m: &Machine, image: &Path, accel: &Accel) -> Result<Command, Stri
     };
     // A NUMA machine is emulated as one socket per node (a multi-socket server), when the
     // cores divide evenly.
-    if m.numa_nodes > 1 && total % m.numa_nodes == 0 {
+    if m.numa_nodes > 1 && total.is_multiple_of(m.numa_nodes) {
         smp.push_str(&format!(
             ",sockets={},cores={},threads=1",
             m.numa_nodes,
