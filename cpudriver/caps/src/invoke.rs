@@ -1,0 +1,92 @@
+//! Decoding of capability invocations from raw syscall registers (see [`crate::abi`]) into
+//! the operations of [`CapState`]. Every word is checked; nothing here trusts its input.
+
+use crate::abi::{
+    unpack_map_word, unpack_retype_word, CapError, CapIdentity, CapOp, CapRef, Dest, Rights,
+};
+use crate::state::{CapState, DeleteReport, Mapping, Origin, Retype, Retyped, Slot};
+
+/// The result of an invocation, for the kernel to act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Retype made objects; zero `zero` before returning to user space.
+    Retyped(Retyped),
+    /// Copy or mint done.
+    Done,
+    /// Delete or revoke done: clear these mappings (and flush TLBs), drop these objects.
+    Deleted(DeleteReport),
+    /// Identify: copy this to the user pointer in `a0`.
+    Identified(CapIdentity),
+    /// Map: write these page-table entries.
+    Mapped(Mapping),
+    /// Unmap: clear these entries (and flush TLBs).
+    Unmapped(Mapping),
+}
+
+impl Outcome {
+    /// The value returned to the caller in `rdx` on success.
+    pub fn value(&self) -> u64 {
+        match self {
+            Outcome::Retyped(r) => u64::from(r.count),
+            _ => 0,
+        }
+    }
+}
+
+impl CapState {
+    /// Perform invocation `op` on the capability `cap` (a packed [`CapRef`]) with arguments
+    /// `args` (`a0..a3`), in the CSpace whose root CNode capability is in `root`, on behalf
+    /// of a program (`Origin::User`).
+    pub fn invoke(
+        &mut self,
+        root: Slot,
+        cap: u64,
+        op: u64,
+        args: [u64; 4],
+    ) -> Result<Outcome, CapError> {
+        let op = CapOp::try_from(op)?;
+        let slot = self.resolve(root, CapRef::unpack(cap)?)?;
+        let [a0, a1, a2, a3] = args;
+        match op {
+            CapOp::Retype => {
+                let (new_type, count) = unpack_retype_word(a0)?;
+                let dest = self.resolve_dest(root, Dest::unpack(a3)?)?;
+                let req = Retype {
+                    new_type,
+                    offset: a1,
+                    object_size: a2,
+                    count,
+                };
+                self.retype(slot, req, dest, Origin::User)
+                    .map(Outcome::Retyped)
+            }
+            CapOp::Copy => {
+                let dest = self.resolve_dest(root, Dest::unpack(a0)?)?;
+                self.copy(slot, dest).map(|()| Outcome::Done)
+            }
+            CapOp::Mint => {
+                let dest = self.resolve_dest(root, Dest::unpack(a0)?)?;
+                let rights = u16::try_from(a1)
+                    .ok()
+                    .and_then(Rights::from_bits)
+                    .ok_or(CapError::InvalidArgument)?;
+                self.mint(slot, dest, rights, a2).map(|()| Outcome::Done)
+            }
+            CapOp::Delete => self.delete(slot, Origin::User).map(Outcome::Deleted),
+            CapOp::Revoke => self.revoke(slot, Origin::User).map(Outcome::Deleted),
+            CapOp::Identify => self
+                .identify(slot)
+                .map(|i| Outcome::Identified(i.to_abi())),
+            CapOp::Map => {
+                let src = self.resolve(root, CapRef::unpack(a0)?)?;
+                let (entry, pages, rights) = unpack_map_word(a1)?;
+                self.map(src, slot, entry, rights, a2, pages)
+                    .map(Outcome::Mapped)
+            }
+            CapOp::Unmap => {
+                let (entry, pages, _) = unpack_map_word(a0)?;
+                self.unmap(slot, entry, pages).map(Outcome::Unmapped)
+            }
+        }
+    }
+}
