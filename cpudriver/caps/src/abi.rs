@@ -555,10 +555,16 @@ mod tests {
         let w = pack_map_word(5, 3, Rights::READ | Rights::WRITE);
         assert_eq!(unpack_map_word(w), Ok((5, 3, Rights::READ | Rights::WRITE)));
         assert_eq!(unpack_map_word(1 << 48), Err(CapError::InvalidArgument));
-        assert_eq!(unpack_map_word(0x8000 << 32), Err(CapError::InvalidArgument));
+        assert_eq!(
+            unpack_map_word(0x8000 << 32),
+            Err(CapError::InvalidArgument)
+        );
 
         assert_eq!(unpack_guard(pack_guard(5, 16)), Ok((5, 16)));
-        assert_eq!(unpack_guard(pack_guard(5, 2)), Err(CapError::InvalidArgument));
+        assert_eq!(
+            unpack_guard(pack_guard(5, 2)),
+            Err(CapError::InvalidArgument)
+        );
         assert_eq!(unpack_guard(40), Err(CapError::InvalidArgument));
     }
 }

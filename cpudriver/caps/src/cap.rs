@@ -285,7 +285,7 @@ impl Object {
     /// originals made at boot and copies received from other cores).
     pub fn validate(&self) -> Result<(), CapError> {
         fn mem(base: u64, bytes: u64) -> Result<(), CapError> {
-            if base % PAGE_SIZE != 0 || bytes % PAGE_SIZE != 0 {
+            if !base.is_multiple_of(PAGE_SIZE) || !bytes.is_multiple_of(PAGE_SIZE) {
                 return Err(CapError::InvalidAlignment);
             }
             if bytes == 0 || base >= MAX_PHYS || bytes > MAX_PHYS - base {
@@ -508,7 +508,11 @@ mod tests {
     #[test]
     fn validation() {
         assert_eq!(
-            Object::Ram { base: 1, bytes: 4096 }.validate(),
+            Object::Ram {
+                base: 1,
+                bytes: 4096
+            }
+            .validate(),
             Err(CapError::InvalidAlignment)
         );
         assert_eq!(
@@ -519,8 +523,14 @@ mod tests {
             .validate(),
             Err(CapError::InvalidSize)
         );
-        assert_eq!(Object::Io { first: 5, last: 4 }.validate(), Err(CapError::InvalidArgument));
-        assert_eq!(Object::Irq { vector: 256 }.validate(), Err(CapError::OutOfRange));
+        assert_eq!(
+            Object::Io { first: 5, last: 4 }.validate(),
+            Err(CapError::InvalidArgument)
+        );
+        assert_eq!(
+            Object::Irq { vector: 256 }.validate(),
+            Err(CapError::OutOfRange)
+        );
         assert!(Object::CNode {
             base: 0,
             radix: 8,

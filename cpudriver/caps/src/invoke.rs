@@ -74,9 +74,7 @@ impl CapState {
             }
             CapOp::Delete => self.delete(slot, Origin::User).map(Outcome::Deleted),
             CapOp::Revoke => self.revoke(slot, Origin::User).map(Outcome::Deleted),
-            CapOp::Identify => self
-                .identify(slot)
-                .map(|i| Outcome::Identified(i.to_abi())),
+            CapOp::Identify => self.identify(slot).map(|i| Outcome::Identified(i.to_abi())),
             CapOp::Map => {
                 let src = self.resolve(root, CapRef::unpack(a0)?)?;
                 let (entry, pages, rights) = unpack_map_word(a1)?;

@@ -114,12 +114,11 @@ mod tests;
 
 pub use abi::{CapAddr, CapError, CapOp, CapRef, CapType, Dest, Rights};
 pub use cap::{
-    cnode_bytes, Capability, Object, VNodeLevel, DISPATCHER_BYTES, MAX_CNODE_RADIX,
-    MAX_IRQ_VECTOR, MAX_PHYS, MIN_CNODE_RADIX, PAGE_SIZE, SLOT_BYTES, VNODE_BYTES, VNODE_ENTRIES,
+    cnode_bytes, Capability, Object, VNodeLevel, DISPATCHER_BYTES, MAX_CNODE_RADIX, MAX_IRQ_VECTOR,
+    MAX_PHYS, MIN_CNODE_RADIX, PAGE_SIZE, SLOT_BYTES, VNODE_BYTES, VNODE_ENTRIES,
 };
 pub use invoke::Outcome;
 pub use state::{
-    CNodeId, CapState, DeleteReport, Freed, Identity, Mapping, Origin, PteFlags, Relations,
-    Retype, Retyped, Slot, DEFAULT_MAX_CAPS, DEFAULT_MAX_MAPPINGS, MAX_KERNEL_SLOTS,
-    MAX_RETYPE_COUNT,
+    CNodeId, CapState, DeleteReport, Freed, Identity, Mapping, Origin, PteFlags, Relations, Retype,
+    Retyped, Slot, DEFAULT_MAX_CAPS, DEFAULT_MAX_MAPPINGS, MAX_KERNEL_SLOTS, MAX_RETYPE_COUNT,
 };

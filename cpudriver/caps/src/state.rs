@@ -9,9 +9,8 @@ use bitflags::bitflags;
 
 use crate::abi::{CapError, CapIdentity, CapRef, CapType, Dest, Rights};
 use crate::cap::{
-    cnode_bytes, extents_overlap, Capability, ObjKey, Object, Space, VNodeLevel,
-    DISPATCHER_BYTES, MAX_CNODE_RADIX, MAX_IRQ_VECTOR, MIN_CNODE_RADIX, PAGE_SIZE, VNODE_BYTES,
-    VNODE_ENTRIES,
+    cnode_bytes, extents_overlap, Capability, ObjKey, Object, Space, VNodeLevel, DISPATCHER_BYTES,
+    MAX_CNODE_RADIX, MAX_IRQ_VECTOR, MIN_CNODE_RADIX, PAGE_SIZE, VNODE_BYTES, VNODE_ENTRIES,
 };
 
 /// Default limit on live capabilities per core.
@@ -430,10 +429,7 @@ impl CapState {
         if addr >> depth != 0 {
             return Err(CapError::OutOfRange);
         }
-        let root_cte = self
-            .live_cap_at(root)
-            .map_err(|_| CapError::InvalidRoot)?
-            .1;
+        let root_cte = self.live_cap_at(root).map_err(|_| CapError::InvalidRoot)?.1;
         if !matches!(root_cte.cap.object, Object::CNode { .. }) {
             return Err(CapError::InvalidRoot);
         }
@@ -528,7 +524,10 @@ impl CapState {
         let Some(k) = obj.order_key() else {
             return Vec::new();
         };
-        self.mdb.range((k, 0)..=(k, u32::MAX)).map(|(_, &c)| c).collect()
+        self.mdb
+            .range((k, 0)..=(k, u32::MAX))
+            .map(|(_, &c)| c)
+            .collect()
     }
 
     fn has_copy(&self, obj: &Object) -> bool {
@@ -556,10 +555,7 @@ impl CapState {
             None => (0, 0, 0),
         };
         let lo = k.map(|k| (k, u32::MAX));
-        let it = match lo {
-            Some(lo) => Some(self.mdb.range((Bound::Excluded(lo), Bound::Unbounded))),
-            None => None,
-        };
+        let it = lo.map(|lo| self.mdb.range((Bound::Excluded(lo), Bound::Unbounded)));
         it.into_iter()
             .flatten()
             .take_while(move |((ek, _), _)| ek.space == space && (ek.base < end || ek.base == base))
@@ -593,7 +589,10 @@ impl CapState {
             .range(..(k, 0))
             .rev()
             .take_while(|((ek, _), _)| ek.space == k.space)
-            .any(|(_, &c)| self.cte(c).is_some_and(|e| e.cap.object.is_ancestor_of(obj)))
+            .any(|(_, &c)| {
+                self.cte(c)
+                    .is_some_and(|e| e.cap.object.is_ancestor_of(obj))
+            })
     }
 
     /// Does a local descendant of `obj` overlap `[base, base + size)` (a point if size 0)?
@@ -691,8 +690,7 @@ impl CapState {
     fn remove_mapping(&mut self, mid: u64) -> Option<Mapping> {
         let rec = self.mappings.remove(&mid)?;
         self.maps_by_cap.remove(&(rec.cap, mid));
-        self.maps_by_entry
-            .remove(&(rec.m.table, rec.m.first_entry));
+        self.maps_by_entry.remove(&(rec.m.table, rec.m.first_entry));
         Some(rec.m)
     }
 
@@ -830,7 +828,60 @@ impl CapState {
         if self.unrelated_overlaps(&cap.object) {
             return Err(CapError::Overlap);
         }
+        // Local copies must describe the same object, owned by the same core; a dispatcher
+        // and the endpoints to it must agree on its id.
+        for c in self.copies(&cap.object) {
+            if let Some(e) = self.cte(c) {
+                if strip_guard(e.cap.object) != strip_guard(cap.object) {
+                    return Err(CapError::Overlap);
+                }
+                if e.cap.owner != cap.owner {
+                    return Err(CapError::InvalidArgument);
+                }
+            }
+        }
+        let point = match cap.object {
+            Object::Dispatcher { base, id } => Some((base, id)),
+            Object::EndPoint {
+                dispatcher_base,
+                dispatcher,
+                ..
+            } => Some((dispatcher_base, dispatcher)),
+            _ => None,
+        };
+        if let Some((base, id)) = point {
+            if self.dispatcher_ids_at(base).any(|i| i != id) {
+                return Err(CapError::Overlap);
+            }
+        }
         self.insert_cte(cap, dest, rel)
+    }
+
+    /// Dispatcher ids named by the local Dispatchers at `base` and EndPoints to `base`.
+    fn dispatcher_ids_at(&self, base: u64) -> impl Iterator<Item = u64> + '_ {
+        let disp = Object::Dispatcher { base, id: 0 }.order_key();
+        let ep = Object::EndPoint {
+            dispatcher_base: base,
+            dispatcher: 0,
+            badge: 0,
+        }
+        .order_key();
+        let eps = ep.map(|k| {
+            let hi = ObjKey {
+                discr: u64::MAX,
+                ..k
+            };
+            self.mdb.range((k, 0)..=(hi, u32::MAX))
+        });
+        let ds = disp.map(|k| self.mdb.range((k, 0)..=(k, u32::MAX)));
+        ds.into_iter()
+            .flatten()
+            .chain(eps.into_iter().flatten())
+            .filter_map(|(_, c)| match self.cte(*c)?.cap.object {
+                Object::Dispatcher { id, .. } => Some(id),
+                Object::EndPoint { dispatcher, .. } => Some(dispatcher),
+                _ => None,
+            })
     }
 
     /// Remote relations of the capability in `slot`.
@@ -1069,7 +1120,7 @@ impl CapState {
         let size = r.object_size;
         match r.new_type {
             T::Ram | T::Frame | T::DevFrame => {
-                if size == 0 || size % PAGE_SIZE != 0 {
+                if size == 0 || !size.is_multiple_of(PAGE_SIZE) {
                     return Err(CapError::InvalidSize);
                 }
             }
@@ -1093,7 +1144,7 @@ impl CapState {
             }
             _ => return Err(CapError::WrongType),
         }
-        if r.offset % PAGE_SIZE != 0 {
+        if !r.offset.is_multiple_of(PAGE_SIZE) {
             return Err(CapError::InvalidAlignment);
         }
         if r.new_type == src.cap_type() && size == bytes {
@@ -1163,13 +1214,12 @@ impl CapState {
                         return Err(CapError::BadgeAlreadySet);
                     }
                     *b = badge;
-                    new_rel = if rel
-                        .intersects(Relations::REMOTE_COPIES | Relations::REMOTE_ANCESTORS)
-                    {
-                        Relations::REMOTE_ANCESTORS
-                    } else {
-                        Relations::empty()
-                    };
+                    new_rel =
+                        if rel.intersects(Relations::REMOTE_COPIES | Relations::REMOTE_ANCESTORS) {
+                            Relations::REMOTE_ANCESTORS
+                        } else {
+                            Relations::empty()
+                        };
                 }
                 Object::CNode {
                     radix,
@@ -1323,7 +1373,7 @@ impl CapState {
                 if tlevel != VNodeLevel::Pt {
                     return Err(CapError::WrongType);
                 }
-                if offset % PAGE_SIZE != 0 {
+                if !offset.is_multiple_of(PAGE_SIZE) {
                     return Err(CapError::InvalidAlignment);
                 }
                 let len = u64::from(pages) * PAGE_SIZE;
@@ -1473,17 +1523,21 @@ impl CapState {
                 let Some(o) = self.cte(c) else {
                     return Err("dangling MDB entry".into());
                 };
-                let strip = |ob: Object| match ob {
-                    Object::CNode { base, radix, .. } => Object::CNode {
-                        base,
-                        radix,
-                        guard: 0,
-                        guard_bits: 0,
-                    },
-                    x => x,
-                };
-                if strip(o.cap.object) != strip(e.cap.object) || o.cap.owner != e.cap.owner {
+                if strip_guard(o.cap.object) != strip_guard(e.cap.object)
+                    || o.cap.owner != e.cap.owner
+                {
                     return Err(format!("copies differ: {:?} vs {:?}", o.cap, e.cap));
+                }
+            }
+            if let Object::Dispatcher { base, id }
+            | Object::EndPoint {
+                dispatcher_base: base,
+                dispatcher: id,
+                ..
+            } = e.cap.object
+            {
+                if self.dispatcher_ids_at(base).any(|i| i != id) {
+                    return Err(format!("dispatcher ids disagree at {base:#x}"));
                 }
             }
         }
@@ -1514,8 +1568,9 @@ impl CapState {
                     return Err(format!("CNode object {:#x} not indexed", cn.base));
                 }
                 let has_cap = self.mdb.values().any(|c| {
-                    self.cte(*c)
-                        .is_some_and(|e| matches!(e.cap.object, Object::CNode { base, .. } if base == cn.base))
+                    self.cte(*c).is_some_and(
+                        |e| matches!(e.cap.object, Object::CNode { base, .. } if base == cn.base),
+                    )
                 });
                 if !has_cap {
                     return Err(format!("CNode object {:#x} without capability", cn.base));
@@ -1608,6 +1663,19 @@ impl CapState {
             }
         }
         Ok(())
+    }
+}
+
+/// The object without a CNode capability's guard (which copies may differ in).
+fn strip_guard(o: Object) -> Object {
+    match o {
+        Object::CNode { base, radix, .. } => Object::CNode {
+            base,
+            radix,
+            guard: 0,
+            guard_bits: 0,
+        },
+        x => x,
     }
 }
 

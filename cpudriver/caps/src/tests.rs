@@ -29,8 +29,13 @@ impl Env {
             },
         )
         .unwrap();
-        s.retype(k0, retype(T::Ram, 0, RAM_BYTES / 2, 2), s.kernel_slot(2), Origin::User)
-            .unwrap();
+        s.retype(
+            k0,
+            retype(T::Ram, 0, RAM_BYTES / 2, 2),
+            s.kernel_slot(2),
+            Origin::User,
+        )
+        .unwrap();
         let r = s
             .retype(
                 s.kernel_slot(2),
@@ -63,10 +68,21 @@ impl Env {
     }
 
     /// Retype from root slot `src` into root slots from `dest`.
-    fn rt(&mut self, src: u32, ty: T, off: u64, size: u64, n: u32, dest: u32) -> Result<Retyped, E> {
-        let r = self
-            .s
-            .retype(self.slot(src), retype(ty, off, size, n), self.slot(dest), Origin::User);
+    fn rt(
+        &mut self,
+        src: u32,
+        ty: T,
+        off: u64,
+        size: u64,
+        n: u32,
+        dest: u32,
+    ) -> Result<Retyped, E> {
+        let r = self.s.retype(
+            self.slot(src),
+            retype(ty, off, size, n),
+            self.slot(dest),
+            Origin::User,
+        );
         self.check();
         r
     }
@@ -95,10 +111,16 @@ fn retype_bounds() {
     let half = RAM_BYTES / 2;
     // Beyond the source, overflowing, unaligned, wrong sizes, zero count.
     assert_eq!(e.rt(1, T::Frame, half, 4096, 1, 20), Err(E::OutOfRange));
-    assert_eq!(e.rt(1, T::Frame, half - 4096, 4096, 2, 20), Err(E::OutOfRange));
+    assert_eq!(
+        e.rt(1, T::Frame, half - 4096, 4096, 2, 20),
+        Err(E::OutOfRange)
+    );
     assert_eq!(e.rt(1, T::Frame, 0, 1 << 63, 4, 20), Err(E::OutOfRange));
-    assert_eq!(e.rt(1, T::Frame, u64::MAX & !0xfff, 4096, 1, 20), Err(E::OutOfRange));
-    assert_eq!(e.rt(1, T::Frame, 100, 4096, 1, 20), Err(E::InvalidAlignment));
+    assert_eq!(e.rt(1, T::Frame, !0xfff, 4096, 1, 20), Err(E::OutOfRange));
+    assert_eq!(
+        e.rt(1, T::Frame, 100, 4096, 1, 20),
+        Err(E::InvalidAlignment)
+    );
     assert_eq!(e.rt(1, T::Frame, 0, 100, 1, 20), Err(E::InvalidSize));
     assert_eq!(e.rt(1, T::Frame, 0, 0, 1, 20), Err(E::InvalidSize));
     assert_eq!(e.rt(1, T::CNode, 0, 3 * 4096, 1, 20), Err(E::InvalidSize));
@@ -130,14 +152,20 @@ fn retype_bounds() {
 fn retype_overlap_with_descendants_fails() {
     let mut e = Env::new();
     e.rt(1, T::Frame, 0, 0x2000, 1, 20).unwrap();
-    assert_eq!(e.rt(1, T::Frame, 0x1000, 0x1000, 1, 21), Err(E::RetypeConflict));
+    assert_eq!(
+        e.rt(1, T::Frame, 0x1000, 0x1000, 1, 21),
+        Err(E::RetypeConflict)
+    );
     assert_eq!(e.rt(1, T::CNode, 0, 4096, 1, 21), Err(E::RetypeConflict));
     assert_eq!(e.rt(1, T::Ram, 0, 0x10000, 1, 21), Err(E::RetypeConflict));
     // Next to it is fine.
     e.rt(1, T::Frame, 0x2000, 0x1000, 1, 21).unwrap();
     // A RAM split, then the parent cannot retype over it, but the child can.
     e.rt(1, T::Ram, 0x10000, 0x10000, 1, 22).unwrap();
-    assert_eq!(e.rt(1, T::VNodePt, 0x10000, 4096, 1, 23), Err(E::RetypeConflict));
+    assert_eq!(
+        e.rt(1, T::VNodePt, 0x10000, 4096, 1, 23),
+        Err(E::RetypeConflict)
+    );
     e.rt(22, T::VNodePt, 0, 4096, 1, 23).unwrap();
     assert_eq!(e.rt(22, T::VNodePt, 0, 4096, 1, 24), Err(E::RetypeConflict));
     e.rt(22, T::VNodePt, 4096, 4096, 1, 24).unwrap();
@@ -192,10 +220,19 @@ fn revoke_removes_every_descendant_and_reports_mappings() {
     e.rt(20, T::CNode, 0x20000, 4096, 1, 27).unwrap();
     let inner = e.s.cnode_of(e.slot(27)).unwrap();
     // A descendant kept inside a descendant CNode, and a copy elsewhere.
-    e.s.copy(e.slot(23), Slot { cnode: inner, index: 5 }).unwrap();
+    e.s.copy(
+        e.slot(23),
+        Slot {
+            cnode: inner,
+            index: 5,
+        },
+    )
+    .unwrap();
     e.s.copy(e.slot(20), e.slot(28)).unwrap();
     let m1 = e.s.map(e.slot(23), e.slot(21), 0, RW, 0, 1).unwrap();
-    let m2 = e.s.map(e.slot(22), e.slot(21), 10, Rights::READ, 0x3000, 2).unwrap();
+    let m2 =
+        e.s.map(e.slot(22), e.slot(21), 10, Rights::READ, 0x3000, 2)
+            .unwrap();
     assert_eq!(m2.phys, RAM_BASE + RAM_BYTES / 2 + 0x13000);
     assert_eq!(e.s.live_mappings(), 2);
     let before = e.s.live_caps();
@@ -239,18 +276,25 @@ fn rights_only_shrink_on_mint() {
     let (copies, _, _) = e.s.relatives(e.slot(20)).unwrap();
     assert_eq!(copies.len(), 2);
     // No badge on frames.
-    assert_eq!(e.s.mint(e.slot(20), e.slot(23), Rights::READ, 7), Err(E::WrongType));
+    assert_eq!(
+        e.s.mint(e.slot(20), e.slot(23), Rights::READ, 7),
+        Err(E::WrongType)
+    );
     // Read-only RAM makes read-only frames, and those cannot map writable.
     e.s.mint(e.slot(1), e.slot(24), Rights::READ | Rights::RETYPE, 0)
         .unwrap();
     e.rt(24, T::Frame, 0x100000, 0x1000, 1, 25).unwrap();
-    assert_eq!(e.s.cap(e.slot(25)).unwrap().rights, Rights::READ | Rights::RETYPE);
+    assert_eq!(
+        e.s.cap(e.slot(25)).unwrap().rights,
+        Rights::READ | Rights::RETYPE
+    );
     e.rt(1, T::VNodePt, 0x200000, 4096, 1, 26).unwrap();
     assert_eq!(
         e.s.map(e.slot(25), e.slot(26), 0, RW, 0, 1),
         Err(E::InsufficientRights)
     );
-    e.s.map(e.slot(25), e.slot(26), 0, Rights::READ, 0, 1).unwrap();
+    e.s.map(e.slot(25), e.slot(26), 0, Rights::READ, 0, 1)
+        .unwrap();
     e.check();
 }
 
@@ -260,7 +304,10 @@ fn endpoint_badges() {
     e.rt(1, T::Dispatcher, 0, 4096, 1, 20).unwrap();
     e.rt(20, T::EndPoint, 0, 0, 1, 21).unwrap();
     assert_eq!(e.rt(20, T::EndPoint, 0, 0, 1, 22), Err(E::RetypeConflict));
-    assert_eq!(e.rt(20, T::EndPoint, 0, 4096, 1, 22), Err(E::InvalidArgument));
+    assert_eq!(
+        e.rt(20, T::EndPoint, 0, 4096, 1, 22),
+        Err(E::InvalidArgument)
+    );
     e.s.mint(e.slot(21), e.slot(22), Rights::all(), 42).unwrap();
     e.s.mint(e.slot(21), e.slot(23), Rights::all(), 43).unwrap();
     assert_eq!(
@@ -268,7 +315,10 @@ fn endpoint_badges() {
         Err(E::BadgeAlreadySet)
     );
     e.s.mint(e.slot(22), e.slot(24), Rights::READ, 0).unwrap();
-    let Object::EndPoint { badge, dispatcher, .. } = e.s.cap(e.slot(24)).unwrap().object else {
+    let Object::EndPoint {
+        badge, dispatcher, ..
+    } = e.s.cap(e.slot(24)).unwrap().object
+    else {
         panic!()
     };
     assert_eq!((badge, dispatcher), (42, (RAM_BASE + RAM_BYTES / 2) / 4096));
@@ -288,14 +338,26 @@ fn type_checks() {
     let mut e = Env::new();
     e.pt_and_frame();
     // Mapping RAM, a CNode, or into a non-table fails.
-    assert_eq!(e.s.map(e.slot(1), e.slot(10), 0, RW, 0, 1), Err(E::WrongType));
-    assert_eq!(e.s.map(e.slot(0), e.slot(10), 0, RW, 0, 1), Err(E::WrongType));
-    assert_eq!(e.s.map(e.slot(11), e.slot(11), 0, RW, 0, 1), Err(E::WrongType));
+    assert_eq!(
+        e.s.map(e.slot(1), e.slot(10), 0, RW, 0, 1),
+        Err(E::WrongType)
+    );
+    assert_eq!(
+        e.s.map(e.slot(0), e.slot(10), 0, RW, 0, 1),
+        Err(E::WrongType)
+    );
+    assert_eq!(
+        e.s.map(e.slot(11), e.slot(11), 0, RW, 0, 1),
+        Err(E::WrongType)
+    );
     // Retyping a frame into a CNode, VNode, RAM; RAM into DevFrame or EndPoint.
     assert_eq!(e.rt(11, T::CNode, 0, 4096, 1, 20), Err(E::WrongType));
     assert_eq!(e.rt(11, T::VNodePt, 0, 4096, 1, 20), Err(E::WrongType));
     assert_eq!(e.rt(11, T::Ram, 0, 4096, 1, 20), Err(E::WrongType));
-    assert_eq!(e.rt(1, T::DevFrame, 0x100000, 4096, 1, 20), Err(E::WrongType));
+    assert_eq!(
+        e.rt(1, T::DevFrame, 0x100000, 4096, 1, 20),
+        Err(E::WrongType)
+    );
     assert_eq!(e.rt(1, T::EndPoint, 0, 0, 1, 20), Err(E::WrongType));
     assert_eq!(e.rt(1, T::Null, 0, 4096, 1, 20), Err(E::WrongType));
     assert_eq!(e.rt(1, T::Kernel, 0, 4096, 1, 20), Err(E::WrongType));
@@ -303,13 +365,35 @@ fn type_checks() {
     // Frames go into PTs only; tables one level up only.
     e.rt(1, T::VNodePd, 0x100000, 4096, 1, 12).unwrap();
     e.rt(1, T::VNodePdpt, 0x101000, 4096, 1, 13).unwrap();
-    assert_eq!(e.s.map(e.slot(11), e.slot(12), 0, RW, 0, 1), Err(E::WrongType));
-    assert_eq!(e.s.map(e.slot(10), e.slot(13), 0, RW, 0, 1), Err(E::WrongType));
-    assert_eq!(e.s.map(e.slot(13), e.slot(12), 0, RW, 0, 1), Err(E::WrongType));
+    assert_eq!(
+        e.s.map(e.slot(11), e.slot(12), 0, RW, 0, 1),
+        Err(E::WrongType)
+    );
+    assert_eq!(
+        e.s.map(e.slot(10), e.slot(13), 0, RW, 0, 1),
+        Err(E::WrongType)
+    );
+    assert_eq!(
+        e.s.map(e.slot(13), e.slot(12), 0, RW, 0, 1),
+        Err(E::WrongType)
+    );
     let m = e.s.map(e.slot(10), e.slot(12), 3, RW, 0, 1).unwrap();
-    assert_eq!((m.phys, m.first_entry, m.table_level), (e.s.cap(e.slot(10)).unwrap().object.phys_range().unwrap().0, 3, VNodeLevel::Pd));
-    assert_eq!(e.s.map(e.slot(10), e.slot(12), 4, RW, 0, 2), Err(E::InvalidArgument));
-    assert_eq!(e.s.map(e.slot(10), e.slot(12), 4, RW, 4096, 1), Err(E::InvalidArgument));
+    assert_eq!(
+        (m.phys, m.first_entry, m.table_level),
+        (
+            e.s.cap(e.slot(10)).unwrap().object.phys_range().unwrap().0,
+            3,
+            VNodeLevel::Pd
+        )
+    );
+    assert_eq!(
+        e.s.map(e.slot(10), e.slot(12), 4, RW, 0, 2),
+        Err(E::InvalidArgument)
+    );
+    assert_eq!(
+        e.s.map(e.slot(10), e.slot(12), 4, RW, 4096, 1),
+        Err(E::InvalidArgument)
+    );
     e.check();
 }
 
@@ -323,11 +407,19 @@ fn map_rules_and_unmap() {
     assert_eq!(e.s.map(fr, pt, 0, RW, 0, 0), Err(E::InvalidArgument));
     assert_eq!(e.s.map(fr, pt, 0, RW, 0, 5), Err(E::OutOfRange));
     assert_eq!(e.s.map(fr, pt, 0, RW, 0x1000, 4), Err(E::OutOfRange));
-    assert_eq!(e.s.map(fr, pt, 0, RW, u64::MAX & !0xfff, 1), Err(E::OutOfRange));
+    assert_eq!(e.s.map(fr, pt, 0, RW, !0xfff, 1), Err(E::OutOfRange));
     assert_eq!(e.s.map(fr, pt, 0, RW, 0x800, 1), Err(E::InvalidAlignment));
-    assert_eq!(e.s.map(fr, pt, 0, Rights::WRITE, 0, 1), Err(E::InvalidArgument));
-    assert_eq!(e.s.map(fr, pt, 0, Rights::READ | Rights::GRANT, 0, 1), Err(E::InvalidArgument));
-    let m = e.s.map(fr, pt, 100, RW | Rights::EXECUTE, 0x1000, 3).unwrap();
+    assert_eq!(
+        e.s.map(fr, pt, 0, Rights::WRITE, 0, 1),
+        Err(E::InvalidArgument)
+    );
+    assert_eq!(
+        e.s.map(fr, pt, 0, Rights::READ | Rights::GRANT, 0, 1),
+        Err(E::InvalidArgument)
+    );
+    let m =
+        e.s.map(fr, pt, 100, RW | Rights::EXECUTE, 0x1000, 3)
+            .unwrap();
     assert_eq!(m.flags, PteFlags::WRITABLE);
     assert_eq!((m.first_entry, m.count), (100, 3));
     assert_eq!(e.s.map(fr, pt, 102, RW, 0, 1), Err(E::SlotInUse));
@@ -338,7 +430,10 @@ fn map_rules_and_unmap() {
     e.check();
     // A table without Write cannot be written.
     e.s.mint(pt, e.slot(12), Rights::READ, 0).unwrap();
-    assert_eq!(e.s.map(fr, e.slot(12), 0, Rights::READ, 0, 1), Err(E::InsufficientRights));
+    assert_eq!(
+        e.s.map(fr, e.slot(12), 0, Rights::READ, 0, 1),
+        Err(E::InsufficientRights)
+    );
     assert_eq!(e.s.unmap(e.slot(12), 100, 3), Err(E::InsufficientRights));
     // Unmap needs the exact mapping.
     assert_eq!(e.s.unmap(pt, 101, 1), Err(E::NotMapped));
@@ -357,15 +452,29 @@ fn map_rules_and_unmap() {
     e.check();
     // Device frames map uncached.
     let k = e.s.kernel_slot(5);
-    e.s.insert_original(k, Object::DevFrame { base: 0xfee0_0000, bytes: 0x1000 }).unwrap();
+    e.s.insert_original(
+        k,
+        Object::DevFrame {
+            base: 0xfee0_0000,
+            bytes: 0x1000,
+        },
+    )
+    .unwrap();
     e.rt(1, T::VNodePt, 0, 4096, 1, 10).unwrap();
     let m = e.s.map(k, e.slot(10), 0, RW, 0, 1).unwrap();
-    assert_eq!(m.flags, PteFlags::WRITABLE | PteFlags::NO_EXECUTE | PteFlags::CACHE_DISABLE);
+    assert_eq!(
+        m.flags,
+        PteFlags::WRITABLE | PteFlags::NO_EXECUTE | PteFlags::CACHE_DISABLE
+    );
     assert_eq!(m.phys, 0xfee0_0000);
     // Deleting the frame capability used for a mapping reports it.
     let rep = e.s.delete(k, Origin::User).unwrap();
     assert_eq!(rep.unmapped, [m]);
-    assert_eq!(rep.freed[0].memory_to_return(), None, "device memory is not RAM");
+    assert_eq!(
+        rep.freed[0].memory_to_return(),
+        None,
+        "device memory is not RAM"
+    );
     e.check();
 }
 
@@ -388,9 +497,19 @@ fn delete_of_last_copy_frees() {
     assert_eq!(e.s.delete(e.slot(21), Origin::User), Err(E::EmptySlot));
     // An original with nothing around it: its memory goes back to the monitor.
     let k = e.s.kernel_slot(6);
-    e.s.insert_original(k, Object::Ram { base: 0x4000_0000, bytes: 0x10000 }).unwrap();
+    e.s.insert_original(
+        k,
+        Object::Ram {
+            base: 0x4000_0000,
+            bytes: 0x10000,
+        },
+    )
+    .unwrap();
     let rep = e.s.delete(k, Origin::User).unwrap();
-    assert_eq!(rep.freed[0].memory_to_return(), Some((0x4000_0000, 0x10000)));
+    assert_eq!(
+        rep.freed[0].memory_to_return(),
+        Some((0x4000_0000, 0x10000))
+    );
     e.check();
 }
 
@@ -400,17 +519,41 @@ fn cnode_delete_is_recursive_and_iterative() {
     // A chain of 2000 CNodes, each holding the next, the first in root slot 20.
     e.rt(1, T::Ram, 0, 0x400000, 1, 2).unwrap();
     let mut prev = e.slot(20);
-    e.s.retype(e.slot(2), retype(T::CNode, 0, 4096, 1), prev, Origin::User).unwrap();
+    e.s.retype(e.slot(2), retype(T::CNode, 0, 4096, 1), prev, Origin::User)
+        .unwrap();
     for i in 1..1000u64 {
         let inner = e.s.cnode_of(prev).unwrap();
-        let dest = Slot { cnode: inner, index: 3 };
-        e.s.retype(e.slot(2), retype(T::CNode, i * 4096, 4096, 1), dest, Origin::User)
-            .unwrap();
+        let dest = Slot {
+            cnode: inner,
+            index: 3,
+        };
+        e.s.retype(
+            e.slot(2),
+            retype(T::CNode, i * 4096, 4096, 1),
+            dest,
+            Origin::User,
+        )
+        .unwrap();
         // A frame and a self reference in each.
-        let f = Slot { cnode: inner, index: 4 };
-        e.s.retype(e.slot(1), retype(T::Frame, 0x400000 + i * 4096, 4096, 1), f, Origin::User)
-            .unwrap();
-        e.s.copy(prev, Slot { cnode: inner, index: 0 }).unwrap();
+        let f = Slot {
+            cnode: inner,
+            index: 4,
+        };
+        e.s.retype(
+            e.slot(1),
+            retype(T::Frame, 0x400000 + i * 4096, 4096, 1),
+            f,
+            Origin::User,
+        )
+        .unwrap();
+        e.s.copy(
+            prev,
+            Slot {
+                cnode: inner,
+                index: 0,
+            },
+        )
+        .unwrap();
         prev = dest;
     }
     e.check();
@@ -422,19 +565,40 @@ fn cnode_delete_is_recursive_and_iterative() {
     e.check();
     let rep = e.s.revoke(e.slot(2), Origin::User).unwrap();
     e.check();
-    assert_eq!(rep.freed.iter().filter(|f| matches!(f.object, Object::CNode { .. })).count(), 1000);
+    assert_eq!(
+        rep.freed
+            .iter()
+            .filter(|f| matches!(f.object, Object::CNode { .. }))
+            .count(),
+        1000
+    );
     assert_eq!(e.s.live_caps(), before - 1 - rep.deleted);
     // Frames inside went too (their slots are gone) even though they came from elsewhere.
-    assert_eq!(rep.freed.iter().filter(|f| matches!(f.object, Object::Frame { .. })).count(), 999);
+    assert_eq!(
+        rep.freed
+            .iter()
+            .filter(|f| matches!(f.object, Object::Frame { .. }))
+            .count(),
+        999
+    );
 
     // Without self references, deleting the outermost cap frees the whole chain.
     let mut prev = e.slot(20);
-    e.s.retype(e.slot(2), retype(T::CNode, 0, 4096, 1), prev, Origin::User).unwrap();
+    e.s.retype(e.slot(2), retype(T::CNode, 0, 4096, 1), prev, Origin::User)
+        .unwrap();
     for i in 1..1000u64 {
         let inner = e.s.cnode_of(prev).unwrap();
-        let dest = Slot { cnode: inner, index: 63 };
-        e.s.retype(e.slot(2), retype(T::CNode, i * 4096, 4096, 1), dest, Origin::User)
-            .unwrap();
+        let dest = Slot {
+            cnode: inner,
+            index: 63,
+        };
+        e.s.retype(
+            e.slot(2),
+            retype(T::CNode, i * 4096, 4096, 1),
+            dest,
+            Origin::User,
+        )
+        .unwrap();
         prev = dest;
     }
     let rep = e.s.delete(e.slot(20), Origin::User).unwrap();
@@ -458,31 +622,77 @@ fn cnode_addressing_errors() {
     let root = e.root;
     // Root radix 8, no guard: depth 8 names root slots.
     assert_eq!(e.s.resolve(root, CapRef::with_depth(1, 8)), Ok(e.slot(1)));
-    assert_eq!(e.s.resolve(root, CapRef::with_depth(0x100, 8)), Err(E::OutOfRange));
-    assert_eq!(e.s.resolve(root, CapRef::with_depth(1, 0)), Err(E::InvalidArgument));
-    assert_eq!(e.s.resolve(root, CapRef::with_depth(1, 33)), Err(E::OutOfRange));
-    assert_eq!(e.s.resolve(root, CapRef::with_depth(1, 5)), Err(E::DepthMismatch));
+    assert_eq!(
+        e.s.resolve(root, CapRef::with_depth(0x100, 8)),
+        Err(E::OutOfRange)
+    );
+    assert_eq!(
+        e.s.resolve(root, CapRef::with_depth(1, 0)),
+        Err(E::InvalidArgument)
+    );
+    assert_eq!(
+        e.s.resolve(root, CapRef::with_depth(1, 33)),
+        Err(E::OutOfRange)
+    );
+    assert_eq!(
+        e.s.resolve(root, CapRef::with_depth(1, 5)),
+        Err(E::DepthMismatch)
+    );
     // Going on through an empty slot or a non-CNode.
-    assert_eq!(e.s.resolve(root, CapRef::with_depth(5 << 8, 16)), Err(E::EmptySlot));
-    assert_eq!(e.s.resolve(root, CapRef::with_depth(1 << 8, 16)), Err(E::WrongType));
+    assert_eq!(
+        e.s.resolve(root, CapRef::with_depth(5 << 8, 16)),
+        Err(E::EmptySlot)
+    );
+    assert_eq!(
+        e.s.resolve(root, CapRef::with_depth(1 << 8, 16)),
+        Err(E::WrongType)
+    );
     // Through the self reference in slot 0: the same CNode again.
-    assert_eq!(e.s.resolve(root, CapRef::with_depth(0x0001, 16)), Ok(e.slot(1)));
+    assert_eq!(
+        e.s.resolve(root, CapRef::with_depth(0x0001, 16)),
+        Ok(e.slot(1))
+    );
     // An L2 CNode in slot 7 with 256 slots; a guarded root for full 32-bit addresses.
     e.rt(1, T::CNode, 0, cnode_bytes(8), 1, 7).unwrap();
     let l2 = e.s.cnode_of(e.slot(7)).unwrap();
-    e.s.copy(e.slot(1), Slot { cnode: l2, index: 9 }).unwrap();
+    e.s.copy(
+        e.slot(1),
+        Slot {
+            cnode: l2,
+            index: 9,
+        },
+    )
+    .unwrap();
     assert_eq!(
         e.s.resolve(root, CapRef::with_depth(7 << 8 | 9, 16)),
-        Ok(Slot { cnode: l2, index: 9 })
+        Ok(Slot {
+            cnode: l2,
+            index: 9
+        })
     );
     // Depth ends in the middle of the L2 index.
-    assert_eq!(e.s.resolve(root, CapRef::with_depth(7 << 4, 12)), Err(E::DepthMismatch));
+    assert_eq!(
+        e.s.resolve(root, CapRef::with_depth(7 << 4, 12)),
+        Err(E::DepthMismatch)
+    );
     let g = e.s.kernel_slot(4);
     e.s.mint(root, g, Rights::all(), pack_guard(0, 16)).unwrap();
-    assert_eq!(e.s.resolve(g, CapRef::full(7 << 8 | 9)), Ok(Slot { cnode: l2, index: 9 }));
+    assert_eq!(
+        e.s.resolve(g, CapRef::full(7 << 8 | 9)),
+        Ok(Slot {
+            cnode: l2,
+            index: 9
+        })
+    );
     assert_eq!(e.s.resolve(g, CapRef::with_depth(7, 24)), Ok(e.slot(7)));
-    assert_eq!(e.s.resolve(g, CapRef::full(1 << 20 | 7 << 8 | 9)), Err(E::GuardMismatch));
-    assert_eq!(e.s.resolve(g, CapRef::with_depth(7, 8)), Err(E::DepthMismatch));
+    assert_eq!(
+        e.s.resolve(g, CapRef::full(1 << 20 | 7 << 8 | 9)),
+        Err(E::GuardMismatch)
+    );
+    assert_eq!(
+        e.s.resolve(g, CapRef::with_depth(7, 8)),
+        Err(E::DepthMismatch)
+    );
     // A guard cannot be set twice, nor be too wide, nor on other types.
     assert_eq!(
         e.s.mint(g, e.s.kernel_slot(5), Rights::all(), pack_guard(0, 8)),
@@ -494,10 +704,22 @@ fn cnode_addressing_errors() {
     );
     // Roots that are not CNodes, or empty.
     assert_eq!(e.s.resolve(e.slot(1), CapRef::full(0)), Err(E::InvalidRoot));
-    assert_eq!(e.s.resolve(e.s.kernel_slot(9), CapRef::full(0)), Err(E::InvalidRoot));
+    assert_eq!(
+        e.s.resolve(e.s.kernel_slot(9), CapRef::full(0)),
+        Err(E::InvalidRoot)
+    );
     // Destinations.
-    let d = |a, depth, index| Dest { cnode: CapRef::with_depth(a, depth), index };
-    assert_eq!(e.s.resolve_dest(g, d(7, 24, 200)), Ok(Slot { cnode: l2, index: 200 }));
+    let d = |a, depth, index| Dest {
+        cnode: CapRef::with_depth(a, depth),
+        index,
+    };
+    assert_eq!(
+        e.s.resolve_dest(g, d(7, 24, 200)),
+        Ok(Slot {
+            cnode: l2,
+            index: 200
+        })
+    );
     assert_eq!(e.s.resolve_dest(g, d(7, 24, 256)), Err(E::OutOfRange));
     assert_eq!(e.s.resolve_dest(g, d(1, 24, 0)), Err(E::WrongType));
     assert_eq!(e.s.resolve_dest(g, d(8, 24, 0)), Err(E::EmptySlot));
@@ -517,17 +739,39 @@ fn distributed_hooks() {
     assert_eq!(e.s.revoke(e.slot(1), Origin::User), Err(E::Busy));
     assert!(e.s.identify(e.slot(1)).unwrap().locked);
     // Revoking an ancestor of a locked capability is busy too (nothing deleted).
-    assert_eq!(e.s.revoke(e.s.kernel_slot(0), Origin::Monitor), Err(E::Busy));
+    assert_eq!(
+        e.s.revoke(e.s.kernel_slot(0), Origin::Monitor),
+        Err(E::Busy)
+    );
     e.s.unlock(e.slot(1)).unwrap();
     // Remote relations send programs to the monitor.
-    e.s.set_relations(e.slot(1), Relations::REMOTE_DESCENDANTS).unwrap();
-    assert_eq!(e.s.relations(e.s.kernel_slot(3)), Ok(Relations::REMOTE_DESCENDANTS));
-    assert_eq!(e.rt(1, T::Frame, 0x1000, 0x1000, 1, 21), Err(E::RetryThroughMonitor));
-    assert_eq!(e.s.revoke(e.slot(1), Origin::User), Err(E::RetryThroughMonitor));
-    e.s.retype(e.slot(1), retype(T::Frame, 0x1000, 0x1000, 1), e.slot(21), Origin::Monitor)
+    e.s.set_relations(e.slot(1), Relations::REMOTE_DESCENDANTS)
         .unwrap();
-    e.s.set_relations(e.slot(20), Relations::REMOTE_COPIES).unwrap();
-    assert_eq!(e.s.delete(e.slot(20), Origin::User), Err(E::RetryThroughMonitor));
+    assert_eq!(
+        e.s.relations(e.s.kernel_slot(3)),
+        Ok(Relations::REMOTE_DESCENDANTS)
+    );
+    assert_eq!(
+        e.rt(1, T::Frame, 0x1000, 0x1000, 1, 21),
+        Err(E::RetryThroughMonitor)
+    );
+    assert_eq!(
+        e.s.revoke(e.slot(1), Origin::User),
+        Err(E::RetryThroughMonitor)
+    );
+    e.s.retype(
+        e.slot(1),
+        retype(T::Frame, 0x1000, 0x1000, 1),
+        e.slot(21),
+        Origin::Monitor,
+    )
+    .unwrap();
+    e.s.set_relations(e.slot(20), Relations::REMOTE_COPIES)
+        .unwrap();
+    assert_eq!(
+        e.s.delete(e.slot(20), Origin::User),
+        Err(E::RetryThroughMonitor)
+    );
     e.s.copy(e.slot(20), e.slot(22)).unwrap();
     assert_eq!(e.s.relations(e.slot(22)), Ok(Relations::REMOTE_COPIES));
     e.s.delete(e.slot(20), Origin::User).unwrap();
@@ -547,8 +791,12 @@ fn distributed_hooks() {
     };
     let base = RAM_BASE + RAM_BYTES / 2;
     // Inside the user RAM: a descendant, fine. Over the CNode region: unrelated.
-    e.s.insert_copy(e.slot(30), frame(base + 0x8000, 0x1000), Relations::REMOTE_COPIES)
-        .unwrap();
+    e.s.insert_copy(
+        e.slot(30),
+        frame(base + 0x8000, 0x1000),
+        Relations::REMOTE_COPIES,
+    )
+    .unwrap();
     assert_eq!(
         e.s.insert_copy(e.slot(31), frame(RAM_BASE, 0x1000), Relations::empty()),
         Err(E::Overlap)
@@ -558,15 +806,25 @@ fn distributed_hooks() {
         .unwrap();
     e.rt(1, T::Frame, 0x10000, 0x2000, 1, 32).unwrap();
     assert_eq!(
-        e.s.insert_copy(e.slot(33), frame(base + 0x11000, 0x2000), Relations::empty()),
+        e.s.insert_copy(
+            e.slot(33),
+            frame(base + 0x11000, 0x2000),
+            Relations::empty()
+        ),
         Err(E::Overlap)
     );
     let pt = Capability {
-        object: Object::VNode { level: VNodeLevel::Pt, base: base + 0x10000 },
+        object: Object::VNode {
+            level: VNodeLevel::Pt,
+            base: base + 0x10000,
+        },
         rights: Rights::all(),
         owner: 2,
     };
-    assert_eq!(e.s.insert_copy(e.slot(33), pt, Relations::empty()), Err(E::Overlap));
+    assert_eq!(
+        e.s.insert_copy(e.slot(33), pt, Relations::empty()),
+        Err(E::Overlap)
+    );
     e.s.delete(e.slot(31), Origin::Monitor).unwrap();
     assert_eq!(
         e.s.insert_copy(e.slot(31), frame(base + 1, 0x1000), Relations::empty()),
@@ -574,7 +832,13 @@ fn distributed_hooks() {
     );
     // Originals must not overlap anything.
     assert_eq!(
-        e.s.insert_original(e.slot(31), Object::Ram { base, bytes: 0x1000 }),
+        e.s.insert_original(
+            e.slot(31),
+            Object::Ram {
+                base,
+                bytes: 0x1000
+            }
+        ),
         Err(E::Overlap)
     );
     assert_eq!(
@@ -582,7 +846,10 @@ fn distributed_hooks() {
         Err(E::WrongType)
     );
     // The received frame is a descendant of the local RAM: retype over it conflicts.
-    assert_eq!(e.rt(1, T::Frame, 0x8000, 0x1000, 1, 31), Err(E::RetypeConflict));
+    assert_eq!(
+        e.rt(1, T::Frame, 0x8000, 0x1000, 1, 31),
+        Err(E::RetypeConflict)
+    );
     e.check();
 }
 
@@ -592,19 +859,31 @@ fn kernel_cap_retypes() {
     let k = e.s.kernel_slot(7);
     e.s.insert_original(k, Object::Kernel).unwrap();
     let d = e.slot(40);
-    e.s.retype(k, retype(T::Irq, 32, 1, 4), d, Origin::User).unwrap();
-    assert_eq!(e.s.cap(e.slot(43)).unwrap().object, Object::Irq { vector: 35 });
+    e.s.retype(k, retype(T::Irq, 32, 1, 4), d, Origin::User)
+        .unwrap();
+    assert_eq!(
+        e.s.cap(e.slot(43)).unwrap().object,
+        Object::Irq { vector: 35 }
+    );
     assert_eq!(
         e.s.retype(k, retype(T::Irq, 255, 1, 2), e.slot(50), Origin::User),
         Err(E::OutOfRange)
     );
-    e.s.retype(k, retype(T::Io, 0x3f8, 8, 1), e.slot(50), Origin::User).unwrap();
-    assert_eq!(e.s.cap(e.slot(50)).unwrap().object, Object::Io { first: 0x3f8, last: 0x3ff });
+    e.s.retype(k, retype(T::Io, 0x3f8, 8, 1), e.slot(50), Origin::User)
+        .unwrap();
+    assert_eq!(
+        e.s.cap(e.slot(50)).unwrap().object,
+        Object::Io {
+            first: 0x3f8,
+            last: 0x3ff
+        }
+    );
     e.rt(50, T::Io, 0, 1, 2, 51).unwrap();
     assert_eq!(e.rt(50, T::Io, 1, 1, 1, 53), Err(E::RetypeConflict));
     assert_eq!(e.rt(50, T::Io, 0, 8, 1, 53), Err(E::InvalidSize));
     assert_eq!(e.rt(50, T::Io, 7, 2, 1, 53), Err(E::OutOfRange));
-    e.s.retype(k, retype(T::Id, 0, 0, 2), e.slot(60), Origin::User).unwrap();
+    e.s.retype(k, retype(T::Id, 0, 0, 2), e.slot(60), Origin::User)
+        .unwrap();
     let a = e.s.cap(e.slot(60)).unwrap().object;
     let b = e.s.cap(e.slot(61)).unwrap().object;
     assert_ne!(a, b);
@@ -619,11 +898,17 @@ fn invoke_through_the_abi() {
     let mut e = Env::new();
     let root = e.root;
     let cap = |a: u32| CapRef::with_depth(a, 8).pack();
-    let dest = |i| Dest { cnode: CapRef::with_depth(0, 8), index: i }.pack().unwrap();
+    let dest = |i| {
+        Dest {
+            cnode: CapRef::with_depth(0, 8),
+            index: i,
+        }
+        .pack()
+        .unwrap()
+    };
     // Retype: 2 frames of 8 KiB into root slots 20, 21.
-    let out = e
-        .s
-        .invoke(
+    let out =
+        e.s.invoke(
             root,
             cap(1),
             CapOp::Retype.into(),
@@ -631,22 +916,33 @@ fn invoke_through_the_abi() {
         )
         .unwrap();
     assert_eq!(out.value(), 2);
-    let out = e
-        .s
-        .invoke(root, cap(20), CapOp::Identify.into(), [0; 4])
-        .unwrap();
-    let Outcome::Identified(id) = out else { panic!() };
+    let out =
+        e.s.invoke(root, cap(20), CapOp::Identify.into(), [0; 4])
+            .unwrap();
+    let Outcome::Identified(id) = out else {
+        panic!()
+    };
     assert_eq!(id.cap_type, T::Frame as u8);
     assert_eq!((id.base, id.bytes), (RAM_BASE + RAM_BYTES / 2, 0x2000));
     assert_eq!(id.rights, Rights::all().bits());
     // Mint read-only, map into a PT.
-    e.s.invoke(root, cap(20), CapOp::Mint.into(), [dest(22), Rights::READ.bits().into(), 0, 0])
-        .unwrap();
+    e.s.invoke(
+        root,
+        cap(20),
+        CapOp::Mint.into(),
+        [dest(22), Rights::READ.bits().into(), 0, 0],
+    )
+    .unwrap();
     e.s.invoke(
         root,
         cap(1),
         CapOp::Retype.into(),
-        [abi::pack_retype_word(T::VNodePt, 1), 0x10000, 4096, dest(23)],
+        [
+            abi::pack_retype_word(T::VNodePt, 1),
+            0x10000,
+            4096,
+            dest(23),
+        ],
     )
     .unwrap();
     let w = abi::pack_map_word(7, 2, Rights::READ | Rights::WRITE);
@@ -654,21 +950,33 @@ fn invoke_through_the_abi() {
         e.s.invoke(root, cap(23), CapOp::Map.into(), [cap(22), w, 0, 0]),
         Err(E::InsufficientRights)
     );
-    let out = e.s.invoke(root, cap(23), CapOp::Map.into(), [cap(20), w, 0, 0]).unwrap();
+    let out =
+        e.s.invoke(root, cap(23), CapOp::Map.into(), [cap(20), w, 0, 0])
+            .unwrap();
     assert!(matches!(out, Outcome::Mapped(m) if m.first_entry == 7 && m.count == 2));
     // Bad words.
-    assert_eq!(e.s.invoke(root, cap(1), 99, [0; 4]), Err(E::InvalidOperation));
-    assert_eq!(e.s.invoke(root, 1 << 50, CapOp::Delete.into(), [0; 4]), Err(E::InvalidArgument));
+    assert_eq!(
+        e.s.invoke(root, cap(1), 99, [0; 4]),
+        Err(E::InvalidOperation)
+    );
+    assert_eq!(
+        e.s.invoke(root, 1 << 50, CapOp::Delete.into(), [0; 4]),
+        Err(E::InvalidArgument)
+    );
     assert_eq!(
         e.s.invoke(root, cap(20), CapOp::Mint.into(), [dest(24), 1 << 20, 0, 0]),
         Err(E::InvalidArgument)
     );
     // Revoke via the ABI reports the mapping; delete empties the slot.
-    let out = e.s.invoke(root, cap(20), CapOp::Revoke.into(), [0; 4]).unwrap();
+    let out =
+        e.s.invoke(root, cap(20), CapOp::Revoke.into(), [0; 4])
+            .unwrap();
     let Outcome::Deleted(rep) = out else { panic!() };
     assert_eq!(rep.deleted, 1);
     assert!(rep.unmapped.is_empty());
-    let out = e.s.invoke(root, cap(20), CapOp::Delete.into(), [0; 4]).unwrap();
+    let out =
+        e.s.invoke(root, cap(20), CapOp::Delete.into(), [0; 4])
+            .unwrap();
     let Outcome::Deleted(rep) = out else { panic!() };
     assert_eq!(rep.unmapped.len(), 1);
     assert_eq!(
@@ -676,7 +984,10 @@ fn invoke_through_the_abi() {
         Err(E::EmptySlot)
     );
     let w = abi::pack_map_word(7, 2, Rights::empty());
-    assert_eq!(e.s.invoke(root, cap(23), CapOp::Unmap.into(), [w, 0, 0, 0]), Err(E::NotMapped));
+    assert_eq!(
+        e.s.invoke(root, cap(23), CapOp::Unmap.into(), [w, 0, 0, 0]),
+        Err(E::NotMapped)
+    );
     e.check();
 }
 
@@ -687,11 +998,23 @@ fn limits() {
     e.s.set_limits(live + 2, 1);
     assert_eq!(e.rt(1, T::Frame, 0, 4096, 3, 20), Err(E::LimitReached));
     e.pt_and_frame();
-    assert_eq!(e.rt(1, T::Frame, 0x10000, 4096, 1, 20), Err(E::LimitReached));
-    e.s.map(e.slot(11), e.slot(10), 0, Rights::READ, 0, 1).unwrap();
-    assert_eq!(e.s.map(e.slot(11), e.slot(10), 1, Rights::READ, 0, 1), Err(E::LimitReached));
     assert_eq!(
-        e.s.retype(e.slot(1), retype(T::Frame, 0, 4096, MAX_RETYPE_COUNT + 1), e.slot(20), Origin::User),
+        e.rt(1, T::Frame, 0x10000, 4096, 1, 20),
+        Err(E::LimitReached)
+    );
+    e.s.map(e.slot(11), e.slot(10), 0, Rights::READ, 0, 1)
+        .unwrap();
+    assert_eq!(
+        e.s.map(e.slot(11), e.slot(10), 1, Rights::READ, 0, 1),
+        Err(E::LimitReached)
+    );
+    assert_eq!(
+        e.s.retype(
+            e.slot(1),
+            retype(T::Frame, 0, 4096, MAX_RETYPE_COUNT + 1),
+            e.slot(20),
+            Origin::User
+        ),
         Err(E::LimitReached)
     );
     e.check();
