@@ -476,6 +476,41 @@ pub struct CapIdentity {
     pub extra: u64,
 }
 
+impl CapIdentity {
+    /// Number of words in [`CapIdentity::to_words`].
+    pub const WORDS: usize = 5;
+
+    /// As five words (for messages): `type | flags << 8 | rights << 16 | owner << 32`, then
+    /// `base`, `bytes`, `badge`, `extra`.
+    pub fn to_words(&self) -> [u64; 5] {
+        [
+            u64::from(self.cap_type)
+                | u64::from(self.flags) << 8
+                | u64::from(self.rights) << 16
+                | u64::from(self.owner) << 32,
+            self.base,
+            self.bytes,
+            self.badge,
+            self.extra,
+        ]
+    }
+
+    /// From five words (no validation beyond the layout; see
+    /// `Capability::try_from(&CapIdentity)` for that).
+    pub fn from_words(w: [u64; 5]) -> CapIdentity {
+        CapIdentity {
+            cap_type: w[0] as u8,
+            flags: (w[0] >> 8) as u8,
+            rights: (w[0] >> 16) as u16,
+            owner: (w[0] >> 32) as u32,
+            base: w[1],
+            bytes: w[2],
+            badge: w[3],
+            extra: w[4],
+        }
+    }
+}
+
 /// Bit of [`CapIdentity::flags`]: the capability is locked.
 pub const IDENTITY_LOCKED: u8 = 1;
 /// Bit of [`CapIdentity::flags`]: copies exist on other cores.

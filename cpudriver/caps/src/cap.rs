@@ -432,6 +432,95 @@ impl Capability {
     }
 }
 
+impl TryFrom<&CapIdentity> for Capability {
+    type Error = CapError;
+
+    /// Rebuild a capability from its description (as sent between monitors), checking
+    /// every field: the inverse of [`Capability::identity`].
+    fn try_from(id: &CapIdentity) -> Result<Capability, CapError> {
+        let t = CapType::try_from(id.cap_type)?;
+        let rights = Rights::from_bits(id.rights).ok_or(CapError::InvalidArgument)?;
+        let object = match t {
+            CapType::Null => return Err(CapError::WrongType),
+            CapType::Ram => Object::Ram {
+                base: id.base,
+                bytes: id.bytes,
+            },
+            CapType::Frame => Object::Frame {
+                base: id.base,
+                bytes: id.bytes,
+            },
+            CapType::DevFrame => Object::DevFrame {
+                base: id.base,
+                bytes: id.bytes,
+            },
+            CapType::CNode => {
+                if !id.extra.is_power_of_two() {
+                    return Err(CapError::InvalidSize);
+                }
+                let radix = id.extra.trailing_zeros();
+                if radix > u32::from(MAX_CNODE_RADIX) || id.bytes != cnode_bytes(radix as u8) {
+                    return Err(CapError::InvalidSize);
+                }
+                let (guard, guard_bits) = crate::abi::unpack_guard(id.badge)?;
+                Object::CNode {
+                    base: id.base,
+                    radix: radix as u8,
+                    guard,
+                    guard_bits,
+                }
+            }
+            CapType::VNodePml4 | CapType::VNodePdpt | CapType::VNodePd | CapType::VNodePt => {
+                let level = VNodeLevel::from_cap_type(t).ok_or(CapError::InvalidType)?;
+                Object::VNode {
+                    level,
+                    base: id.base,
+                }
+            }
+            CapType::Dispatcher => Object::Dispatcher {
+                base: id.base,
+                id: id.extra,
+            },
+            CapType::EndPoint => Object::EndPoint {
+                dispatcher_base: id.base,
+                dispatcher: id.extra,
+                badge: id.badge,
+            },
+            CapType::Irq => Object::Irq {
+                vector: u32::try_from(id.base).map_err(|_| CapError::OutOfRange)?,
+            },
+            CapType::Io => {
+                let first = u16::try_from(id.base).map_err(|_| CapError::OutOfRange)?;
+                let last = id
+                    .bytes
+                    .checked_sub(1)
+                    .and_then(|n| n.checked_add(id.base))
+                    .and_then(|l| u16::try_from(l).ok())
+                    .ok_or(CapError::OutOfRange)?;
+                Object::Io { first, last }
+            }
+            CapType::Kernel => Object::Kernel,
+            CapType::Id => Object::Id {
+                core: u32::try_from(id.base).map_err(|_| CapError::OutOfRange)?,
+                counter: id.extra,
+            },
+        };
+        object.validate()?;
+        let cap = Capability {
+            object,
+            rights,
+            owner: id.owner,
+        };
+        // Fields the type does not use must be zero, so that one capability has one encoding.
+        let mut canon = cap.identity();
+        canon.flags = id.flags;
+        if canon != *id {
+            return Err(CapError::InvalidArgument);
+        }
+        Ok(cap)
+    }
+}
+
 /// Do `[a, a + asz)` and `[b, b + bsz)` overlap? Size-0 extents are points.
 pub(crate) fn extents_overlap(a: u64, asz: u64, b: u64, bsz: u64) -> bool {
     match (asz == 0, bsz == 0) {
@@ -493,6 +582,88 @@ mod tests {
             bytes: 0x1000,
         };
         assert!(!ram.is_ancestor_of(&dev));
+    }
+
+    #[test]
+    fn identity_round_trips() {
+        let objects = [
+            Object::Ram {
+                base: 0x1000,
+                bytes: 0x3000,
+            },
+            Object::Frame {
+                base: 0x2000,
+                bytes: 0x1000,
+            },
+            Object::DevFrame {
+                base: 0xfee0_0000,
+                bytes: 0x1000,
+            },
+            Object::CNode {
+                base: 0x10000,
+                radix: 8,
+                guard: 3,
+                guard_bits: 4,
+            },
+            Object::VNode {
+                level: VNodeLevel::Pdpt,
+                base: 0x5000,
+            },
+            Object::Dispatcher {
+                base: 0x6000,
+                id: 6,
+            },
+            Object::EndPoint {
+                dispatcher_base: 0x6000,
+                dispatcher: 6,
+                badge: 77,
+            },
+            Object::Irq { vector: 33 },
+            Object::Io {
+                first: 0x3f8,
+                last: 0x3ff,
+            },
+            Object::Kernel,
+            Object::Id {
+                core: 3,
+                counter: 99,
+            },
+        ];
+        for object in objects {
+            let cap = Capability {
+                object,
+                rights: Rights::READ | Rights::GRANT,
+                owner: 5,
+            };
+            let words = cap.identity().to_words();
+            let back = CapIdentity::from_words(words);
+            assert_eq!(Capability::try_from(&back), Ok(cap), "{object:?}");
+        }
+        let mut bad = Capability {
+            object: Object::Kernel,
+            rights: Rights::all(),
+            owner: 0,
+        }
+        .identity();
+        bad.base = 1;
+        assert_eq!(Capability::try_from(&bad), Err(CapError::InvalidArgument));
+        bad.cap_type = 0;
+        assert_eq!(Capability::try_from(&bad), Err(CapError::WrongType));
+        bad.cap_type = 200;
+        assert_eq!(Capability::try_from(&bad), Err(CapError::InvalidType));
+        // Any words at all: never a panic.
+        let mut x = 0x1234_5678_9abc_def1u64;
+        for _ in 0..20000 {
+            let mut w = [0u64; 5];
+            for v in &mut w {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *v = x;
+            }
+            w[0] %= 16;
+            let _ = Capability::try_from(&CapIdentity::from_words(w));
+        }
     }
 
     #[test]

@@ -95,7 +95,16 @@
 //! ([`CapState::lock`]), inserts capabilities received from other cores
 //! ([`CapState::insert_copy`]), and, once agreement is reached, performs the local part with
 //! [`Origin::Monitor`]. [`CapError::RevokeFirst`] is the answer of the owner's retype
-//! protocol when another core holds conflicting descendants.
+//! protocol when another core holds conflicting descendants. Capabilities travel between
+//! monitors as the five words of [`abi::CapIdentity::to_words`]; the receiver rebuilds them
+//! with `Capability::try_from(&CapIdentity)`, which checks every field.
+//!
+//! # Costs
+//! Lookups, copy, mint, map and unmap are logarithmic in the number of capabilities on the
+//! core. Retype and revoke scan the source's descendants; delete of a last copy scans the
+//! entries before it in its space to tell whether an ancestor remains (revoke avoids that
+//! scan while the revoked capability lives). An interval tree with per-subtree maximum end
+//! (Barrelfish's MDB) would make that last scan logarithmic too.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -696,7 +696,10 @@ impl CapState {
 
     /// Delete every capability in `work` and, through CNodes whose last copy goes, whatever
     /// they hold. Iterative: the work list lives on the heap.
-    fn destroy(&mut self, mut work: Vec<CapId>, report: &mut DeleteReport) {
+    ///
+    /// `hint` is an object known to be an ancestor of much of `work` (the revoked one): while
+    /// it lives, it answers "has a local ancestor" without a scan.
+    fn destroy(&mut self, mut work: Vec<CapId>, report: &mut DeleteReport, hint: Option<Object>) {
         while let Some(id) = work.pop() {
             let Some(cte) = self.ctes.remove(id.idx, id.gen) else {
                 continue;
@@ -759,7 +762,9 @@ impl CapState {
                 object: obj,
                 owner: cte.cap.owner,
                 remote_copies: cte.rel.contains(Relations::REMOTE_COPIES),
-                has_local_ancestor: self.has_ancestor(&obj),
+                has_local_ancestor: hint
+                    .is_some_and(|h| h.is_ancestor_of(&obj) && self.has_copy(&h))
+                    || self.has_ancestor(&obj),
                 has_local_descendants: self.has_descendants(&obj),
             });
         }
@@ -1263,7 +1268,7 @@ impl CapState {
             return Err(CapError::RetryThroughMonitor);
         }
         let mut report = DeleteReport::default();
-        self.destroy(alloc::vec![id], &mut report);
+        self.destroy(alloc::vec![id], &mut report, None);
         Ok(report)
     }
 
@@ -1296,7 +1301,7 @@ impl CapState {
         }
         // Delete in reverse MDB order (descendants before ancestors) as the work list pops.
         let mut report = DeleteReport::default();
-        self.destroy(targets, &mut report);
+        self.destroy(targets, &mut report, Some(obj));
         Ok(report)
     }
 

@@ -1019,3 +1019,29 @@ fn limits() {
     );
     e.check();
 }
+
+#[test]
+fn large_revoke_is_not_quadratic() {
+    let mut s = CapState::new(0, MAX_KERNEL_SLOTS);
+    let n: u32 = 40_000;
+    s.insert_original(
+        s.kernel_slot(0),
+        Object::Ram {
+            base: 0x1000_0000,
+            bytes: u64::from(n) * 4096,
+        },
+    )
+    .unwrap();
+    s.retype(
+        s.kernel_slot(0),
+        retype(T::Frame, 0, 4096, n),
+        s.kernel_slot(1),
+        Origin::User,
+    )
+    .unwrap();
+    assert_eq!(s.live_caps(), n as usize + 1);
+    let rep = s.revoke(s.kernel_slot(0), Origin::User).unwrap();
+    assert_eq!(rep.deleted, n as usize);
+    assert!(rep.freed.iter().all(|f| f.has_local_ancestor));
+    s.check_invariants().unwrap();
+}
