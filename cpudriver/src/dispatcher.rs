@@ -60,6 +60,8 @@ pub struct Dispatcher {
     exact: Option<TrapFrame>,
     /// Times entered.
     pub runs: u64,
+    /// The program's capabilities.
+    pub caps: Option<crate::capspace::ProgramCaps>,
 }
 
 /// Why a program could not be started.
@@ -71,6 +73,8 @@ pub enum SpawnError {
     VSpace(VSpaceError),
     /// The argument string is longer than [`abi::MAX_ARGS`].
     ArgsTooLong,
+    /// The program's capabilities could not be made.
+    Caps(crate::capspace::CapSetupError),
 }
 
 impl From<VSpaceError> for SpawnError {
@@ -184,6 +188,28 @@ impl Scheduler {
                 return Err(e);
             }
         };
+        let pc = percore::current();
+        let program_caps = {
+            let mut slot = pc.caps.borrow_mut();
+            match slot.as_mut() {
+                Some(c) => Some(c.new_program(pc).map_err(SpawnError::Caps)),
+                None => None,
+            }
+        };
+        let program_caps = match program_caps.transpose() {
+            Ok(p) => p,
+            Err(e) => {
+                vs.destroy(frames);
+                return Err(e);
+            }
+        };
+        if let Some(p) = &program_caps {
+            if let Err(e) = vs.link_page_table(frames, abi::CAP_WINDOW, p.pt) {
+                crate::capspace::destroy_program(p);
+                vs.destroy(frames);
+                return Err(SpawnError::VSpace(e));
+            }
+        }
         let id = self.next_id;
         self.next_id += 1;
         // SAFETY: the frame page was just mapped and zeroed; the kernel view is through the
@@ -216,6 +242,7 @@ impl Scheduler {
             critical: (0, 0),
             exact: Some(start),
             runs: 0,
+            caps: program_caps,
         });
         Ok(id)
     }
@@ -307,6 +334,12 @@ impl Scheduler {
         if let Some(i) = self.current.take() {
             let d = &mut self.dispatchers[i];
             d.state = DispatcherState::Dead;
+            if let Some(p) = d.caps.take() {
+                crate::capspace::destroy_program(&p);
+                if let Some(vs) = d.vspace.as_mut() {
+                    vs.unlink_page_table(frames, abi::CAP_WINDOW);
+                }
+            }
             if let Some(vs) = d.vspace.take() {
                 // Leave the dying address space before freeing it.
                 switch_to_kernel_tables();
@@ -358,6 +391,14 @@ impl Scheduler {
             }
         };
         true
+    }
+
+    /// Copy `data` into the current dispatcher's memory at `va`.
+    pub fn write_current(&mut self, va: u64, data: &[u8]) -> bool {
+        match self.current().and_then(|d| d.vspace.as_mut()) {
+            Some(vs) => vs.write_user(va, data),
+            None => false,
+        }
     }
 
     /// Copy `len` bytes of the current dispatcher's memory at `va` into `out`.

@@ -14,6 +14,7 @@ extern crate alloc;
 
 pub mod arch;
 pub mod bootcfg;
+pub mod capspace;
 pub mod console;
 pub mod dispatcher;
 pub mod heap;

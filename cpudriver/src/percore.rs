@@ -54,6 +54,8 @@ pub struct PerCore {
     /// Where the core publishes its counters on every timer tick (a line of its boot
     /// record, read by the boot core).
     pub published: Cell<Option<&'static CoreCounters>>,
+    /// This core's capability state.
+    pub caps: RefCell<Option<crate::capspace::CoreCaps>>,
     /// This core's kernel channel to the boot core (APs only).
     pub kchan: RefCell<Option<crate::kchan::KEndpoint>>,
     /// Kernel work run on every timer tick of this core (the boot core's boot progress).
@@ -82,6 +84,7 @@ impl PerCore {
             syscalls: Cell::new(0),
             reported_in: Cell::new(false),
             published: Cell::new(None),
+            caps: RefCell::new(None),
             kchan: RefCell::new(None),
             tick_hook: RefCell::new(None),
         }

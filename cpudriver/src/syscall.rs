@@ -87,7 +87,28 @@ pub fn dispatch(f: &mut TrapFrame) {
             drop(sched);
             reschedule(f);
         }
-        Some(Syscall::CapInvoke) => ret(f, SysError::NoSuchSyscall, 0),
+        Some(Syscall::CapInvoke) => {
+            let root = pc
+                .sched
+                .borrow_mut()
+                .current()
+                .and_then(|d| d.caps)
+                .map(|c| c.root);
+            let Some(root) = root else {
+                return ret(f, SysError::CapFailed, caps::CapError::InvalidRoot as u64);
+            };
+            let write = |va: u64, words: &[u64; 5]| {
+                let mut bytes = [0u8; 40];
+                for (i, w) in words.iter().enumerate() {
+                    bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+                }
+                pc.sched.borrow_mut().write_current(va, &bytes)
+            };
+            match crate::capspace::invoke(root, f.rdi, f.rsi, [f.rdx, f.r10, f.r8, f.r9], write) {
+                Ok(v) => ret(f, SysError::Ok, v),
+                Err(e) => ret(f, SysError::CapFailed, e as u64),
+            }
+        }
         Some(Syscall::ReportIn) => {
             pc.reported_in.set(true);
             if let Some(p) = pc.published.get() {

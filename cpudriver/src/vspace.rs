@@ -184,6 +184,92 @@ impl AddressSpace {
         true
     }
 
+    /// Copy `data` into user memory at `va` (every page must be user-writable).
+    pub fn write_user(&mut self, va: u64, data: &[u8]) -> bool {
+        let mut done = 0usize;
+        while done < data.len() {
+            let Some(a) = va.checked_add(done as u64) else {
+                return false;
+            };
+            let Some(pa) = self.translate_user(a, true) else {
+                return false;
+            };
+            let n = ((4096 - (a % 4096)) as usize).min(data.len() - done);
+            // SAFETY: `pa .. pa + n` lies within one mapped, user-writable page of this
+            // address space, reached through the physical-memory mapping.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    data[done..].as_ptr(),
+                    (self.phys_offset + pa) as *mut u8,
+                    n,
+                )
+            };
+            done += n;
+        }
+        true
+    }
+
+    /// The top-level and middle tables down to the page directory covering `va`, creating
+    /// missing ones from `frames`; returns the page directory's physical address.
+    fn page_directory(&mut self, frames: &mut FrameAllocator, va: u64) -> Result<u64, VSpaceError> {
+        let mut table = self.pml4;
+        for shift in [39u64, 30] {
+            let idx = ((va >> shift) & 511) as usize;
+            let t = (self.phys_offset + table) as *mut PageTable;
+            // SAFETY: `t` is one of this address space's own tables (lower half), mapped
+            // through the physical-memory mapping; `&mut self` makes this the only access.
+            let entry = unsafe { &mut (&mut *t)[idx] };
+            if entry.is_unused() {
+                let pa = frames.alloc_frame().map_err(|_| VSpaceError::OutOfMemory)?;
+                // SAFETY: a fresh frame, mapped through the physical-memory mapping.
+                unsafe { (*((self.phys_offset + pa) as *mut PageTable)).zero() };
+                entry.set_addr(
+                    PhysAddr::new(pa),
+                    F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE,
+                );
+            } else if entry.flags().contains(F::HUGE_PAGE) {
+                return Err(VSpaceError::AlreadyMapped);
+            }
+            table = entry.addr().as_u64();
+        }
+        Ok(table)
+    }
+
+    /// Hook the page table at physical `pt` (a capability's VNode, not owned by this address
+    /// space) in as the table covering the 2 MiB at `va`.
+    pub fn link_page_table(
+        &mut self,
+        frames: &mut FrameAllocator,
+        va: u64,
+        pt: u64,
+    ) -> Result<(), VSpaceError> {
+        if va >= abi::USER_END || va % (2 << 20) != 0 {
+            return Err(VSpaceError::NotUser);
+        }
+        let pd = self.page_directory(frames, va)?;
+        let idx = ((va >> 21) & 511) as usize;
+        // SAFETY: `pd` is this address space's own page directory, mapped through the
+        // physical-memory mapping.
+        let entry = unsafe { &mut (&mut *((self.phys_offset + pd) as *mut PageTable))[idx] };
+        if !entry.is_unused() {
+            return Err(VSpaceError::AlreadyMapped);
+        }
+        entry.set_addr(
+            PhysAddr::new(pt),
+            F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE,
+        );
+        Ok(())
+    }
+
+    /// Undo [`AddressSpace::link_page_table`] (before teardown: the table is not ours).
+    pub fn unlink_page_table(&mut self, frames: &mut FrameAllocator, va: u64) {
+        if let Ok(pd) = self.page_directory(frames, va) {
+            let idx = ((va >> 21) & 511) as usize;
+            // SAFETY: as in `link_page_table`.
+            unsafe { (&mut *((self.phys_offset + pd) as *mut PageTable))[idx].set_unused() };
+        }
+    }
+
     /// Tear the address space down, returning its pages to `frames`. Page-table frames
     /// are found by walking the lower half.
     pub fn destroy(mut self, frames: &mut FrameAllocator) {

@@ -301,8 +301,9 @@ fn summary(machine: &Machine, booted: usize, enabled: usize) -> String {
     )
 }
 
-/// How long the boot core waits for every monitor to report in.
-const MONITOR_TIMEOUT_MS: u64 = 10_000;
+/// How long the boot core waits for every monitor to report in and every `run=` program to
+/// end (generous: emulated machines on a loaded host are slow).
+const MONITOR_TIMEOUT_MS: u64 = 60_000;
 
 /// Once the boot core runs dispatchers: on every tick, check whether every core's monitor
 /// has reported in (the `ReportIn` syscall) and every program started from `boot.cfg`

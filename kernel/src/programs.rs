@@ -36,6 +36,11 @@ pub fn spawn(ramdisk: &[u8], name: &str, args: &str) -> Result<u32, alloc::strin
 /// Start this core's programs: the monitor, then every `run=PROGRAM ARGS` line of
 /// `boot.cfg` (test programs started on every core).
 pub fn start_core_programs(ramdisk: &[u8]) {
+    let pc = percore::current();
+    match cpudriver::capspace::CoreCaps::new(pc) {
+        Ok(c) => *pc.caps.borrow_mut() = Some(c),
+        Err(e) => log::error!("no capabilities on this core: {e:?}"),
+    }
     if let Err(e) = spawn(ramdisk, "monitor", "") {
         log::error!("cannot start the monitor: {e}");
     }

@@ -6,6 +6,10 @@
 //! [`entry!`].
 #![no_std]
 
+extern crate alloc;
+
+pub mod cap;
+pub mod heap;
 pub mod syscall;
 
 use abi::DispatcherFrame;
@@ -111,6 +115,7 @@ fn register_upcalls(with_fault_handler: bool) {
 
 extern "C" fn libos_start(_frame: *mut DispatcherFrame) -> ! {
     register_upcalls(false);
+    heap::init();
     // The program runs enabled: the kernel may upcall it.
     // SAFETY: the frame is mapped read-write for this dispatcher; `disabled` is its own.
     unsafe { core::ptr::write_volatile(abi::DISPATCHER_FRAME_VADDR as *mut u32, 0) };

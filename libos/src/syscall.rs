@@ -26,6 +26,30 @@ pub fn syscall5(nr: Syscall, a: u64, b: u64, c: u64, d: u64, e: u64) -> (u64, u6
     (err, val)
 }
 
+/// Raw syscall with six arguments (`r9` carries the sixth); returns `(error, value)`.
+#[inline(always)]
+pub fn syscall6(nr: Syscall, a: u64, b: u64, c: u64, d: u64, e: u64, g: u64) -> (u64, u64) {
+    let err: u64;
+    let val: u64;
+    // SAFETY: as in `syscall5`; the kernel saves and restores r9 too.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as u64 => err,
+            in("rdi") a,
+            in("rsi") b,
+            inlateout("rdx") c => val,
+            in("r10") d,
+            in("r8") e,
+            in("r9") g,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    (err, val)
+}
+
 /// Raw syscall with any 64-bit number (for testing the kernel's checks).
 #[inline(always)]
 pub fn raw_syscall(nr: u64, a: u64, b: u64, c: u64, d: u64, e: u64) -> (u64, u64) {

@@ -89,3 +89,15 @@ fn a_fault_goes_to_the_programs_fault_handler() {
     run.assert_contains("probe: fault handler caught vector 14 at address 0x8")
         .assert_lacks("killed");
 }
+
+#[test]
+fn capabilities_guard_memory_and_revoke_removes_mappings() {
+    let run = run_probe("user-caps", "probe caps");
+    for core in 0..CORES {
+        run.assert_contains(&format!(
+            "probe: caps on core {core}: all checks passed; touching the revoked mapping"
+        ));
+    }
+    run.assert_contains("probe: revoked mapping gone: fault vector 14 at address 0x600000001000")
+        .assert_lacks("FAILED");
+}

@@ -3,7 +3,7 @@
 //! dispatcher frame (the page the kernel and a dispatcher share).
 //!
 //! # Syscall convention
-//! `syscall` with the number in `rax` and up to five arguments in `rdi, rsi, rdx, r10, r8`.
+//! `syscall` with the number in `rax` and up to six arguments in `rdi, rsi, rdx, r10, r8, r9`.
 //! The kernel returns an error code in `rax` ([`SysError`], 0 is success) and a value in
 //! `rdx`. All other registers are preserved except `rcx` and `r11`, which the instruction
 //! itself clobbers.
@@ -192,6 +192,16 @@ pub const MAX_ARGS: usize = 256;
 
 /// Offset of [`DispatcherFrame::disabled`] (for `fs:[..]`).
 pub const DISABLED_OFFSET: usize = 0;
+
+/// Root CNode slot of a program's own root CNode capability (capability addresses in the
+/// root CNode use depth 8: address = slot index).
+pub const ROOT_SLOT_CNODE: u32 = 0;
+/// Root CNode slot of the program's RAM capability.
+pub const ROOT_SLOT_RAM: u32 = 1;
+/// Root CNode slot of the program's page-table VNode, which maps [`CAP_WINDOW`].
+pub const ROOT_SLOT_PT: u32 = 2;
+/// Where entry `i` of the program's page-table VNode appears: `CAP_WINDOW + i * 4096`.
+pub const CAP_WINDOW: u64 = 0x0000_6000_0000_0000;
 
 /// Virtual address at which every program's dispatcher frame is mapped.
 pub const DISPATCHER_FRAME_VADDR: u64 = 0x0000_7f00_0000_0000;

@@ -1,0 +1,237 @@
+//! Capabilities in the CPU driver: each core's capability state (`caps::CapState`), the
+//! CSpace each program starts with, the `CapInvoke` syscall, and the page-table writes,
+//! zeroing and TLB flushes the capability operations ask for.
+//!
+//! Every core sets aside [`CAP_MEMORY`] bytes of its pool as one RAM capability in its kernel
+//! CNode. Each program gets, from it, a root CNode of 256 slots (addressed with depth 8, no
+//! guard) holding:
+//!
+//! | slot | capability |
+//! |---|---|
+//! | [`abi::ROOT_SLOT_CNODE`] | the root CNode itself (to name it as a destination) |
+//! | [`abi::ROOT_SLOT_RAM`] | [`PROGRAM_RAM`] bytes of RAM to retype |
+//! | [`abi::ROOT_SLOT_PT`] | a page-table VNode hooked into the program's address space at [`abi::CAP_WINDOW`] |
+//!
+//! A program maps memory only through these: retype RAM into Frames, map a Frame into the PT,
+//! and the page appears at `CAP_WINDOW + entry * 4096`. Delete and revoke clear the mappings
+//! made through the capabilities they remove.
+
+use caps::{CapError, CapState, CapType, Mapping, Origin, Outcome, Retype, Slot};
+use x86_64::structures::paging::PageTable;
+
+use crate::percore::{self, PerCore};
+
+/// Memory each core turns into its kernel RAM capability.
+pub const CAP_MEMORY: u64 = 16 << 20;
+/// RAM each program gets in its root CNode.
+pub const PROGRAM_RAM: u64 = 1 << 20;
+/// Radix of a program's root CNode (256 slots).
+pub const ROOT_RADIX: u8 = 8;
+/// Kernel CNode slots.
+pub const KERNEL_SLOTS: u32 = 1024;
+/// Kernel slot of the core's RAM capability.
+const KERNEL_RAM_SLOT: u32 = 0;
+
+/// Per-core capability bookkeeping.
+pub struct CoreCaps {
+    /// The capability state.
+    pub state: CapState,
+    /// Next unused offset in the kernel RAM capability.
+    cursor: u64,
+    /// Its base.
+    ram_base: u64,
+    /// Next kernel slot for a program's root CNode.
+    next_slot: u32,
+}
+
+/// A program's capabilities, kept in its dispatcher.
+#[derive(Clone, Copy, Debug)]
+pub struct ProgramCaps {
+    /// The kernel slot holding the program's root CNode capability.
+    pub root: Slot,
+    /// Physical address of the program's page-table VNode.
+    pub pt: u64,
+}
+
+/// Why a core or program could not get its capabilities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapSetupError {
+    /// No memory for the core's RAM capability.
+    NoMemory,
+    /// The core's capability memory or kernel slots are used up.
+    Exhausted,
+    /// A capability operation failed.
+    Cap(CapError),
+}
+
+impl From<CapError> for CapSetupError {
+    fn from(e: CapError) -> Self {
+        CapSetupError::Cap(e)
+    }
+}
+
+fn zero(pc: &PerCore, range: Option<(u64, u64)>) {
+    if let Some((base, bytes)) = range {
+        // SAFETY: the range is memory of a capability the retype just made, inside this
+        // core's capability RAM (from its own pool), mapped through the physical-memory map.
+        unsafe { core::ptr::write_bytes(pc.phys_to_virt(base), 0, bytes as usize) };
+    }
+}
+
+impl CoreCaps {
+    /// Set up this core's capability state with a RAM capability over `CAP_MEMORY` bytes of
+    /// its pool.
+    pub fn new(pc: &PerCore) -> Result<CoreCaps, CapSetupError> {
+        let base = pc
+            .frames
+            .borrow_mut()
+            .alloc_aligned(CAP_MEMORY / 4096, 1 << 20)
+            .map_err(|_| CapSetupError::NoMemory)?;
+        let mut state = CapState::new(pc.core_id, KERNEL_SLOTS);
+        state.insert_original(
+            state.kernel_slot(KERNEL_RAM_SLOT),
+            caps::Object::Ram {
+                base,
+                bytes: CAP_MEMORY,
+            },
+        )?;
+        Ok(CoreCaps {
+            state,
+            cursor: 0,
+            ram_base: base,
+            next_slot: 1,
+        })
+    }
+
+    fn carve(
+        &mut self,
+        pc: &PerCore,
+        ty: CapType,
+        size: u64,
+        dest: Slot,
+    ) -> Result<u64, CapSetupError> {
+        let offset = self.cursor;
+        if offset + size > CAP_MEMORY {
+            return Err(CapSetupError::Exhausted);
+        }
+        let src = self.state.kernel_slot(KERNEL_RAM_SLOT);
+        let req = Retype {
+            new_type: ty,
+            offset,
+            object_size: size,
+            count: 1,
+        };
+        let r = self.state.retype(src, req, dest, Origin::User)?;
+        zero(pc, r.zero);
+        self.cursor = (offset + size).next_multiple_of(4096);
+        Ok(self.ram_base + offset)
+    }
+
+    /// Make a new program's CSpace (see the module documentation).
+    pub fn new_program(&mut self, pc: &PerCore) -> Result<ProgramCaps, CapSetupError> {
+        if self.next_slot >= KERNEL_SLOTS {
+            return Err(CapSetupError::Exhausted);
+        }
+        let root = self.state.kernel_slot(self.next_slot);
+        self.next_slot += 1;
+        self.carve(pc, CapType::CNode, caps::cnode_bytes(ROOT_RADIX), root)?;
+        let cnode = self.state.cnode_of(root)?;
+        let slot = |index: u32| Slot { cnode, index };
+        self.state.copy(root, slot(abi::ROOT_SLOT_CNODE))?;
+        // Keep the program RAM naturally aligned so it can be split evenly.
+        self.cursor = self.cursor.next_multiple_of(PROGRAM_RAM);
+        self.carve(pc, CapType::Ram, PROGRAM_RAM, slot(abi::ROOT_SLOT_RAM))?;
+        let pt = self.carve(pc, CapType::VNodePt, 4096, slot(abi::ROOT_SLOT_PT))?;
+        Ok(ProgramCaps { root, pt })
+    }
+}
+
+/// Write or clear the page-table entries of a mapping record.
+fn apply_mapping(pc: &PerCore, m: &Mapping, set: bool) {
+    let table = pc.phys_to_virt(m.table) as *mut PageTable;
+    for i in 0..m.count {
+        let idx = (m.first_entry + i) as usize;
+        if idx >= 512 {
+            break;
+        }
+        let mut value = 0u64;
+        if set {
+            value = (m.phys + u64::from(i) * 4096) | 1 | 4; // present, user
+            if m.flags.contains(caps::PteFlags::WRITABLE) {
+                value |= 2;
+            }
+            if m.flags.contains(caps::PteFlags::CACHE_DISABLE) {
+                value |= 0x10;
+            }
+            if m.flags.contains(caps::PteFlags::NO_EXECUTE) {
+                value |= 1 << 63;
+            }
+        }
+        // SAFETY: `m.table` is the physical address of a page-table VNode of this core (the
+        // capability rules checked the entry range), reached through the physical-memory
+        // mapping; entries are plain 64-bit words.
+        unsafe { core::ptr::write_volatile((table as *mut u64).add(idx), value) };
+    }
+}
+
+/// Flush this core's TLB (non-global entries) by reloading CR3.
+fn flush_tlb() {
+    let (frame, flags) = x86_64::registers::control::Cr3::read();
+    // SAFETY: writing back the current CR3 only flushes the TLB.
+    unsafe { x86_64::registers::control::Cr3::write(frame, flags) };
+}
+
+/// Act on the result of a delete or revoke: clear the mappings, flush the TLB.
+pub fn apply_delete(pc: &PerCore, report: &caps::DeleteReport) {
+    for m in &report.unmapped {
+        apply_mapping(pc, m, false);
+    }
+    if !report.unmapped.is_empty() {
+        flush_tlb();
+    }
+}
+
+/// The `CapInvoke` syscall for the current dispatcher, whose root CNode is `root`:
+/// `(cap, op, args)` from the registers. Returns the value for `rdx`, or the capability
+/// error. `write_identity` copies an identity to the caller's memory.
+pub fn invoke(
+    root: Slot,
+    cap: u64,
+    op: u64,
+    args: [u64; 4],
+    write_identity: impl FnOnce(u64, &[u64; 5]) -> bool,
+) -> Result<u64, CapError> {
+    let pc = percore::current();
+    let mut slot = pc.caps.borrow_mut();
+    let core_caps = slot.as_mut().ok_or(CapError::InvalidRoot)?;
+    let outcome = core_caps.state.invoke(root, cap, op, args)?;
+    let value = outcome.value();
+    match &outcome {
+        Outcome::Retyped(r) => zero(pc, r.zero),
+        Outcome::Done => {}
+        Outcome::Deleted(report) => apply_delete(pc, report),
+        Outcome::Identified(id) => {
+            if !write_identity(args[0], &id.to_words()) {
+                return Err(CapError::InvalidArgument);
+            }
+        }
+        Outcome::Mapped(m) => apply_mapping(pc, m, true),
+        Outcome::Unmapped(m) => {
+            apply_mapping(pc, m, false);
+            flush_tlb();
+        }
+    }
+    Ok(value)
+}
+
+/// Delete a program's CSpace (its root CNode and everything in it) when it ends.
+pub fn destroy_program(p: &ProgramCaps) {
+    let pc = percore::current();
+    let mut slot = pc.caps.borrow_mut();
+    if let Some(core_caps) = slot.as_mut() {
+        match core_caps.state.delete(p.root, Origin::User) {
+            Ok(report) => apply_delete(pc, &report),
+            Err(e) => log::warn!("deleting a program's CSpace: {e:?}"),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Capability invocations (the `CapInvoke` syscall; numbers and word layouts from
+//! `caps::abi`, shared with the CPU driver).
+
+use caps::abi::{self, CapError, CapIdentity, CapOp, CapRef, CapType, Dest, Rights};
+
+use crate::syscall::syscall5;
+
+/// A capability in the program's root CNode (depth 8: the address is the slot index).
+pub const fn root_slot(index: u32) -> CapRef {
+    CapRef::with_depth(index, 8)
+}
+
+fn invoke(cap: CapRef, op: CapOp, a: [u64; 4]) -> Result<u64, CapError> {
+    let (err, val) = crate::syscall::syscall6(
+        ::abi::Syscall::CapInvoke,
+        cap.pack(),
+        op as u64,
+        a[0],
+        a[1],
+        a[2],
+        a[3],
+    );
+    if err == 0 {
+        Ok(val)
+    } else {
+        Err(CapError::try_from(val).unwrap_or(CapError::InvalidArgument))
+    }
+}
+
+/// A raw invocation with any words (for testing the kernel's checks).
+pub fn invoke_raw(cap: u64, op: u64, a: [u64; 4]) -> (u64, u64) {
+    crate::syscall::syscall6(::abi::Syscall::CapInvoke, cap, op, a[0], a[1], a[2], a[3])
+}
+
+fn dest(index: u32) -> u64 {
+    Dest {
+        cnode: root_slot(::abi::ROOT_SLOT_CNODE),
+        index,
+    }
+    .pack()
+    .unwrap_or(u64::MAX)
+}
+
+/// Retype `count` objects of `ty` and `size` bytes from `src` at `offset` into root slots
+/// starting at `dest_slot`.
+pub fn retype(
+    src: CapRef,
+    ty: CapType,
+    offset: u64,
+    size: u64,
+    count: u32,
+    dest_slot: u32,
+) -> Result<u64, CapError> {
+    invoke(
+        src,
+        CapOp::Retype,
+        [
+            abi::pack_retype_word(ty, count),
+            offset,
+            size,
+            dest(dest_slot),
+        ],
+    )
+}
+
+/// Describe a capability.
+pub fn identify(cap: CapRef) -> Result<CapIdentity, CapError> {
+    let mut words = [0u64; 5];
+    invoke(cap, CapOp::Identify, [words.as_mut_ptr() as u64, 0, 0, 0])?;
+    Ok(CapIdentity::from_words(words))
+}
+
+/// Map `pages` pages of `frame` (from page `offset`) into page table `table` at `entry`.
+pub fn map(
+    table: CapRef,
+    frame: CapRef,
+    entry: u16,
+    pages: u16,
+    rights: Rights,
+    offset: u64,
+) -> Result<u64, CapError> {
+    invoke(
+        table,
+        CapOp::Map,
+        [
+            frame.pack(),
+            abi::pack_map_word(entry, pages, rights),
+            offset,
+            0,
+        ],
+    )
+}
+
+/// Delete a capability.
+pub fn delete(cap: CapRef) -> Result<u64, CapError> {
+    invoke(cap, CapOp::Delete, [0; 4])
+}
+
+/// Delete every descendant and other copy of a capability.
+pub fn revoke(cap: CapRef) -> Result<u64, CapError> {
+    invoke(cap, CapOp::Revoke, [0; 4])
+}
