@@ -191,10 +191,8 @@ impl Scheduler {
         let pc = percore::current();
         let program_caps = {
             let mut slot = pc.caps.borrow_mut();
-            match slot.as_mut() {
-                Some(c) => Some(c.new_program(pc).map_err(SpawnError::Caps)),
-                None => None,
-            }
+            slot.as_mut()
+                .map(|c| c.new_program(pc).map_err(SpawnError::Caps))
         };
         let program_caps = match program_caps.transpose() {
             Ok(p) => p,

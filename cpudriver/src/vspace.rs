@@ -243,7 +243,7 @@ impl AddressSpace {
         va: u64,
         pt: u64,
     ) -> Result<(), VSpaceError> {
-        if va >= abi::USER_END || va % (2 << 20) != 0 {
+        if va >= abi::USER_END || !va.is_multiple_of(2 << 20) {
             return Err(VSpaceError::NotUser);
         }
         let pd = self.page_directory(frames, va)?;

@@ -3,8 +3,6 @@
 
 use caps::abi::{self, CapError, CapIdentity, CapOp, CapRef, CapType, Dest, Rights};
 
-use crate::syscall::syscall5;
-
 /// A capability in the program's root CNode (depth 8: the address is the slot index).
 pub const fn root_slot(index: u32) -> CapRef {
     CapRef::with_depth(index, 8)
