@@ -51,6 +51,10 @@ pub struct ProgramCaps {
     pub root: Slot,
     /// Physical address of the program's page-table VNode.
     pub pt: u64,
+    /// The kernel slot holding the capability to the program's dispatcher object.
+    pub dispatcher: Slot,
+    /// The dispatcher object's id (what its EndPoints name).
+    pub dispatcher_id: u64,
 }
 
 /// Why a core or program could not get its capabilities.
@@ -129,11 +133,13 @@ impl CoreCaps {
 
     /// Make a new program's CSpace (see the module documentation).
     pub fn new_program(&mut self, pc: &PerCore) -> Result<ProgramCaps, CapSetupError> {
-        if self.next_slot >= KERNEL_SLOTS {
+        if self.next_slot + 2 > KERNEL_SLOTS {
             return Err(CapSetupError::Exhausted);
         }
         let root = self.state.kernel_slot(self.next_slot);
-        self.next_slot += 1;
+        let dispatcher = self.state.kernel_slot(self.next_slot + 1);
+        self.next_slot += 2;
+        let dcb = self.carve(pc, CapType::Dispatcher, 4096, dispatcher)?;
         self.carve(pc, CapType::CNode, caps::cnode_bytes(ROOT_RADIX), root)?;
         let cnode = self.state.cnode_of(root)?;
         let slot = |index: u32| Slot { cnode, index };
@@ -142,7 +148,44 @@ impl CoreCaps {
         self.cursor = self.cursor.next_multiple_of(PROGRAM_RAM);
         self.carve(pc, CapType::Ram, PROGRAM_RAM, slot(abi::ROOT_SLOT_RAM))?;
         let pt = self.carve(pc, CapType::VNodePt, 4096, slot(abi::ROOT_SLOT_PT))?;
-        Ok(ProgramCaps { root, pt })
+        Ok(ProgramCaps {
+            root,
+            pt,
+            dispatcher,
+            dispatcher_id: dcb / 4096,
+        })
+    }
+
+    /// Put an EndPoint capability to `server`'s dispatcher into root slot `index` of
+    /// `client`'s CSpace.
+    pub fn give_endpoint(
+        &mut self,
+        client: &ProgramCaps,
+        server: &ProgramCaps,
+        index: u32,
+    ) -> Result<(), CapSetupError> {
+        let cnode = self.state.cnode_of(client.root)?;
+        let req = Retype {
+            new_type: CapType::EndPoint,
+            offset: 0,
+            object_size: 0,
+            count: 1,
+        };
+        self.state
+            .retype(server.dispatcher, req, Slot { cnode, index }, Origin::User)?;
+        Ok(())
+    }
+
+    /// The dispatcher id and badge named by the EndPoint capability `cap` (a packed
+    /// reference) in the CSpace under `root`.
+    pub fn endpoint_target(&self, root: Slot, cap: u64) -> Result<(u64, u64), CapError> {
+        let slot = self.state.resolve(root, caps::CapRef::unpack(cap)?)?;
+        match self.state.cap(slot)?.object {
+            caps::Object::EndPoint {
+                dispatcher, badge, ..
+            } => Ok((dispatcher, badge)),
+            _ => Err(CapError::WrongType),
+        }
     }
 }
 
@@ -229,9 +272,14 @@ pub fn destroy_program(p: &ProgramCaps) {
     let pc = percore::current();
     let mut slot = pc.caps.borrow_mut();
     if let Some(core_caps) = slot.as_mut() {
-        match core_caps.state.delete(p.root, Origin::User) {
-            Ok(report) => apply_delete(pc, &report),
-            Err(e) => log::warn!("deleting a program's CSpace: {e:?}"),
+        for s in [p.root, p.dispatcher] {
+            match core_caps.state.revoke(s, Origin::User).and_then(|r| {
+                apply_delete(pc, &r);
+                core_caps.state.delete(s, Origin::User)
+            }) {
+                Ok(report) => apply_delete(pc, &report),
+                Err(e) => log::warn!("deleting a program's capabilities: {e:?}"),
+            }
         }
     }
 }

@@ -62,6 +62,31 @@ pub struct Dispatcher {
     pub runs: u64,
     /// The program's capabilities.
     pub caps: Option<crate::capspace::ProgramCaps>,
+    /// LRPC entry point and stack top, once the dispatcher listens.
+    lrpc_listen: Option<(u64, u64)>,
+    /// While serving an LRPC call: the caller's index, and this dispatcher's own state and
+    /// `disabled` flag from before the call (restored on reply).
+    serving: Option<(usize, Option<TrapFrame>, u32)>,
+    /// Waiting for an LRPC reply (not runnable).
+    awaiting_reply: bool,
+}
+
+/// Why an LRPC call could not be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LrpcError {
+    /// The endpoint names no dispatcher on this core, or it does not listen.
+    NoReceiver,
+    /// The receiver is serving another call.
+    Busy,
+    /// Reply without a call being served.
+    NotServing,
+}
+
+impl Dispatcher {
+    /// Runnable and not waiting for an LRPC reply.
+    fn can_run(&self) -> bool {
+        self.state == DispatcherState::Runnable && !self.awaiting_reply
+    }
 }
 
 /// Why a program could not be started.
@@ -241,6 +266,9 @@ impl Scheduler {
             exact: Some(start),
             runs: 0,
             caps: program_caps,
+            lrpc_listen: None,
+            serving: None,
+            awaiting_reply: false,
         });
         Ok(id)
     }
@@ -257,10 +285,109 @@ impl Scheduler {
 
     /// Number of runnable dispatchers.
     pub fn runnable(&self) -> usize {
+        self.dispatchers.iter().filter(|d| d.can_run()).count()
+    }
+
+    /// Number of live dispatchers (runnable or waiting for an LRPC reply).
+    pub fn live(&self) -> usize {
         self.dispatchers
             .iter()
             .filter(|d| d.state == DispatcherState::Runnable)
             .count()
+    }
+
+    /// The index of the live dispatcher whose dispatcher object has id `id`.
+    pub fn by_dispatcher_id(&self, id: u64) -> Option<usize> {
+        self.dispatchers.iter().position(|d| {
+            d.state == DispatcherState::Runnable && d.caps.is_some_and(|c| c.dispatcher_id == id)
+        })
+    }
+
+    /// The current dispatcher serves LRPC calls at `entry` on the stack at `stack_top`.
+    pub fn lrpc_listen(&mut self, entry: u64, stack_top: u64) {
+        if let Some(d) = self.current() {
+            d.lrpc_listen = Some((entry, stack_top));
+        }
+    }
+
+    /// Call dispatcher `target` from the current one: the caller waits (its state `f` is
+    /// kept, to be resumed with the reply), and `f` becomes the receiver entering its LRPC
+    /// entry with `badge` and `args`.
+    pub fn lrpc_call(
+        &mut self,
+        f: &mut TrapFrame,
+        target: usize,
+        badge: u64,
+        args: [u64; 3],
+    ) -> Result<(), LrpcError> {
+        let caller = self.current.ok_or(LrpcError::NoReceiver)?;
+        if target == caller {
+            return Err(LrpcError::Busy);
+        }
+        let t = self.dispatchers.get(target).ok_or(LrpcError::NoReceiver)?;
+        let (entry, stack) = t.lrpc_listen.ok_or(LrpcError::NoReceiver)?;
+        if t.serving.is_some() || t.awaiting_reply || t.state != DispatcherState::Runnable {
+            return Err(LrpcError::Busy);
+        }
+        let c = &mut self.dispatchers[caller];
+        c.exact = Some(*f);
+        c.awaiting_reply = true;
+        let t = &mut self.dispatchers[target];
+        // SAFETY: the dispatcher frame is this dispatcher's kernel-mapped page.
+        let frame = unsafe { &mut *t.frame };
+        // The receiver serves the call disabled, so its own saved state stays untouched.
+        t.serving = Some((caller, t.exact.take(), frame.disabled));
+        frame.disabled = 1;
+        self.enter(target, f);
+        *f = TrapFrame {
+            rip: entry,
+            cs: USER_CS,
+            rflags: USER_RFLAGS,
+            rsp: stack,
+            ss: USER_SS,
+            rdi: badge,
+            rsi: args[0],
+            rdx: args[1],
+            r10: args[2],
+            ..TrapFrame::default()
+        };
+        Ok(())
+    }
+
+    /// The current dispatcher replies `value` to the call it serves: it goes back to its
+    /// own state, and `f` becomes the caller returning from its call.
+    pub fn lrpc_reply(&mut self, f: &mut TrapFrame, value: u64) -> Result<(), LrpcError> {
+        let server = self.current.ok_or(LrpcError::NotServing)?;
+        let (caller, saved, disabled) = self.dispatchers[server]
+            .serving
+            .take()
+            .ok_or(LrpcError::NotServing)?;
+        let s = &mut self.dispatchers[server];
+        s.exact = saved;
+        // SAFETY: the dispatcher frame is this dispatcher's kernel-mapped page.
+        unsafe { (*s.frame).disabled = disabled };
+        self.resume_caller(caller, f, abi::SysError::Ok, value);
+        Ok(())
+    }
+
+    /// Resume `caller` (waiting for a reply) with `err` and `value` in `f`.
+    fn resume_caller(&mut self, caller: usize, f: &mut TrapFrame, err: abi::SysError, value: u64) {
+        let c = &mut self.dispatchers[caller];
+        c.awaiting_reply = false;
+        let mut state = c.exact.take().unwrap_or_default();
+        state.rax = err as u64;
+        state.rdx = value;
+        self.enter(caller, f);
+        *f = state;
+    }
+
+    /// Make `i` the current dispatcher and switch to its address space (the state to run is
+    /// set by the caller).
+    fn enter(&mut self, i: usize, _f: &mut TrapFrame) {
+        self.current = Some(i);
+        let d = &mut self.dispatchers[i];
+        d.runs += 1;
+        load_address_space(d.vspace.as_ref().map_or(0, |v| v.pml4));
     }
 
     /// Save the interrupted state of the current dispatcher (preemption).
@@ -330,6 +457,15 @@ impl Scheduler {
     /// End the current dispatcher, returning its memory to `frames`.
     pub fn kill_current(&mut self, frames: &mut FrameAllocator) {
         if let Some(i) = self.current.take() {
+            // A caller waiting on this dispatcher gets an error instead of a reply.
+            if let Some((caller, _, _)) = self.dispatchers[i].serving.take() {
+                let c = &mut self.dispatchers[caller];
+                c.awaiting_reply = false;
+                if let Some(s) = c.exact.as_mut() {
+                    s.rax = abi::SysError::LrpcUnavailable as u64;
+                    s.rdx = 0;
+                }
+            }
             let d = &mut self.dispatchers[i];
             d.state = DispatcherState::Dead;
             if let Some(p) = d.caps.take() {
@@ -356,7 +492,7 @@ impl Scheduler {
         let start = self.current.map_or(0, |c| c + 1);
         let Some(i) = (0..n)
             .map(|k| (start + k) % n)
-            .find(|&i| self.dispatchers[i].state == DispatcherState::Runnable)
+            .find(|&i| self.dispatchers[i].can_run())
         else {
             self.current = None;
             return false;

@@ -122,7 +122,7 @@ impl CoreCounters {
         self.monitor_up
             .store(u64::from(pc.reported_in.get()), Ordering::Relaxed);
         if let Ok(s) = pc.sched.try_borrow() {
-            self.live.store(s.runnable() as u64, Ordering::Relaxed);
+            self.live.store(s.live() as u64, Ordering::Relaxed);
         }
         core::sync::atomic::fence(Ordering::Release);
     }

@@ -109,6 +109,45 @@ pub fn dispatch(f: &mut TrapFrame) {
                 Err(e) => ret(f, SysError::CapFailed, e as u64),
             }
         }
+        Some(Syscall::LrpcListen) => {
+            if f.rdi >= abi::USER_END || f.rsi >= abi::USER_END {
+                return ret(f, SysError::BadArgument, 0);
+            }
+            pc.sched.borrow_mut().lrpc_listen(f.rdi, f.rsi);
+            ret(f, SysError::Ok, 0);
+        }
+        Some(Syscall::LrpcCall) => {
+            let root = pc
+                .sched
+                .borrow_mut()
+                .current()
+                .and_then(|d| d.caps)
+                .map(|c| c.root);
+            let target = root.ok_or(caps::CapError::InvalidRoot).and_then(|root| {
+                let slot = pc.caps.borrow();
+                let c = slot.as_ref().ok_or(caps::CapError::InvalidRoot)?;
+                c.endpoint_target(root, f.rdi)
+            });
+            let (id, badge) = match target {
+                Ok(t) => t,
+                Err(e) => return ret(f, SysError::CapFailed, e as u64),
+            };
+            let mut sched = pc.sched.borrow_mut();
+            let Some(idx) = sched.by_dispatcher_id(id) else {
+                return ret(f, SysError::LrpcUnavailable, 0);
+            };
+            let args = [f.rsi, f.rdx, f.r10];
+            if sched.lrpc_call(f, idx, badge, args).is_err() {
+                drop(sched);
+                ret(f, SysError::LrpcUnavailable, 0);
+            }
+        }
+        Some(Syscall::LrpcReply) => {
+            let value = f.rdi;
+            if pc.sched.borrow_mut().lrpc_reply(f, value).is_err() {
+                ret(f, SysError::BadArgument, 0);
+            }
+        }
         Some(Syscall::ReportIn) => {
             pc.reported_in.set(true);
             if let Some(p) = pc.published.get() {

@@ -318,7 +318,7 @@ pub fn announce_when_ready(status: BootStatus, entry_tsc: u64) {
             return;
         }
         let me = percore::current();
-        let own_live = me.sched.try_borrow().map_or(usize::MAX, |s| s.runnable());
+        let own_live = me.sched.try_borrow().map_or(usize::MAX, |s| s.live());
         let own = usize::from(me.reported_in.get());
         let counters = || status.ready.iter().map(|r| &r.report.counters);
         let up = counters()

@@ -33,6 +33,27 @@ pub fn spawn(ramdisk: &[u8], name: &str, args: &str) -> Result<u32, alloc::strin
         .map_err(|e| alloc::format!("{path}: {e:?}"))
 }
 
+/// Give program `id` an EndPoint to the core's monitor (root slot
+/// `abi::ROOT_SLOT_MONITOR_EP`), for LRPC calls to it.
+fn give_monitor_endpoint(monitor: Option<cpudriver::capspace::ProgramCaps>, id: u32) {
+    let pc = percore::current();
+    let client = pc
+        .sched
+        .borrow()
+        .dispatchers()
+        .iter()
+        .find(|d| d.id == id)
+        .and_then(|d| d.caps);
+    let (Some(server), Some(client)) = (monitor, client) else {
+        return;
+    };
+    if let Some(c) = pc.caps.borrow_mut().as_mut() {
+        if let Err(e) = c.give_endpoint(&client, &server, abi::ROOT_SLOT_MONITOR_EP) {
+            log::error!("no monitor endpoint for dispatcher {id}: {e:?}");
+        }
+    }
+}
+
 /// Start this core's programs: the monitor, then every `run=PROGRAM ARGS` line of
 /// `boot.cfg` (test programs started on every core).
 pub fn start_core_programs(ramdisk: &[u8]) {
@@ -44,6 +65,7 @@ pub fn start_core_programs(ramdisk: &[u8]) {
     if let Err(e) = spawn(ramdisk, "monitor", "") {
         log::error!("cannot start the monitor: {e}");
     }
+    let monitor_caps = pc.sched.borrow().dispatchers().first().and_then(|d| d.caps);
     let Ok(rd) = ramdisk::Ramdisk::new(ramdisk) else {
         return;
     };
@@ -56,8 +78,9 @@ pub fn start_core_programs(ramdisk: &[u8]) {
             continue;
         };
         let (name, args) = cmd.split_once(' ').unwrap_or((cmd, ""));
-        if let Err(e) = spawn(ramdisk, name.trim(), args.trim()) {
-            log::error!("cannot start `{cmd}`: {e}");
+        match spawn(ramdisk, name.trim(), args.trim()) {
+            Ok(id) => give_monitor_endpoint(monitor_caps, id),
+            Err(e) => log::error!("cannot start `{cmd}`: {e}"),
         }
     }
 }

@@ -10,6 +10,7 @@ extern crate alloc;
 
 pub mod cap;
 pub mod heap;
+pub mod lrpc;
 pub mod syscall;
 
 use abi::DispatcherFrame;

@@ -101,3 +101,15 @@ fn capabilities_guard_memory_and_revoke_removes_mappings() {
     run.assert_contains("probe: revoked mapping gone: fault vector 14 at address 0x600000001000")
         .assert_lacks("FAILED");
 }
+
+#[test]
+fn lrpc_calls_reach_the_monitor_on_every_core() {
+    let run = run_probe("user-lrpc", "probe lrpc 500");
+    for core in 0..CORES {
+        run.assert_contains(&format!(
+            "probe: lrpc on core {core}: 500 calls to the monitor answered"
+        ))
+        .assert_contains(&format!("\"kind\":\"lrpc_rtt\",\"core\":{core},"));
+    }
+    run.assert_lacks("FAILED");
+}

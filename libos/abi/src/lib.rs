@@ -39,6 +39,15 @@ pub enum Syscall {
     /// The core's monitor reports that it is up (the boot core's `system ready` waits for
     /// every core's report).
     ReportIn = 8,
+    /// Serve LRPC calls: entry `rdi`, on the stack whose top is `rsi`. A call arrives at the
+    /// entry with `rdi` = the endpoint's badge and `rsi, rdx, r10` = the caller's arguments.
+    LrpcListen = 9,
+    /// Call the dispatcher behind the EndPoint capability `rdi` (a packed capability
+    /// reference) on this core with arguments `rsi, rdx, r10`; the reply value comes back in
+    /// `rdx`. Control passes directly to the receiver and back.
+    LrpcCall = 10,
+    /// Reply `rdi` to the LRPC call being served and return to the caller.
+    LrpcReply = 11,
 }
 
 impl Syscall {
@@ -53,6 +62,9 @@ impl Syscall {
             6 => Syscall::SetUpcall,
             7 => Syscall::CapInvoke,
             8 => Syscall::ReportIn,
+            9 => Syscall::LrpcListen,
+            10 => Syscall::LrpcCall,
+            11 => Syscall::LrpcReply,
             _ => return None,
         })
     }
@@ -75,6 +87,8 @@ pub enum SysError {
     BadArgument = 3,
     /// A capability operation failed (the capability error code is in `rdx`).
     CapFailed = 4,
+    /// The LRPC receiver is not listening, is busy, or ended during the call.
+    LrpcUnavailable = 5,
 }
 
 impl SysError {
@@ -86,6 +100,7 @@ impl SysError {
             2 => SysError::BadAddress,
             3 => SysError::BadArgument,
             4 => SysError::CapFailed,
+            5 => SysError::LrpcUnavailable,
             _ => return None,
         })
     }
@@ -200,6 +215,9 @@ pub const ROOT_SLOT_CNODE: u32 = 0;
 pub const ROOT_SLOT_RAM: u32 = 1;
 /// Root CNode slot of the program's page-table VNode, which maps [`CAP_WINDOW`].
 pub const ROOT_SLOT_PT: u32 = 2;
+/// Root CNode slot of an EndPoint capability to the core's monitor (programs other than the
+/// monitor).
+pub const ROOT_SLOT_MONITOR_EP: u32 = 3;
 /// Where entry `i` of the program's page-table VNode appears: `CAP_WINDOW + i * 4096`.
 pub const CAP_WINDOW: u64 = 0x0000_6000_0000_0000;
 

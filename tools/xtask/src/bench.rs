@@ -206,3 +206,75 @@ pub fn urpc(m: &Machine, timeout: Duration, with_host: bool) -> Result<(), Strin
     println!("\nwritten: {}", path.display());
     Ok(())
 }
+
+/// `cargo xtask bench lrpc`: the null syscall and the same-core LRPC round trip (a program
+/// calling its core's monitor through an EndPoint capability), measured by a user program
+/// with `rdtsc` on every core.
+pub fn lrpc(m: &Machine, timeout: Duration, calls: usize) -> Result<(), String> {
+    deps::ensure(&[deps::QEMU])?;
+    let built = images::build_all()?;
+    let dir = paths::xtask_out().join("bench-lrpc");
+    let run = format!("probe lrpc {calls}");
+    let cfg = crate::boot_cfg(true, &[("run", &run), ("fbcon", "0")]);
+    let image = images::make_image(&built, &dir, Firmware::Bios, &cfg)?;
+    let accel = qemu::choose_accel(m);
+    if let Some(w) = emulation_warning(&accel) {
+        eprintln!("xtask: {w}");
+    }
+    let opts = RunOptions {
+        timeout: Some(timeout),
+        echo: false,
+        interactive: false,
+    };
+    let r = qemu::run(m, &image, &opts)?;
+    let lines = bench_lines(&r.log);
+    let of = |k: &str| -> Vec<Value> { lines.iter().filter(|v| v["kind"] == k).cloned().collect() };
+    let (null, rtt) = (of("null_syscall"), of("lrpc_rtt"));
+    if r.exit != Exit::Success || null.is_empty() || rtt.is_empty() {
+        return Err(format!(
+            "the benchmark run did not finish ({:?}); last lines:\n{}",
+            r.exit,
+            r.tail(30)
+        ));
+    }
+    println!();
+    if let Some(w) = emulation_warning(&accel) {
+        println!("{w}");
+    }
+    println!(
+        "LRPC benchmark: {} | {} cores | {calls} calls per core",
+        accel.describe(),
+        m.smp
+    );
+    println!(
+        "{:<6} {:>22} {:>22}",
+        "core", "null syscall med/p99", "LRPC round trip med/p99"
+    );
+    for (n, l) in null.iter().zip(&rtt) {
+        println!(
+            "{:<6} {:>12}/{:<9} {:>12}/{:<9}",
+            num(n, "core"),
+            num(n, "median"),
+            num(n, "p99"),
+            num(l, "median"),
+            num(l, "p99")
+        );
+    }
+    let out_dir = paths::target().join("bench");
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let report = json!({
+        "benchmark": "lrpc",
+        "accelerator": accel.describe(),
+        "emulated": accel != Accel::Kvm,
+        "warning": emulation_warning(&accel),
+        "qemu": r.cmdline,
+        "calls_per_core": calls,
+        "null_syscall": null,
+        "lrpc_round_trip": rtt,
+    });
+    let path = out_dir.join("lrpc.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("\nwritten: {}", path.display());
+    Ok(())
+}

@@ -38,6 +38,8 @@ commands:
       --timeout S        time limit (default 900)
   topology DUMP          read a Linux `acpidump` text file (what `sudo acpidump` prints) and
                          print the machine's topology as JSON, with the kernel's own code
+  bench lrpc [options]   the null syscall and the same-core LRPC round trip on every core
+                         (same options); JSON in target/bench/lrpc.json
   image DIR              write BIOS and UEFI images for real hardware into DIR
   help                   this text
 ";
@@ -318,7 +320,21 @@ fn cmd_bench(mut args: Args) -> Result<(), String> {
             };
             xtask::bench::urpc(&m, Duration::from_secs(timeout), !no_host)
         }
-        Some(other) => Err(format!("unknown benchmark `{other}` (available: urpc)")),
+        Some("lrpc") => {
+            let m = Machine {
+                smp,
+                maxcpus: None,
+                mem_mb: 1024,
+                numa_nodes: 1,
+                firmware: Firmware::Bios,
+                kvm: !emulate,
+                gdb: false,
+            };
+            xtask::bench::lrpc(&m, Duration::from_secs(timeout), 10_000)
+        }
+        Some(other) => Err(format!(
+            "unknown benchmark `{other}` (available: urpc, lrpc)"
+        )),
         None => Err("usage: cargo xtask bench urpc [--smp N] [--emulate] [--no-host]".into()),
     }
 }

@@ -10,9 +10,13 @@
 //! * `fault-handler`: install a fault handler, fault, skip the faulting instruction and go on;
 //! * `caps`: capability invocations: forged addresses, mapping without a capability, retype,
 //!   map, and revoke removing the mappings made from derived capabilities;
+//! * `lrpc N`: N LRPC calls to the core's monitor, checked, then the null-syscall and LRPC
+//!   round-trip costs as `BENCH-JSON` lines;
 //! * `spin MS`: compute for about MS milliseconds of timer ticks (preemption test).
 #![no_std]
 #![no_main]
+
+extern crate alloc;
 
 use libos::println;
 use libos::syscall::raw_syscall;
@@ -78,6 +82,7 @@ fn main() -> i32 {
             0
         }
         "caps" => caps_probe(core),
+        "lrpc" => lrpc_probe(core, rest.trim().parse().unwrap_or(1000)),
         "fuzz" => {
             let n: u64 = rest.trim().parse().unwrap_or(1000);
             let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ ((core as u64 + 1) * 0x1234_5678_9abc_def1);
@@ -229,4 +234,68 @@ fn caps_probe(core: u32) -> i32 {
     let v = unsafe { page1.read_volatile() };
     println!("probe: caps on core {core}: FAILED: revoked mapping still readable ({v:#x})");
     1
+}
+
+fn rdtsc() -> u64 {
+    // SAFETY: `rdtsc` is allowed in ring 3 unless the kernel sets CR4.TSD, which it does not.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// The `lrpc N` mode: N calls to the monitor through the EndPoint in root slot 3, checked,
+/// then the cost of a null syscall and of an LRPC round trip (median cycles, as BENCH-JSON).
+fn lrpc_probe(core: u32, n: usize) -> i32 {
+    use libos::cap::root_slot;
+    use libos::lrpc::{call, CallError};
+    let ep = root_slot(abi::ROOT_SLOT_MONITOR_EP);
+    // The monitor may not listen yet when this program starts: wait for it.
+    let mut tries = 0;
+    while call(ep, 1, 0, 0) == Err(CallError::Unavailable) && tries < 1000 {
+        libos::yield_now();
+        tries += 1;
+    }
+    for i in 0..n as u64 {
+        match call(ep, 1, i, 0) {
+            Ok(v) if v == i + 1 => {}
+            other => {
+                println!("probe: lrpc on core {core}: FAILED: call {i} gave {other:?}");
+                return 1;
+            }
+        }
+    }
+    // Calls that must fail: not an EndPoint, an empty slot.
+    let not_ep = call(root_slot(abi::ROOT_SLOT_RAM), 1, 0, 0);
+    let empty = call(root_slot(99), 1, 0, 0);
+    if !matches!(not_ep, Err(CallError::Cap(_))) || !matches!(empty, Err(CallError::Cap(_))) {
+        println!(
+            "probe: lrpc on core {core}: FAILED: bad endpoints accepted ({not_ep:?}, {empty:?})"
+        );
+        return 1;
+    }
+    println!("probe: lrpc on core {core}: {n} calls to the monitor answered");
+    let mut samples = alloc::vec![0u64; n.max(1)];
+    for s in samples.iter_mut() {
+        let t = rdtsc();
+        libos::null_syscall();
+        *s = rdtsc() - t;
+    }
+    report("null_syscall", core, &mut samples);
+    for s in samples.iter_mut() {
+        let t = rdtsc();
+        let _ = call(ep, 1, 0, 0);
+        *s = rdtsc() - t;
+    }
+    report("lrpc_rtt", core, &mut samples);
+    0
+}
+
+fn report(kind: &str, core: u32, samples: &mut [u64]) {
+    samples.sort_unstable();
+    let n = samples.len();
+    println!(
+        "BENCH-JSON {{\"kind\":\"{kind}\",\"core\":{core},\"count\":{n},\"min\":{},\"median\":{},\"p99\":{},\"max\":{}}}",
+        samples[0],
+        samples[n / 2],
+        samples[(n * 99 / 100).min(n - 1)],
+        samples[n - 1]
+    );
 }
