@@ -31,6 +31,9 @@ impl Machine<'_> {
         let mut tasks = alloc::vec![Task::Eval(expr)];
         let mut vals: Vec<i64> = Vec::new();
         while let Some(t) = tasks.pop() {
+            if !self.tick() {
+                return Err(PErr::Limit(crate::Resource::Steps));
+            }
             match t {
                 Task::Eval(c) => match self.deref(c) {
                     Cell::Int(i) => vals.push(i),

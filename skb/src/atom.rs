@@ -100,6 +100,7 @@ predefined_atoms! {
     VARIABLE => "variable",
     NUMBER => "number",
     PREDICATE_INDICATOR => "predicate_indicator",
+    TERM_SIZE => "term_size",
 }
 
 /// Table of interned atom names.

@@ -1,7 +1,7 @@
 //! Built-in predicates.
 
 use crate::atom::*;
-use crate::cell::{copy_out, push_list, push_struct, push_var, Cell, Stored};
+use crate::cell::{push_list, push_struct, push_var, Cell, Stored};
 use crate::db::PredKey;
 use crate::error::{indicator, inst_error, permission_error_in, PErr, Res};
 use crate::machine::Machine;
@@ -114,7 +114,7 @@ pub(crate) fn builtin_table(atoms: &mut AtomTable) -> BTreeMap<PredKey, Builtin>
     d("arg", 3, bi_arg);
     d("=..", 2, bi_univ);
     d("copy_term", 2, |m, a| {
-        let s = copy_out(&m.heap, a[0]);
+        let s = m.copy(a[0])?;
         m.reserve(s.size())?;
         let c = s.load_root(&mut m.heap, 0);
         Ok(m.unify(a[1], c))
@@ -218,6 +218,9 @@ impl Machine<'_> {
         let mut n = 0;
         let mut t = self.deref(c);
         loop {
+            if !self.tick() {
+                return None;
+            }
             match t {
                 Cell::Atom(NIL) => return Some(n),
                 Cell::Str(p) if self.heap[p as usize] == Cell::Fun(DOT, 2) => {
@@ -234,6 +237,9 @@ impl Machine<'_> {
         let mut out = Vec::new();
         let mut t = self.deref(c);
         loop {
+            if !self.tick() {
+                return Err(PErr::Limit(crate::Resource::Steps));
+            }
             match t {
                 Cell::Atom(NIL) => return Ok(out),
                 Cell::Str(p) if self.heap[p as usize] == Cell::Fun(DOT, 2) => {
@@ -255,6 +261,10 @@ impl Machine<'_> {
         let mut seen = alloc::collections::BTreeSet::new();
         let mut stack = alloc::vec![c];
         while let Some(x) = stack.pop() {
+            if !self.tick() || stack.len() > self.limits.max_cells {
+                self.too_big();
+                break;
+            }
             match self.deref(x) {
                 v @ Cell::Ref(a) => {
                     if seen.insert(a) {
@@ -302,7 +312,10 @@ impl Machine<'_> {
     /// Render a heap term.
     pub(crate) fn render(&self, c: Cell, opts: WriteOpts) -> String {
         let mut s = String::new();
-        write_term(&self.view(), c, &self.db.ops, opts, &mut s);
+        let max = self.cells_left().saturating_mul(16).clamp(1 << 16, 1 << 28);
+        if !write_term(&self.view(), c, &self.db.ops, opts, &mut s, max) {
+            self.hit.set(Some(crate::Resource::TermSize));
+        }
         s
     }
 
@@ -626,6 +639,9 @@ fn bi_skip_list(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
     let mut n: i64 = 0;
     let mut t = m.deref(a[0]);
     loop {
+        if !m.tick() {
+            return Err(PErr::Limit(crate::Resource::Steps));
+        }
         match t {
             Cell::Str(p) if m.heap[p as usize] == Cell::Fun(DOT, 2) => {
                 n += 1;
@@ -1292,7 +1308,7 @@ fn bi_set_flag(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
 
 fn bi_setval(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
     let k = m.atom_arg(a[0])?;
-    let v = copy_out(&m.heap, a[1]);
+    let v = m.copy(a[1])?;
     m.db.globals.insert(k, v);
     Ok(true)
 }

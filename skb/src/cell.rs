@@ -85,8 +85,9 @@ pub(crate) struct Copier<'a> {
     out: Stored,
     vars: BTreeMap<u32, u32>,
     stack: Vec<(u32, u32, u32)>,
-    /// Optional map from source variable address to a cell to put there instead.
-    pub(crate) var_map_order: Vec<u32>,
+    /// Maximum number of cells to produce (cyclic or huge terms stop the copy).
+    cap: usize,
+    pub(crate) overflow: bool,
 }
 
 impl<'a> Copier<'a> {
@@ -96,8 +97,16 @@ impl<'a> Copier<'a> {
             out: Stored::default(),
             vars: BTreeMap::new(),
             stack: Vec::new(),
-            var_map_order: Vec::new(),
+            cap: usize::MAX,
+            overflow: false,
         }
+    }
+
+    /// A copier that gives up (setting `overflow`) after producing `cap` cells.
+    pub(crate) fn with_cap(src: &'a [Cell], cap: usize) -> Self {
+        let mut c = Copier::new(src);
+        c.cap = cap;
+        c
     }
 
     fn translate(&mut self, c: Cell) -> Cell {
@@ -109,7 +118,6 @@ impl<'a> Copier<'a> {
                 let k = self.out.cells.len() as u32;
                 self.out.cells.push(Cell::Ref(k));
                 self.vars.insert(a, k);
-                self.var_map_order.push(a);
                 self.out.nvars += 1;
                 Cell::Ref(k)
             }
@@ -133,6 +141,11 @@ impl<'a> Copier<'a> {
     pub(crate) fn add_root(&mut self, c: Cell) -> Cell {
         let r = self.translate(c);
         while let Some((p, q, n)) = self.stack.pop() {
+            if self.out.cells.len() > self.cap {
+                self.overflow = true;
+                self.stack.clear();
+                break;
+            }
             for i in 1..=n {
                 let v = self.translate(self.src[(p + i) as usize]);
                 self.out.cells[(q + i) as usize] = v;
@@ -147,11 +160,15 @@ impl<'a> Copier<'a> {
     }
 }
 
-/// Copy a single term out of `src`.
-pub(crate) fn copy_out(src: &[Cell], c: Cell) -> Stored {
-    let mut cp = Copier::new(src);
+/// Copy a single term out of `src`; `None` if it needs more than `cap` cells (or is cyclic).
+pub(crate) fn copy_out(src: &[Cell], c: Cell, cap: usize) -> Option<Stored> {
+    let mut cp = Copier::with_cap(src, cap);
     cp.add_root(c);
-    cp.finish()
+    if cp.overflow {
+        None
+    } else {
+        Some(cp.finish())
+    }
 }
 
 /// Stored block holding one term built by a closure on a scratch store.

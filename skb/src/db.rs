@@ -169,7 +169,12 @@ pub(crate) fn clause_parts(
     }
     // Body goals must be callable.
     let mut stack = alloc::vec![deref(store, body)];
+    let mut budget = store.len() + 1024;
     while let Some(g) = stack.pop() {
+        budget = budget.saturating_sub(1);
+        if budget == 0 {
+            return Err(PErr::Limit(crate::error::Resource::TermSize));
+        }
         match g {
             Cell::Int(_) => {
                 let b = deref(store, body);
@@ -190,18 +195,22 @@ pub(crate) fn clause_parts(
 }
 
 /// Copy a clause out of `store` into a [`Clause`], wrapping variable goals in `call/1`.
-pub(crate) fn make_clause(store: &[Cell], head: Cell, body: Cell) -> Clause {
-    let mut cp = Copier::new(store);
+/// Fails with a term-size error beyond `cap` cells.
+pub(crate) fn make_clause(store: &[Cell], head: Cell, body: Cell, cap: usize) -> Result<Clause, PErr> {
+    let mut cp = Copier::with_cap(store, cap);
     cp.add_root(head);
     cp.add_root(body);
+    if cp.overflow {
+        return Err(PErr::Limit(crate::error::Resource::TermSize));
+    }
     let mut code = cp.finish();
     wrap_var_goals(&mut code);
     let key = first_arg_key(&code.cells, code.roots[0]);
-    Clause {
+    Ok(Clause {
         code,
         key,
         erased: AtomicBool::new(false),
-    }
+    })
 }
 
 /// In a stored clause, replace variables in goal positions of the body by `call(Var)`.

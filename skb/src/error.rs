@@ -17,6 +17,9 @@ pub enum Resource {
     Memory,
     /// More pending goals plus choicepoints than [`crate::Limits::max_depth`].
     Depth,
+    /// A term too large to copy or write (also what a cyclic term, which unification without
+    /// occurs check can create, runs into).
+    TermSize,
 }
 
 /// Everything that can go wrong in the SKB. Prolog errors that are not caught by `catch/3`
@@ -125,7 +128,13 @@ pub(crate) fn error_ball(store: &mut Vec<Cell>, f: impl FnOnce(&mut Vec<Cell>) -
     let formal = f(store);
     let ctx = push_var(store);
     let e = push_struct(store, ERROR, &[formal, ctx]);
-    let s = copy_out(store, e);
+    let s = copy_out(store, e, 1 << 20).unwrap_or_else(|| {
+        crate::cell::build(|s| {
+            let f = push_struct(s, RESOURCE_ERROR, &[Cell::Atom(TERM_SIZE)]);
+            let ctx = push_var(s);
+            push_struct(s, ERROR, &[f, ctx])
+        })
+    });
     store.truncate(mark);
     s
 }
@@ -168,6 +177,7 @@ fn text(db: &Db, cells: &[Cell], c: Cell) -> String {
         &db.ops,
         WriteOpts::WRITEQ,
         &mut s,
+        1 << 20,
     );
     s
 }

@@ -21,7 +21,7 @@
 //!
 //! The solver is a goal-stack / choicepoint-stack machine; neither the solver nor unification,
 //! comparison, copying or writing recurse on the Rust stack, so deep Prolog recursion and long
-//! lists are bounded only by the limits. The reader limits bracket/operator nesting to 400
+//! lists are bounded only by the limits. The reader limits bracket/operator nesting to 200
 //! levels (right-nested `xfy` chains such as long conjunctions are read iteratively).
 //!
 //! ### Supported Prolog
@@ -262,7 +262,7 @@ impl Skb {
             }
             let (key, head, body) = db::clause_parts(&self.db, &mut cells, root)
                 .map_err(|e| self.convert(e))?;
-            let c = db::make_clause(&cells, head, body);
+            let c = db::make_clause(&cells, head, body, usize::MAX).map_err(|e| self.convert(e))?;
             self.db.insert(key, c, true, false);
         }
     }
@@ -298,7 +298,7 @@ impl Skb {
         let root = term::term_to_heap(&mut cells, &mut self.db.atoms, fact);
         let (key, head, body) =
             db::clause_parts(&self.db, &mut cells, root).map_err(|e| self.convert(e))?;
-        let c = db::make_clause(&cells, head, body);
+        let c = db::make_clause(&cells, head, body, usize::MAX).map_err(|e| self.convert(e))?;
         self.db.insert(key, c, true, true);
         Ok(())
     }
@@ -395,7 +395,9 @@ impl Skb {
                 &rt.stored.cells,
                 &self.db.atoms,
                 rt.stored.roots[0],
-            )),
+                usize::MAX,
+            )
+            .unwrap_or(Term::List(Vec::new()))),
             Ok(None) => Err(SkbError::Syntax {
                 line: 1,
                 column: 1,
@@ -440,18 +442,26 @@ impl Solutions<'_> {
         core::mem::take(&mut self.m.db.output)
     }
 
-    fn solution(&self) -> Solution {
+    fn solution(&self) -> Result<Solution, SkbError> {
         let heap = &self.m.heap;
         let atoms = &self.m.db.atoms;
-        Solution {
-            text: self.m.render(self.goal, WriteOpts::WRITEQ),
-            goal: term::term_from_heap(heap, atoms, self.goal),
-            bindings: self
-                .vars
-                .iter()
-                .map(|(n, c)| (n.clone(), term::term_from_heap(heap, atoms, *c)))
-                .collect(),
+        let budget = self.m.limits.max_cells.saturating_mul(2);
+        let too_big = SkbError::ResourceLimit(Resource::TermSize);
+        let text = self.m.render(self.goal, WriteOpts::WRITEQ);
+        if self.m.hit.get().is_some() {
+            return Err(too_big);
         }
+        let goal = term::term_from_heap(heap, atoms, self.goal, budget).ok_or(too_big.clone())?;
+        let mut bindings = Vec::new();
+        for (n, c) in &self.vars {
+            let t = term::term_from_heap(heap, atoms, *c, budget).ok_or(too_big.clone())?;
+            bindings.push((n.clone(), t));
+        }
+        Ok(Solution {
+            text,
+            goal,
+            bindings,
+        })
     }
 }
 
@@ -470,7 +480,11 @@ impl Iterator for Solutions<'_> {
         match r {
             Ok(true) => {
                 self.state = State::Running;
-                Some(Ok(self.solution()))
+                let s = self.solution();
+                if s.is_err() {
+                    self.state = State::Done;
+                }
+                Some(s)
             }
             Ok(false) => {
                 self.state = State::Done;

@@ -134,6 +134,11 @@ pub(crate) struct Machine<'d> {
     pub(crate) limits: Limits,
     force_trail: bool,
     ustack: Vec<(Cell, Cell)>,
+    /// Term-traversal work (unification, comparison, list walks...), counted against
+    /// `limits.max_steps` together with `steps`.
+    work: core::cell::Cell<u64>,
+    /// Set when a traversal ran out of budget (e.g. on a cyclic term); the main loop reports it.
+    pub(crate) hit: core::cell::Cell<Option<Resource>>,
 }
 
 impl<'d> Machine<'d> {
@@ -150,7 +155,46 @@ impl<'d> Machine<'d> {
             limits,
             force_trail: false,
             ustack: Vec::new(),
+            work: core::cell::Cell::new(0),
+            hit: core::cell::Cell::new(None),
         }
+    }
+
+    /// Count one unit of traversal work; false (and `hit` set) when the step budget is gone.
+    #[inline]
+    pub(crate) fn tick(&self) -> bool {
+        let w = self.work.get() + 1;
+        self.work.set(w);
+        if self.steps.saturating_add(w) > self.limits.max_steps {
+            self.hit.set(Some(Resource::Steps));
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Record that a traversal needed more memory than allowed.
+    pub(crate) fn too_big(&self) {
+        self.hit.set(Some(Resource::Memory));
+    }
+
+    fn check_hit(&self) -> Res<()> {
+        match self.hit.get() {
+            Some(r) => Err(PErr::Limit(r)),
+            None => Ok(()),
+        }
+    }
+
+    /// Cells still available under the memory limit.
+    pub(crate) fn cells_left(&self) -> usize {
+        self.limits
+            .max_cells
+            .saturating_sub(self.heap.len() + self.extra_cells)
+    }
+
+    /// Copy a heap term out (bounded by the memory limit).
+    pub(crate) fn copy(&self, c: Cell) -> Res<Stored> {
+        copy_out(&self.heap, c, self.cells_left()).ok_or(PErr::Limit(Resource::TermSize))
     }
 
     /// Start solving `goal` (already on the heap).
@@ -239,6 +283,11 @@ impl<'d> Machine<'d> {
         stack.push((a, b));
         let mut ok = true;
         while let Some((x, y)) = stack.pop() {
+            if !self.tick() || stack.len() > self.limits.max_cells {
+                self.too_big_if_stack(stack.len());
+                ok = false;
+                break;
+            }
             let x = self.deref(x);
             let y = self.deref(y);
             match (x, y) {
@@ -289,6 +338,12 @@ impl<'d> Machine<'d> {
         stack.clear();
         self.ustack = stack;
         ok
+    }
+
+    fn too_big_if_stack(&self, n: usize) {
+        if n > self.limits.max_cells {
+            self.too_big();
+        }
     }
 
     /// Would `a` and `b` unify? Leaves no bindings.
@@ -444,6 +499,7 @@ impl<'d> Machine<'d> {
                     Ok(true)
                 }
             };
+            self.check_hit()?;
             match r {
                 Ok(true) => {}
                 Ok(false) => {
@@ -460,6 +516,7 @@ impl<'d> Machine<'d> {
     /// Resume the newest choicepoint; `false` when there is none left.
     pub(crate) fn backtrack(&mut self) -> Res<bool> {
         loop {
+            self.check_hit()?;
             if self.cps.is_empty() {
                 return Ok(false);
             }
@@ -577,7 +634,7 @@ impl<'d> Machine<'d> {
     }
 
     fn collect(&mut self, template: Cell, i: u32) -> Res<()> {
-        let s = copy_out(&self.heap, template);
+        let s = self.copy(template)?;
         let n = s.size() + 1;
         self.reserve(n)?;
         self.extra_cells += n;
@@ -812,7 +869,7 @@ impl<'d> Machine<'d> {
                 if let Cell::Ref(_) = b {
                     return Err(inst_error());
                 }
-                Err(PErr::Ball(copy_out(&self.heap, b)))
+                Err(PErr::Ball(self.copy(b)?))
             }
             C::Between => {
                 let (lo, hi, x) = (a(self, 0), a(self, 1), a(self, 2));
@@ -910,6 +967,9 @@ impl<'d> Machine<'d> {
     pub(crate) fn check_list_or_partial(&mut self, c: Cell) -> Res<()> {
         let mut t = self.deref(c);
         loop {
+            if !self.tick() {
+                return self.check_hit();
+            }
             match t {
                 Cell::Ref(_) => return Ok(()),
                 Cell::Atom(NIL) => return Ok(()),
@@ -943,7 +1003,7 @@ impl<'d> Machine<'d> {
                 ));
             }
         }
-        let c = crate::db::make_clause(&self.heap, head, body);
+        let c = crate::db::make_clause(&self.heap, head, body, self.cells_left())?;
         self.db.insert(key, c, at_end, true);
         Ok(())
     }

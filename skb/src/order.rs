@@ -21,6 +21,12 @@ impl Machine<'_> {
         let heap = &self.heap;
         let mut stack = alloc::vec![(a, b)];
         while let Some((x, y)) = stack.pop() {
+            if !self.tick() || stack.len() > self.limits.max_cells {
+                if stack.len() > self.limits.max_cells {
+                    self.too_big();
+                }
+                return Ordering::Equal;
+            }
             let x = deref(heap, x);
             let y = deref(heap, y);
             let (rx, ry) = (rank(x), rank(y));

@@ -2,7 +2,8 @@
 //!
 //! Arguments of compound terms and list elements may be terms of any priority up to 1200, as in
 //! SWI-Prolog (`f(a:-b)` reads); `,` and `|` end them. Right-nested chains of `xfy` operators
-//! (`a, b, c, ...`) are parsed iteratively; other nesting is limited to [`MAX_NESTING`] levels.
+//! (`a, b, c, ...`) are parsed iteratively; other nesting is limited to [`MAX_NESTING`] levels
+//! (about 4 KiB of stack per level in debug builds, much less in release builds).
 
 use crate::atom::{Atom, AtomTable, BAR, COMMA, CURLY, NIL};
 use crate::cell::{push_list, push_struct, push_var, Cell, Stored};
@@ -13,7 +14,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 /// Maximum nesting depth of brackets and operators (protects the host stack).
-pub(crate) const MAX_NESTING: usize = 400;
+pub(crate) const MAX_NESTING: usize = 200;
 
 /// How double-quoted text is read.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -43,6 +44,14 @@ pub(crate) struct Reader<'a, 'b> {
 }
 
 type R<T> = Result<T, SyntaxErr>;
+
+enum ErrMsg {
+    Msg(&'static str),
+    UnexpectedPunct(char),
+    Expected(char),
+    ExpectedSep(char),
+}
+use ErrMsg::{Expected, ExpectedSep, Msg, UnexpectedPunct};
 
 impl<'a, 'b> Reader<'a, 'b> {
     pub(crate) fn new(src: &'a str, atoms: &'b mut AtomTable, ops: &'b Ops, dq: DoubleQuotes) -> Self {
@@ -126,8 +135,11 @@ impl<'a, 'b> Reader<'a, 'b> {
     fn parse(&mut self, max: u16) -> R<(Cell, u16)> {
         self.depth += 1;
         if self.depth > MAX_NESTING {
-            let t = self.lex.peek()?.clone();
-            return self.err(&t, "term too deeply nested");
+            let (line, column) = {
+                let t = self.lex.peek()?;
+                (t.line, t.column)
+            };
+            return self.err_at(line, column, Msg("term too deeply nested"));
         }
         let (l, lp) = self.primary(max)?;
         let r = self.infix_loop(l, lp, max);
@@ -225,8 +237,7 @@ impl<'a, 'b> Reader<'a, 'b> {
         if t.tok == Tok::Punct(c) {
             Ok(())
         } else {
-            let msg = alloc::format!("expected `{c}`");
-            self.err(&t, &msg)
+            self.err_at(t.line, t.column, Expected(c))
         }
     }
 
@@ -278,10 +289,7 @@ impl<'a, 'b> Reader<'a, 'b> {
             match t.tok {
                 Tok::Punct(',') => continue,
                 Tok::Punct(c) if c == close => break,
-                _ => {
-                    let msg = alloc::format!("expected `,` or `{close}`");
-                    return self.err(&t, &msg);
-                }
+                _ => return self.err_at(t.line, t.column, ExpectedSep(close)),
             }
         }
         self.stop_comma = saved;
@@ -297,113 +305,151 @@ impl<'a, 'b> Reader<'a, 'b> {
                 }
                 Ok((Cell::Int(u as i64), 0))
             }
-            Tok::Var(ref name) => {
-                let name = name.clone();
-                let next = self.lex.peek()?;
-                if next.tok == Tok::Punct('(') && !next.layout_before {
-                    return self.err(&t, "variable used as a functor");
-                }
-                Ok((self.var(name), 0))
-            }
-            Tok::Str(ref codes) => {
-                let codes = codes.clone();
-                Ok((self.codes_term(&codes, self.dq), 0))
-            }
-            Tok::BackQ(ref codes) => {
-                let codes = codes.clone();
-                Ok((self.codes_term(&codes, DoubleQuotes::Codes), 0))
-            }
-            Tok::Punct('(') => {
-                let saved = self.stop_comma;
-                self.stop_comma = false;
-                let (inner, _) = self.parse(1200)?;
-                self.stop_comma = saved;
-                self.expect(')')?;
-                Ok((inner, 0))
-            }
-            Tok::Punct('[') => {
-                if self.lex.peek()?.tok == Tok::Punct(']') {
-                    self.lex.next_token()?;
-                    return self.after_atom(NIL, "[]", max);
-                }
-                let saved = self.stop_comma;
-                self.stop_comma = true;
-                let mut items = Vec::new();
-                let mut tail = Cell::Atom(NIL);
-                loop {
-                    let (e, _) = self.parse(1200)?;
-                    items.push(e);
-                    let t2 = self.lex.next_token()?;
-                    match t2.tok {
-                        Tok::Punct(',') => continue,
-                        Tok::Punct('|') => {
-                            let (tl, _) = self.parse(1200)?;
-                            tail = tl;
-                            self.expect(']')?;
-                            break;
-                        }
-                        Tok::Punct(']') => break,
-                        _ => return self.err(&t2, "expected `,`, `|` or `]` in list"),
-                    }
-                }
-                self.stop_comma = saved;
-                Ok((push_list(&mut self.cells, &items, tail), 0))
-            }
-            Tok::Punct('{') => {
-                if self.lex.peek()?.tok == Tok::Punct('}') {
-                    self.lex.next_token()?;
-                    return self.after_atom(CURLY, "{}", max);
-                }
-                let saved = self.stop_comma;
-                self.stop_comma = false;
-                let (inner, _) = self.parse(1200)?;
-                self.stop_comma = saved;
-                self.expect('}')?;
-                Ok((push_struct(&mut self.cells, CURLY, &[inner]), 0))
-            }
-            Tok::Punct(c) => {
-                let msg = alloc::format!("unexpected `{c}`");
-                self.err(&t, &msg)
-            }
-            Tok::End => self.err(&t, "unexpected end of clause"),
-            Tok::Eof => self.err(&t, "unexpected end of file"),
-            Tok::Name(ref s, quoted) => {
-                let s = s.clone();
-                let next = self.lex.peek()?.clone();
-                if next.tok == Tok::Punct('(') && !next.layout_before {
-                    self.lex.next_token()?;
-                    let args = self.arg_list(')')?;
-                    return Ok((self.mk(&s, &args), 0));
-                }
-                if !quoted && s == "-" && !next.layout_before {
-                    if let Tok::Int(u) = next.tok {
-                        self.lex.next_token()?;
-                        let v = -(u as i128);
-                        return Ok((Cell::Int(v as i64), 0));
-                    }
-                }
-                if let Some(def) = self.ops.prefix(&s) {
-                    let atom_like = match &next.tok {
-                        Tok::Punct(')' | ']' | '}' | ',' | '|') | Tok::End | Tok::Eof => true,
-                        Tok::Name(n, _) => self.ops.infix(n).is_some() && self.ops.prefix(n).is_none(),
-                        _ => false,
-                    };
-                    if !atom_like {
-                        if def.pri > max {
-                            return self.err(&t, "operator priority clash");
-                        }
-                        let (_, argmax) = def.arg_max();
-                        let (arg, _) = self.parse(argmax)?;
-                        return Ok((self.mk(&s, &[arg]), def.pri));
-                    }
-                }
-                let a = self.atoms.intern(&s);
-                Ok((Cell::Atom(a), 0))
-            }
+            Tok::Var(name) => self.primary_var(name, t.line, t.column),
+            Tok::Str(codes) => Ok((self.codes_term(&codes, self.dq), 0)),
+            Tok::BackQ(codes) => Ok((self.codes_term(&codes, DoubleQuotes::Codes), 0)),
+            Tok::Punct('(') => self.primary_paren(),
+            Tok::Punct('[') => self.primary_list(max),
+            Tok::Punct('{') => self.primary_curly(max),
+            Tok::Punct(c) => self.err_at(t.line, t.column, UnexpectedPunct(c)),
+            Tok::End => self.err_at(t.line, t.column, Msg("unexpected end of clause")),
+            Tok::Eof => self.err_at(t.line, t.column, Msg("unexpected end of file")),
+            Tok::Name(s, quoted) => self.primary_name(s, quoted, max, t.line, t.column),
         }
     }
 
-    fn after_atom(&mut self, a: Atom, _name: &str, _max: u16) -> R<(Cell, u16)> {
+    #[inline(never)]
+    #[cold]
+    fn err_at<T>(&self, line: usize, column: usize, m: ErrMsg) -> R<T> {
+        let message = match m {
+            Msg(s) => s.into(),
+            UnexpectedPunct(c) => alloc::format!("unexpected `{c}`"),
+            Expected(c) => alloc::format!("expected `{c}`"),
+            ExpectedSep(c) => alloc::format!("expected `,` or `{c}`"),
+        };
+        Err(SyntaxErr {
+            line,
+            column,
+            message,
+        })
+    }
+
+    #[inline(never)]
+    fn primary_var(&mut self, name: String, line: usize, column: usize) -> R<(Cell, u16)> {
+        let next = self.lex.peek()?;
+        if next.tok == Tok::Punct('(') && !next.layout_before {
+            return self.err_at(line, column, Msg("variable used as a functor"));
+        }
+        Ok((self.var(name), 0))
+    }
+
+    #[inline(never)]
+    fn primary_paren(&mut self) -> R<(Cell, u16)> {
+        let saved = self.stop_comma;
+        self.stop_comma = false;
+        let (inner, _) = self.parse(1200)?;
+        self.stop_comma = saved;
+        self.expect(')')?;
+        Ok((inner, 0))
+    }
+
+    #[inline(never)]
+    fn primary_curly(&mut self, max: u16) -> R<(Cell, u16)> {
+        if self.lex.peek()?.tok == Tok::Punct('}') {
+            self.lex.next_token()?;
+            return self.after_atom(CURLY, max);
+        }
+        let saved = self.stop_comma;
+        self.stop_comma = false;
+        let (inner, _) = self.parse(1200)?;
+        self.stop_comma = saved;
+        self.expect('}')?;
+        Ok((push_struct(&mut self.cells, CURLY, &[inner]), 0))
+    }
+
+    #[inline(never)]
+    fn primary_list(&mut self, max: u16) -> R<(Cell, u16)> {
+        if self.lex.peek()?.tok == Tok::Punct(']') {
+            self.lex.next_token()?;
+            return self.after_atom(NIL, max);
+        }
+        let saved = self.stop_comma;
+        self.stop_comma = true;
+        let mut items = Vec::new();
+        let mut tail = Cell::Atom(NIL);
+        loop {
+            let (e, _) = self.parse(1200)?;
+            items.push(e);
+            let t2 = self.lex.next_token()?;
+            match t2.tok {
+                Tok::Punct(',') => continue,
+                Tok::Punct('|') => {
+                    let (tl, _) = self.parse(1200)?;
+                    tail = tl;
+                    self.expect(']')?;
+                    break;
+                }
+                Tok::Punct(']') => break,
+                _ => {
+                    return self.err_at(
+                        t2.line,
+                        t2.column,
+                        Msg("expected `,`, `|` or `]` in list"),
+                    )
+                }
+            }
+        }
+        self.stop_comma = saved;
+        Ok((push_list(&mut self.cells, &items, tail), 0))
+    }
+
+    #[inline(never)]
+    fn primary_name(
+        &mut self,
+        s: String,
+        quoted: bool,
+        max: u16,
+        line: usize,
+        column: usize,
+    ) -> R<(Cell, u16)> {
+        let (next_functional, next_int, next_layout, atom_like) = {
+            let next = self.lex.peek()?;
+            let functional = next.tok == Tok::Punct('(') && !next.layout_before;
+            let int = if let Tok::Int(u) = next.tok { Some(u) } else { None };
+            let atom_like = match &next.tok {
+                Tok::Punct(')' | ']' | '}' | ',' | '|') | Tok::End | Tok::Eof => true,
+                Tok::Name(n, _) => self.ops.infix(n).is_some() && self.ops.prefix(n).is_none(),
+                _ => false,
+            };
+            (functional, int, next.layout_before, atom_like)
+        };
+        if next_functional {
+            self.lex.next_token()?;
+            let args = self.arg_list(')')?;
+            return Ok((self.mk(&s, &args), 0));
+        }
+        if !quoted && s == "-" && !next_layout {
+            if let Some(u) = next_int {
+                self.lex.next_token()?;
+                let v = -(u as i128);
+                return Ok((Cell::Int(v as i64), 0));
+            }
+        }
+        if let Some(def) = self.ops.prefix(&s) {
+            if !atom_like {
+                if def.pri > max {
+                    return self.err_at(line, column, Msg("operator priority clash"));
+                }
+                let (_, argmax) = def.arg_max();
+                let (arg, _) = self.parse(argmax)?;
+                return Ok((self.mk(&s, &[arg]), def.pri));
+            }
+        }
+        let a = self.atoms.intern(&s);
+        Ok((Cell::Atom(a), 0))
+    }
+
+    fn after_atom(&mut self, a: Atom, _max: u16) -> R<(Cell, u16)> {
         let next = self.lex.peek()?;
         if next.tok == Tok::Punct('(') && !next.layout_before {
             self.lex.next_token()?;

@@ -14,7 +14,10 @@ use core::fmt;
 /// Proper lists are [`Term::List`] (the empty list is `Term::List(vec![])`); a partial or
 /// improper list is a chain of `Compound("[|]", [Head, Tail])`. `Term::Atom("[]")` is the quoted
 /// atom `'[]'`, which (as in SWI-Prolog 7) differs from the empty list.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Dropping and comparing terms does not recurse, so answers with very deep terms are fine;
+/// `Clone` and `Debug` do recurse.
+#[derive(Clone, Debug, Eq)]
 pub enum Term {
     /// An unbound variable; the number identifies it within one answer.
     Var(u64),
@@ -90,6 +93,41 @@ impl Term {
     }
 }
 
+impl Drop for Term {
+    fn drop(&mut self) {
+        let mut stack = match self {
+            Term::List(v) | Term::Compound(_, v) if !v.is_empty() => core::mem::take(v),
+            _ => return,
+        };
+        while let Some(mut t) = stack.pop() {
+            if let Term::List(v) | Term::Compound(_, v) = &mut t {
+                stack.append(v);
+            }
+        }
+    }
+}
+
+impl PartialEq for Term {
+    fn eq(&self, other: &Term) -> bool {
+        let mut stack = alloc::vec![(self, other)];
+        while let Some((a, b)) = stack.pop() {
+            match (a, b) {
+                (Term::Var(x), Term::Var(y)) if x == y => {}
+                (Term::Int(x), Term::Int(y)) if x == y => {}
+                (Term::Atom(x), Term::Atom(y)) if x == y => {}
+                (Term::List(x), Term::List(y)) if x.len() == y.len() => {
+                    stack.extend(x.iter().zip(y.iter()));
+                }
+                (Term::Compound(f, x), Term::Compound(g, y)) if f == g && x.len() == y.len() => {
+                    stack.extend(x.iter().zip(y.iter()));
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
 /// Writer access to public terms.
 #[derive(Clone, Copy)]
 pub(crate) enum TRef<'a> {
@@ -142,6 +180,7 @@ pub(crate) fn render_public(t: &Term, ops: &Ops, opts: WriteOpts) -> String {
         ops,
         opts,
         &mut s,
+        usize::MAX,
     );
     s
 }
@@ -153,8 +192,9 @@ impl fmt::Display for Term {
     }
 }
 
-/// Convert a heap term to a public term (no recursion on the Rust stack).
-pub(crate) fn term_from_heap(heap: &[Cell], atoms: &AtomTable, root: Cell) -> Term {
+/// Convert a heap term to a public term (no recursion on the Rust stack); `None` beyond
+/// `budget` nodes (cyclic terms).
+pub(crate) fn term_from_heap(heap: &[Cell], atoms: &AtomTable, root: Cell, mut budget: usize) -> Option<Term> {
     enum Work {
         Visit(Cell),
         Build(String, usize),
@@ -163,6 +203,7 @@ pub(crate) fn term_from_heap(heap: &[Cell], atoms: &AtomTable, root: Cell) -> Te
     let mut work = alloc::vec![Work::Visit(root)];
     let mut vals: Vec<Term> = Vec::new();
     while let Some(w) = work.pop() {
+        budget = budget.checked_sub(1)?;
         match w {
             Work::Visit(c) => match deref(heap, c) {
                 Cell::Ref(a) => vals.push(Term::Var(a as u64)),
@@ -178,6 +219,7 @@ pub(crate) fn term_from_heap(heap: &[Cell], atoms: &AtomTable, root: Cell) -> Te
                         let mut elems = Vec::new();
                         let mut t = Cell::Str(p);
                         loop {
+                            budget = budget.checked_sub(1)?;
                             match t {
                                 Cell::Str(q) if heap[q as usize] == Cell::Fun(DOT, 2) => {
                                     elems.push(heap[q as usize + 1]);
@@ -211,7 +253,7 @@ pub(crate) fn term_from_heap(heap: &[Cell], atoms: &AtomTable, root: Cell) -> Te
             }
         }
     }
-    vals.pop().unwrap_or(Term::List(Vec::new()))
+    vals.pop()
 }
 
 /// Put a public term onto a store (no recursion on the Rust stack).

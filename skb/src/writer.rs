@@ -175,8 +175,17 @@ fn var_name(n: i64) -> String {
     s
 }
 
-/// Write `t` to `out`.
-pub(crate) fn write_term<V: TermView>(v: &V, t: V::T, ops: &Ops, opts: WriteOpts, out: &mut String) {
+/// Write `t` to `out`, giving up (with `...` and `false`) after `max_len` bytes, which is what
+/// happens to cyclic terms.
+pub(crate) fn write_term<V: TermView>(
+    v: &V,
+    t: V::T,
+    ops: &Ops,
+    opts: WriteOpts,
+    out: &mut String,
+    max_len: usize,
+) -> bool {
+    let start = out.len();
     let mut w = W {
         out,
         last: None,
@@ -186,6 +195,10 @@ pub(crate) fn write_term<V: TermView>(v: &V, t: V::T, ops: &Ops, opts: WriteOpts
     let mut stack: Vec<Task<V::T>> = Vec::new();
     stack.push(Task::Term(t, 1200, false));
     while let Some(task) = stack.pop() {
+        if w.out.len() - start > max_len {
+            w.out.push_str("...");
+            return false;
+        }
         match task {
             Task::Raw(s) => w.raw(s),
             Task::Functor(t) => {
@@ -338,4 +351,5 @@ pub(crate) fn write_term<V: TermView>(v: &V, t: V::T, ops: &Ops, opts: WriteOpts
             },
         }
     }
+    true
 }
