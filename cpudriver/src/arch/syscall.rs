@@ -3,7 +3,9 @@
 //! The stub swaps to the kernel GS, parks the user stack pointer in the per-core record,
 //! switches to the core's kernel stack, and builds the same [`TrapFrame`] an interrupt from
 //! user mode would (so the scheduler sees one kind of saved state), then calls
-//! [`crate::syscall::dispatch`] and leaves through the common trap exit (`iretq`).
+//! [`crate::syscall::dispatch`]. It leaves with `sysretq` when the state to resume was itself
+//! saved by a syscall (so `rcx`/`r11` are free) and has a canonical user RIP; otherwise
+//! through the common trap exit (`iretq`).
 
 use super::cpu::{rdmsr, wrmsr};
 use super::gdt::Selectors;
@@ -52,7 +54,37 @@ syscall_entry:
     mov rdi, rsp
     cld
     call {dispatch}
-    jmp trap_return
+    # Fast path: the state to resume was saved by a syscall (vector mark) for ring 3 with a
+    # canonical user RIP, so rcx/r11 are free to clobber: leave with sysret. Anything else
+    # (an interrupted or kernel-built state) leaves through iretq.
+    cmp qword ptr [rsp + 120], {vector}
+    jne trap_return
+    cmp qword ptr [rsp + 144], {user_cs}
+    jne trap_return
+    mov rax, [rsp + 136]
+    shr rax, 47
+    jnz trap_return
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rbp
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rbx
+    pop rax
+    # rsp -> vector, error, rip, cs, rflags, rsp, ss
+    mov rcx, [rsp + 16]
+    mov r11, [rsp + 32]
+    mov rsp, [rsp + 40]
+    swapgs
+    sysretq
     "#,
     user_ss = const 0x1b,
     user_cs = const 0x23,
