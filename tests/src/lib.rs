@@ -30,6 +30,7 @@ pub fn machine(smp: u32) -> Machine {
         firmware: Firmware::Bios,
         kvm: false,
         gdb: false,
+        cpu: None,
     }
 }
 

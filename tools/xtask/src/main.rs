@@ -21,6 +21,7 @@ commands:
       --uefi             boot with OVMF instead of SeaBIOS
       --kvm              use KVM if /dev/kvm opens (else say why and emulate)
       --gdb              wait for gdb on localhost:1234
+      --cpu MODEL        QEMU CPU model (e.g. EPYC); QEMU's default otherwise
       --timeout S        kill QEMU after S seconds (failure)
       --batch CMDS       boot, run CMDS ('CMD; CMD') once a shell exists, power off;
                          exit 0 only if the system reached ready
@@ -121,6 +122,7 @@ fn cmd_run(mut args: Args) -> Result<ExitCode, String> {
     }
     m.kvm = args.flag("--kvm");
     m.gdb = args.flag("--gdb");
+    m.cpu = args.value("--cpu")?;
     let timeout: Option<u64> = args.number("--timeout")?;
     let batch = args.value("--batch")?;
     let inject = args.value("--inject")?;
@@ -317,6 +319,7 @@ fn cmd_bench(mut args: Args) -> Result<(), String> {
                 firmware: Firmware::Bios,
                 kvm: !emulate,
                 gdb: false,
+                cpu: None,
             };
             xtask::bench::urpc(&m, Duration::from_secs(timeout), !no_host)
         }
@@ -329,6 +332,7 @@ fn cmd_bench(mut args: Args) -> Result<(), String> {
                 firmware: Firmware::Bios,
                 kvm: !emulate,
                 gdb: false,
+                cpu: None,
             };
             xtask::bench::lrpc(&m, Duration::from_secs(timeout), 10_000)
         }

@@ -32,6 +32,8 @@ pub struct Machine {
     pub kvm: bool,
     /// Wait for a debugger on localhost:1234.
     pub gdb: bool,
+    /// QEMU CPU model (`-cpu`), or QEMU's default.
+    pub cpu: Option<String>,
 }
 
 impl Default for Machine {
@@ -44,6 +46,7 @@ impl Default for Machine {
             firmware: Firmware::Bios,
             kvm: false,
             gdb: false,
+            cpu: None,
         }
     }
 }
@@ -98,6 +101,9 @@ pub fn command(m: &Machine, image: &Path, accel: &Accel) -> Result<Command, Stri
         Accel::Kvm => c.args(["-accel", "kvm"]),
         Accel::Emulation(_) => c.args(["-accel", "tcg"]),
     };
+    if let Some(cpu) = &m.cpu {
+        c.args(["-cpu", cpu]);
+    }
     let total = m.maxcpus.unwrap_or(m.smp).max(m.smp);
     let mut smp = match m.maxcpus {
         Some(max) => format!("{},maxcpus={max}", m.smp),
