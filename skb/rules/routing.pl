@@ -38,6 +38,7 @@ multicast_messages(tree(_, Edges), N) :-
     findall(K, ( member(edge(_, Ls), Edges), length(Ls, L), K is L + 1 ), Ks),
     sum_list(Ks, N).
 
-% transport(+A, +B, -T): transport between two cores: lrpc on the same core, urpc otherwise.
-transport(A, A, lrpc) :- !.
-transport(A, B, urpc) :- core(A, _, _, _), core(B, _, _, _).
+% transport(?A, ?B, -T): transport between two cores: lrpc on the same core, urpc otherwise.
+transport(A, B, T) :-
+    core(A, _, _, _), core(B, _, _, _),
+    ( A == B -> T = lrpc ; T = urpc ).

@@ -141,10 +141,18 @@ impl Machine<'_> {
             "*" => x.checked_mul(y),
             "//" => x.checked_div(y),
             "rem" => x.checked_rem(y),
-            "mod" => x.checked_rem_euclid(y).map(|r| if y < 0 && r != 0 { r + y } else { r }),
+            "mod" => x
+                .checked_rem_euclid(y)
+                .map(|r| if y < 0 && r != 0 { r + y } else { r }),
             "div" => {
                 let q = x.checked_div(y);
-                q.map(|q| if (x % y != 0) && ((x < 0) != (y < 0)) { q - 1 } else { q })
+                q.map(|q| {
+                    if (x % y != 0) && ((x < 0) != (y < 0)) {
+                        q - 1
+                    } else {
+                        q
+                    }
+                })
             }
             "/" => {
                 if x.checked_rem(y) == Some(0) {

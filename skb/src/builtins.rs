@@ -74,25 +74,39 @@ pub(crate) fn builtin_table(atoms: &mut AtomTable) -> BTreeMap<PredKey, Builtin>
     d("=", 2, |m, a| Ok(m.unify(a[0], a[1])));
     d("\\=", 2, |m, a| Ok(!m.unifiable(a[0], a[1])));
     d("==", 2, |m, a| Ok(m.compare(a[0], a[1]) == Ordering::Equal));
-    d("\\==", 2, |m, a| Ok(m.compare(a[0], a[1]) != Ordering::Equal));
+    d("\\==", 2, |m, a| {
+        Ok(m.compare(a[0], a[1]) != Ordering::Equal)
+    });
     d("@<", 2, |m, a| Ok(m.compare(a[0], a[1]) == Ordering::Less));
-    d("@>", 2, |m, a| Ok(m.compare(a[0], a[1]) == Ordering::Greater));
-    d("@=<", 2, |m, a| Ok(m.compare(a[0], a[1]) != Ordering::Greater));
+    d("@>", 2, |m, a| {
+        Ok(m.compare(a[0], a[1]) == Ordering::Greater)
+    });
+    d("@=<", 2, |m, a| {
+        Ok(m.compare(a[0], a[1]) != Ordering::Greater)
+    });
     d("@>=", 2, |m, a| Ok(m.compare(a[0], a[1]) != Ordering::Less));
     d("compare", 3, bi_compare);
     d("var", 1, |m, a| Ok(matches!(m.deref(a[0]), Cell::Ref(_))));
-    d("nonvar", 1, |m, a| Ok(!matches!(m.deref(a[0]), Cell::Ref(_))));
+    d("nonvar", 1, |m, a| {
+        Ok(!matches!(m.deref(a[0]), Cell::Ref(_)))
+    });
     d("atom", 1, |m, a| {
         Ok(matches!(m.deref(a[0]), Cell::Atom(x) if x != NIL))
     });
-    d("integer", 1, |m, a| Ok(matches!(m.deref(a[0]), Cell::Int(_))));
-    d("number", 1, |m, a| Ok(matches!(m.deref(a[0]), Cell::Int(_))));
+    d("integer", 1, |m, a| {
+        Ok(matches!(m.deref(a[0]), Cell::Int(_)))
+    });
+    d("number", 1, |m, a| {
+        Ok(matches!(m.deref(a[0]), Cell::Int(_)))
+    });
     d("float", 1, |_, _| Ok(false));
     d("string", 1, |_, _| Ok(false));
     d("atomic", 1, |m, a| {
         Ok(matches!(m.deref(a[0]), Cell::Atom(_) | Cell::Int(_)))
     });
-    d("compound", 1, |m, a| Ok(matches!(m.deref(a[0]), Cell::Str(_))));
+    d("compound", 1, |m, a| {
+        Ok(matches!(m.deref(a[0]), Cell::Str(_)))
+    });
     d("callable", 1, |m, a| {
         Ok(matches!(m.deref(a[0]), Cell::Str(_) | Cell::Atom(_)))
     });
@@ -127,14 +141,24 @@ pub(crate) fn builtin_table(atoms: &mut AtomTable) -> BTreeMap<PredKey, Builtin>
     d("$make_list", 2, bi_make_list);
     d("assert", 1, |m, a| m.assert_term(a[0], true).map(|_| true));
     d("assertz", 1, |m, a| m.assert_term(a[0], true).map(|_| true));
-    d("asserta", 1, |m, a| m.assert_term(a[0], false).map(|_| true));
+    d("asserta", 1, |m, a| {
+        m.assert_term(a[0], false).map(|_| true)
+    });
     d("retractall", 1, bi_retractall);
     d("clause", 2, bi_clause);
     d("abolish", 1, bi_abolish);
-    d("atom_codes", 2, |m, a| text_list(m, a, TextKind::Codes, true));
-    d("atom_chars", 2, |m, a| text_list(m, a, TextKind::Chars, true));
-    d("number_codes", 2, |m, a| text_list(m, a, TextKind::Codes, false));
-    d("number_chars", 2, |m, a| text_list(m, a, TextKind::Chars, false));
+    d("atom_codes", 2, |m, a| {
+        text_list(m, a, TextKind::Codes, true)
+    });
+    d("atom_chars", 2, |m, a| {
+        text_list(m, a, TextKind::Chars, true)
+    });
+    d("number_codes", 2, |m, a| {
+        text_list(m, a, TextKind::Codes, false)
+    });
+    d("number_chars", 2, |m, a| {
+        text_list(m, a, TextKind::Chars, false)
+    });
     d("char_code", 2, bi_char_code);
     d("atom_length", 2, bi_atom_length);
     d("atom_number", 2, bi_atom_number);
@@ -152,7 +176,9 @@ pub(crate) fn builtin_table(atoms: &mut AtomTable) -> BTreeMap<PredKey, Builtin>
     d("write", 1, |m, a| out_term(m, a[0], WriteOpts::WRITE));
     d("print", 1, |m, a| out_term(m, a[0], WriteOpts::WRITEQ));
     d("writeq", 1, |m, a| out_term(m, a[0], WriteOpts::WRITEQ));
-    d("write_canonical", 1, |m, a| out_term(m, a[0], WriteOpts::CANONICAL));
+    d("write_canonical", 1, |m, a| {
+        out_term(m, a[0], WriteOpts::CANONICAL)
+    });
     d("writeln", 1, |m, a| {
         out_term(m, a[0], WriteOpts::WRITE)?;
         m.db.output.push('\n');
@@ -561,7 +587,14 @@ fn bi_univ(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
     }
 }
 
-fn sort_impl(m: &mut Machine<'_>, list: Cell, out: Cell, key: usize, dedup: bool, desc: bool) -> Res<bool> {
+fn sort_impl(
+    m: &mut Machine<'_>,
+    list: Cell,
+    out: Cell,
+    key: usize,
+    dedup: bool,
+    desc: bool,
+) -> Res<bool> {
     let mut items = m.list_items(list)?;
     m.check_list_or_partial(out)?;
     let mut keyed: Vec<(Cell, Cell)> = Vec::with_capacity(items.len());
@@ -676,7 +709,12 @@ fn bi_retractall(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
     let key = pred_key_of(m, a[0])?;
     if m.db.is_builtin(key) {
         let pi = indicator(&mut m.heap, key.0, key.1);
-        return Err(permission_error_in(&mut m.heap, MODIFY, STATIC_PROCEDURE, pi));
+        return Err(permission_error_in(
+            &mut m.heap,
+            MODIFY,
+            STATIC_PROCEDURE,
+            pi,
+        ));
     }
     let Some(pred) = m.db.preds.get(&key) else {
         m.db.preds.insert(
@@ -690,7 +728,12 @@ fn bi_retractall(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
     };
     if !pred.dynamic {
         let pi = indicator(&mut m.heap, key.0, key.1);
-        return Err(permission_error_in(&mut m.heap, MODIFY, STATIC_PROCEDURE, pi));
+        return Err(permission_error_in(
+            &mut m.heap,
+            MODIFY,
+            STATIC_PROCEDURE,
+            pi,
+        ));
     }
     let clauses = pred.clauses.clone();
     for c in clauses.iter() {
@@ -715,7 +758,12 @@ fn bi_abolish(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
             let key = (f, n as u32);
             if m.db.is_builtin(key) {
                 let pi = indicator(&mut m.heap, key.0, key.1);
-                return Err(permission_error_in(&mut m.heap, MODIFY, STATIC_PROCEDURE, pi));
+                return Err(permission_error_in(
+                    &mut m.heap,
+                    MODIFY,
+                    STATIC_PROCEDURE,
+                    pi,
+                ));
             }
             m.db.preds.remove(&key);
             return Ok(true);
@@ -726,12 +774,8 @@ fn bi_abolish(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
 
 fn bi_clause(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
     let key = pred_key_of(m, a[0])?;
-    match m.deref(a[1]) {
-        Cell::Int(_) => {
-            let b = m.deref(a[1]);
-            return Err(m.type_error(CALLABLE, b));
-        }
-        _ => {}
+    if let b @ Cell::Int(_) = m.deref(a[1]) {
+        return Err(m.type_error(CALLABLE, b));
     }
     if m.db.is_builtin(key) {
         let pi = indicator(&mut m.heap, key.0, key.1);
@@ -1027,7 +1071,11 @@ fn bi_sub_atom(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
 
 fn case_atom(m: &mut Machine<'_>, a: &[Cell], up: bool) -> Res<bool> {
     let s = m.text_of(a[0])?;
-    let t = if up { s.to_uppercase() } else { s.to_lowercase() };
+    let t = if up {
+        s.to_uppercase()
+    } else {
+        s.to_lowercase()
+    };
     let at = m.mk_atom(&t);
     Ok(m.unify(a[1], at))
 }
@@ -1073,10 +1121,7 @@ fn format_error(m: &mut Machine<'_>, msg: &str) -> PErr {
 fn bi_format(m: &mut Machine<'_>, f: Cell, args: Cell) -> Res<bool> {
     let fmt = match m.deref(f) {
         Cell::Atom(_) | Cell::Int(_) => m.text_of(f)?,
-        _ => {
-            let codes = text_from_list(m, f, TextKind::Codes)?;
-            codes
-        }
+        _ => text_from_list(m, f, TextKind::Codes)?,
     };
     let mut args: Vec<Cell> = match m.proper_list_len(args) {
         Some(_) => m.list_items(args)?,
@@ -1111,7 +1156,8 @@ fn bi_format(m: &mut Machine<'_>, f: Cell, args: Cell) -> Res<bool> {
             return Err(format_error(m, "truncated format directive"));
         };
         let mut next_arg = |m: &mut Machine<'_>| -> Res<Cell> {
-            args.pop().ok_or_else(|| format_error(m, "not enough arguments"))
+            args.pop()
+                .ok_or_else(|| format_error(m, "not enough arguments"))
         };
         match d {
             '~' => out.push('~'),
@@ -1172,7 +1218,10 @@ fn bi_format(m: &mut Machine<'_>, f: Cell, args: Cell) -> Res<bool> {
             'c' => {
                 let x = next_arg(m)?;
                 let code = m.int_arg(x)?;
-                let ch = u32::try_from(code).ok().and_then(char::from_u32).unwrap_or('?');
+                let ch = u32::try_from(code)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .unwrap_or('?');
                 for _ in 0..num.unwrap_or(1).clamp(0, 10_000) {
                     out.push(ch);
                 }
@@ -1187,7 +1236,10 @@ fn bi_format(m: &mut Machine<'_>, f: Cell, args: Cell) -> Res<bool> {
                 let mut u = v.unsigned_abs();
                 let mut ds = Vec::new();
                 loop {
-                    ds.push(core::char::from_digit((u % radix as u64) as u32, radix as u32).unwrap_or('?'));
+                    ds.push(
+                        core::char::from_digit((u % radix as u64) as u32, radix as u32)
+                            .unwrap_or('?'),
+                    );
                     u /= radix as u64;
                     if u == 0 {
                         break;
@@ -1241,18 +1293,21 @@ fn bi_op(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
 }
 
 fn bi_current_op(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
-    let defs: Vec<(String, u16, &'static str)> = m
-        .db
-        .ops
-        .all()
-        .map(|(n, d)| (n.to_string(), d.pri, d.ty.name()))
-        .collect();
+    let defs: Vec<(String, u16, &'static str)> =
+        m.db.ops
+            .all()
+            .map(|(n, d)| (n.to_string(), d.pri, d.ty.name()))
+            .collect();
     let mut alts = Vec::new();
     for (n, p, t) in defs {
         let na = m.db.atoms.intern(&n);
         let ta = m.db.atoms.intern(t);
         alts.push(crate::cell::build(|s| {
-            push_struct(s, OP, &[Cell::Int(p as i64), Cell::Atom(ta), Cell::Atom(na)])
+            push_struct(
+                s,
+                OP,
+                &[Cell::Int(p as i64), Cell::Atom(ta), Cell::Atom(na)],
+            )
         }));
     }
     let target = push_struct(&mut m.heap, OP, &[a[0], a[1], a[2]]);
@@ -1263,7 +1318,10 @@ fn bi_dynamic(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
     let mut stack = alloc::vec![a[0]];
     while let Some(c) = stack.pop() {
         match m.deref(c) {
-            Cell::Str(p) if m.heap[p as usize] == Cell::Fun(COMMA, 2) || m.heap[p as usize] == Cell::Fun(DOT, 2) => {
+            Cell::Str(p)
+                if m.heap[p as usize] == Cell::Fun(COMMA, 2)
+                    || m.heap[p as usize] == Cell::Fun(DOT, 2) =>
+            {
                 stack.push(m.arg_at(p, 1));
                 stack.push(m.arg_at(p, 0));
             }
@@ -1274,7 +1332,12 @@ fn bi_dynamic(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
                 let key = (f, n as u32);
                 if m.db.is_builtin(key) {
                     let pi = indicator(&mut m.heap, f, n as u32);
-                    return Err(permission_error_in(&mut m.heap, MODIFY, STATIC_PROCEDURE, pi));
+                    return Err(permission_error_in(
+                        &mut m.heap,
+                        MODIFY,
+                        STATIC_PROCEDURE,
+                        pi,
+                    ));
                 }
                 let pred = m.db.preds.entry(key).or_default();
                 if pred.library {
@@ -1337,14 +1400,13 @@ fn bi_numbervars(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
 }
 
 fn bi_current_predicate(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
-    let keys: Vec<(Atom, u32)> = m
-        .db
-        .preds
-        .iter()
-        .filter(|(_, p)| !p.clauses.is_empty() || p.dynamic)
-        .filter(|(_, p)| !p.library)
-        .map(|(k, _)| *k)
-        .collect();
+    let keys: Vec<(Atom, u32)> =
+        m.db.preds
+            .iter()
+            .filter(|(_, p)| !p.clauses.is_empty() || p.dynamic)
+            .filter(|(_, p)| !p.library)
+            .map(|(k, _)| *k)
+            .collect();
     let mut alts = Vec::new();
     for (f, n) in keys {
         if m.db.atoms.name(f).starts_with('$') {
@@ -1362,4 +1424,3 @@ fn bi_current_predicate(m: &mut Machine<'_>, a: &[Cell]) -> Res<bool> {
     }
     m.alternatives(t, alts)
 }
-

@@ -196,7 +196,12 @@ pub(crate) fn clause_parts(
 
 /// Copy a clause out of `store` into a [`Clause`], wrapping variable goals in `call/1`.
 /// Fails with a term-size error beyond `cap` cells.
-pub(crate) fn make_clause(store: &[Cell], head: Cell, body: Cell, cap: usize) -> Result<Clause, PErr> {
+pub(crate) fn make_clause(
+    store: &[Cell],
+    head: Cell,
+    body: Cell,
+    cap: usize,
+) -> Result<Clause, PErr> {
     let mut cp = Copier::with_cap(store, cap);
     cp.add_root(head);
     cp.add_root(body);

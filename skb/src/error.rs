@@ -96,7 +96,10 @@ impl fmt::Display for SkbError {
             SkbError::Domain { domain, culprit } => {
                 write!(f, "domain error: expected {domain}, found {culprit}")
             }
-            SkbError::Instantiation => write!(f, "instantiation error: argument is not sufficiently instantiated"),
+            SkbError::Instantiation => write!(
+                f,
+                "instantiation error: argument is not sufficiently instantiated"
+            ),
             SkbError::Evaluation(w) => write!(f, "arithmetic evaluation error: {w}"),
             SkbError::Representation(w) => write!(f, "representation error: {w}"),
             SkbError::Permission {
@@ -151,7 +154,12 @@ pub(crate) fn inst_error() -> PErr {
     }))
 }
 
-pub(crate) fn permission_error_in(store: &mut Vec<Cell>, action: Atom, ty: Atom, culprit: Cell) -> PErr {
+pub(crate) fn permission_error_in(
+    store: &mut Vec<Cell>,
+    action: Atom,
+    ty: Atom,
+    culprit: Cell,
+) -> PErr {
     PErr::Ball(error_ball(store, |s| {
         push_struct(
             s,
@@ -194,7 +202,9 @@ pub(crate) fn from_ball(db: &Db, ball: &Stored) -> SkbError {
                 };
                 Some((
                     f,
-                    (1..=n).map(|i| deref(cells, cells[(p + i) as usize])).collect(),
+                    (1..=n)
+                        .map(|i| deref(cells, cells[(p + i) as usize]))
+                        .collect(),
                 ))
             }
             Cell::Atom(a) => Some((a, Vec::new())),

@@ -41,8 +41,22 @@ pub(crate) struct Token {
 pub(crate) fn is_symbol_char(c: char) -> bool {
     matches!(
         c,
-        '+' | '-' | '*' | '/' | '\\' | '^' | '<' | '>' | '=' | '~' | ':' | '.' | '?' | '@' | '#'
-            | '&' | '$'
+        '+' | '-'
+            | '*'
+            | '/'
+            | '\\'
+            | '^'
+            | '<'
+            | '>'
+            | '='
+            | '~'
+            | ':'
+            | '.'
+            | '?'
+            | '@'
+            | '#'
+            | '&'
+            | '$'
     )
 }
 
@@ -196,7 +210,10 @@ impl<'a> Lexer<'a> {
             '\'' => {
                 self.bump();
                 let s = self.quoted('\'', line, column)?;
-                Ok(mk(Tok::Name(s.into_iter().filter_map(char::from_u32).collect(), true)))
+                Ok(mk(Tok::Name(
+                    s.into_iter().filter_map(char::from_u32).collect(),
+                    true,
+                )))
             }
             '"' => {
                 self.bump();
@@ -287,7 +304,13 @@ impl<'a> Lexer<'a> {
         Ok(t)
     }
 
-    fn digits(&mut self, radix: u32, mut v: u64, line: usize, column: usize) -> Result<Tok, SyntaxErr> {
+    fn digits(
+        &mut self,
+        radix: u32,
+        mut v: u64,
+        line: usize,
+        column: usize,
+    ) -> Result<Tok, SyntaxErr> {
         let mut overflow = false;
         loop {
             match self.peek_char() {

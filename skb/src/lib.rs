@@ -260,8 +260,8 @@ impl Skb {
                     }
                 }
             }
-            let (key, head, body) = db::clause_parts(&self.db, &mut cells, root)
-                .map_err(|e| self.convert(e))?;
+            let (key, head, body) =
+                db::clause_parts(&self.db, &mut cells, root).map_err(|e| self.convert(e))?;
             let c = db::make_clause(&cells, head, body, usize::MAX).map_err(|e| self.convert(e))?;
             self.db.insert(key, c, true, false);
         }
@@ -275,7 +275,9 @@ impl Skb {
             Ok(true) => Ok(()),
             Ok(false) => {
                 let text = m.render(goal, WriteOpts::WRITEQ);
-                Err(SkbError::Uncaught(alloc::format!("directive failed: {text}")))
+                Err(SkbError::Uncaught(alloc::format!(
+                    "directive failed: {text}"
+                )))
             }
             Err(e) => {
                 drop(m);

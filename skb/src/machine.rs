@@ -423,9 +423,11 @@ impl<'d> Machine<'d> {
     /// Handle a thrown ball: unwind to the newest active matching catch/3.
     fn throw(&mut self, ball: Stored) -> Res<()> {
         loop {
-            let Some(i) = self.cps.iter().rposition(|c| {
-                matches!(c.kind, CpKind::Catch { active: true, .. })
-            }) else {
+            let Some(i) = self
+                .cps
+                .iter()
+                .rposition(|c| matches!(c.kind, CpKind::Catch { active: true, .. }))
+            else {
                 return Err(PErr::Ball(ball));
             };
             self.cut(i as u32 + 1);
@@ -656,7 +658,10 @@ impl<'d> Machine<'d> {
             let base = self.heap.len() as u32;
             self.heap
                 .extend(clause.code.cells.iter().map(|c| c.reloc(base)));
-            [clause.code.roots[0].reloc(base), clause.code.roots[1].reloc(base)]
+            [
+                clause.code.roots[0].reloc(base),
+                clause.code.roots[1].reloc(base),
+            ]
         };
         let g = self.deref(goal);
         if let (Cell::Str(p), Cell::Str(q)) = (g, roots[0]) {
@@ -783,7 +788,13 @@ impl<'d> Machine<'d> {
         Err(existence_error_proc(name, arity))
     }
 
-    fn control(&mut self, c: crate::builtins::Control, p: u32, arity: u32, cut_b: u32) -> Res<bool> {
+    fn control(
+        &mut self,
+        c: crate::builtins::Control,
+        p: u32,
+        arity: u32,
+        cut_b: u32,
+    ) -> Res<bool> {
         use crate::builtins::Control as C;
         let a = |m: &Self, i: usize| m.arg_at(p, i);
         match c {
@@ -1008,4 +1019,3 @@ impl<'d> Machine<'d> {
         Ok(())
     }
 }
-

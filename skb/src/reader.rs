@@ -54,7 +54,12 @@ enum ErrMsg {
 use ErrMsg::{Expected, ExpectedSep, Msg, UnexpectedPunct};
 
 impl<'a, 'b> Reader<'a, 'b> {
-    pub(crate) fn new(src: &'a str, atoms: &'b mut AtomTable, ops: &'b Ops, dq: DoubleQuotes) -> Self {
+    pub(crate) fn new(
+        src: &'a str,
+        atoms: &'b mut AtomTable,
+        ops: &'b Ops,
+        dq: DoubleQuotes,
+    ) -> Self {
         Reader {
             lex: Lexer::new(src),
             atoms,
@@ -72,7 +77,12 @@ impl<'a, 'b> Reader<'a, 'b> {
         self.lex
     }
 
-    pub(crate) fn with_lexer(lex: Lexer<'a>, atoms: &'b mut AtomTable, ops: &'b Ops, dq: DoubleQuotes) -> Self {
+    pub(crate) fn with_lexer(
+        lex: Lexer<'a>,
+        atoms: &'b mut AtomTable,
+        ops: &'b Ops,
+        dq: DoubleQuotes,
+    ) -> Self {
         Reader {
             lex,
             atoms,
@@ -160,10 +170,7 @@ impl<'a, 'b> Reader<'a, 'b> {
     }
 
     fn infix_loop(&mut self, mut left: Cell, mut lp: u16, max: u16) -> R<(Cell, u16)> {
-        loop {
-            let Some(name) = self.peek_op_name()? else {
-                break;
-            };
+        while let Some(name) = self.peek_op_name()? {
             if let Some(def) = self.ops.infix(&name) {
                 let (lmax, rmax) = def.arg_max();
                 if def.pri <= max && lp <= lmax {
@@ -391,11 +398,7 @@ impl<'a, 'b> Reader<'a, 'b> {
                 }
                 Tok::Punct(']') => break,
                 _ => {
-                    return self.err_at(
-                        t2.line,
-                        t2.column,
-                        Msg("expected `,`, `|` or `]` in list"),
-                    )
+                    return self.err_at(t2.line, t2.column, Msg("expected `,`, `|` or `]` in list"))
                 }
             }
         }
@@ -415,7 +418,11 @@ impl<'a, 'b> Reader<'a, 'b> {
         let (next_functional, next_int, next_layout, atom_like) = {
             let next = self.lex.peek()?;
             let functional = next.tok == Tok::Punct('(') && !next.layout_before;
-            let int = if let Tok::Int(u) = next.tok { Some(u) } else { None };
+            let int = if let Tok::Int(u) = next.tok {
+                Some(u)
+            } else {
+                None
+            };
             let atom_like = match &next.tok {
                 Tok::Punct(')' | ']' | '}' | ',' | '|') | Tok::End | Tok::Eof => true,
                 Tok::Name(n, _) => self.ops.infix(n).is_some() && self.ops.prefix(n).is_none(),

@@ -145,7 +145,7 @@ impl<'a> TermView for TermViewOf<'a> {
             t => t,
         };
         match t {
-            TRef::ListFrom(s) if s.is_empty() => Node::Atom("[]", true),
+            TRef::ListFrom([]) => Node::Atom("[]", true),
             TRef::ListFrom(_) | TRef::T(Term::List(_)) => Node::Compound("[|]", 2, false),
             TRef::T(Term::Var(n)) => Node::Var(*n),
             TRef::T(Term::Atom(a)) => Node::Atom(a, false),
@@ -194,7 +194,12 @@ impl fmt::Display for Term {
 
 /// Convert a heap term to a public term (no recursion on the Rust stack); `None` beyond
 /// `budget` nodes (cyclic terms).
-pub(crate) fn term_from_heap(heap: &[Cell], atoms: &AtomTable, root: Cell, mut budget: usize) -> Option<Term> {
+pub(crate) fn term_from_heap(
+    heap: &[Cell],
+    atoms: &AtomTable,
+    root: Cell,
+    mut budget: usize,
+) -> Option<Term> {
     enum Work {
         Visit(Cell),
         Build(String, usize),

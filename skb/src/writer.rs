@@ -253,7 +253,8 @@ pub(crate) fn write_term<V: TermView>(
                     w.token(&s);
                 }
                 Node::Atom(name, nil) => {
-                    let embrace = !opts.ignore_ops && !is_arg && prec < 1200 && !nil && ops.is_op(name);
+                    let embrace =
+                        !opts.ignore_ops && !is_arg && prec < 1200 && !nil && ops.is_op(name);
                     let s = atom_text(name, nil, opts.quoted);
                     if embrace {
                         w.open();

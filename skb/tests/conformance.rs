@@ -373,7 +373,10 @@ fn conformance_against_swi_prolog() {
 
 #[test]
 fn normalizer_renames_variables() {
-    assert_eq!(normalize("f(_123,_G7,_123,a_1,'_x')"), "f(_V1,_V2,_V1,a_1,'_x')");
+    assert_eq!(
+        normalize("f(_123,_G7,_123,a_1,'_x')"),
+        "f(_V1,_V2,_V1,a_1,'_x')"
+    );
 }
 
 /// Small fixed-seed PRNG (xorshift64*).
@@ -392,16 +395,75 @@ impl Rng {
 }
 
 const ATOMS: &[&str] = &[
-    "a", "b", "B", "hello world", "[]", "{}", "-", "+", "*", ",", "|", ";", "!", ":-", "\\+", "=",
-    "is", "mod", "dynamic", "don't", "\n", "-->", "ab1", "_x", "é", "", "/*", ".", "\\", "^",
-    "->", ":", "@", "$VAR",
+    "a",
+    "b",
+    "B",
+    "hello world",
+    "[]",
+    "{}",
+    "-",
+    "+",
+    "*",
+    ",",
+    "|",
+    ";",
+    "!",
+    ":-",
+    "\\+",
+    "=",
+    "is",
+    "mod",
+    "dynamic",
+    "don't",
+    "\n",
+    "-->",
+    "ab1",
+    "_x",
+    "é",
+    "",
+    "/*",
+    ".",
+    "\\",
+    "^",
+    "->",
+    ":",
+    "@",
+    "$VAR",
 ];
 
 const FUNCTORS: &[(&str, usize)] = &[
-    ("-", 1), ("-", 2), ("+", 2), ("*", 2), ("^", 2), ("**", 2), (":-", 2), (":-", 1),
-    (",", 2), (";", 2), ("->", 2), ("=", 2), ("\\+", 1), ("is", 2), (":", 2), ("\\", 1),
-    ("{}", 1), ("[|]", 2), ("[|]", 2), ("f", 1), ("g", 2), ("h", 3), ("mod", 2), ("dynamic", 1),
-    ("$VAR", 1), ("a b", 1), ("=..", 2), ("|", 2), ("?-", 1), ("+", 1), ("@", 1), ("<", 2),
+    ("-", 1),
+    ("-", 2),
+    ("+", 2),
+    ("*", 2),
+    ("^", 2),
+    ("**", 2),
+    (":-", 2),
+    (":-", 1),
+    (",", 2),
+    (";", 2),
+    ("->", 2),
+    ("=", 2),
+    ("\\+", 1),
+    ("is", 2),
+    (":", 2),
+    ("\\", 1),
+    ("{}", 1),
+    ("[|]", 2),
+    ("[|]", 2),
+    ("f", 1),
+    ("g", 2),
+    ("h", 3),
+    ("mod", 2),
+    ("dynamic", 1),
+    ("$VAR", 1),
+    ("a b", 1),
+    ("=..", 2),
+    ("|", 2),
+    ("?-", 1),
+    ("+", 1),
+    ("@", 1),
+    ("<", 2),
 ];
 
 fn quoted(s: &str) -> String {
@@ -432,7 +494,16 @@ fn random_term(r: &mut Rng, depth: usize) -> String {
         }
         1 => {
             // (SWI-Prolog writes -2^63, a big integer there, without operator spacing.)
-            let v = [0i64, 1, 2, -1, -7, 42, 9_223_372_036_854_775_807, -9_223_372_036_854_775_807];
+            let v = [
+                0i64,
+                1,
+                2,
+                -1,
+                -7,
+                42,
+                9_223_372_036_854_775_807,
+                -9_223_372_036_854_775_807,
+            ];
             v[r.below(v.len())].to_string()
         }
         _ => {
@@ -462,13 +533,27 @@ fn writeq_of_random_terms_matches_swi_prolog() {
     let out = Command::new("timeout")
         .arg("60")
         .arg(&swipl)
-        .args(["-q", "-g", "forall(t(X), (writeq(X), nl, writeq(t(X)), nl))", "-t", "halt"])
+        .args([
+            "-q",
+            "-g",
+            "forall(t(X), (writeq(X), nl, writeq(t(X)), nl))",
+            "-t",
+            "halt",
+        ])
         .arg(&file)
         .output()
         .expect("run swipl");
     let _ = std::fs::remove_dir_all(&dir);
-    let swi: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
-    assert_eq!(swi.len(), 2 * terms.len(), "swipl output: {}", String::from_utf8_lossy(&out.stderr));
+    let swi: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        swi.len(),
+        2 * terms.len(),
+        "swipl output: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let mut skb = Skb::new();
     skb.consult(&text).expect("consult terms");
@@ -483,7 +568,11 @@ fn writeq_of_random_terms_matches_swi_prolog() {
         }
         // Through the engine's own heap (as an argument).
         if sols[i].text() != swi[2 * i + 1] {
-            bad.push(format!("t({t})\n  skb: {}\n  swi: {}", sols[i].text(), swi[2 * i + 1]));
+            bad.push(format!(
+                "t({t})\n  skb: {}\n  swi: {}",
+                sols[i].text(),
+                swi[2 * i + 1]
+            ));
         }
         // What we write must read back as the same term ('$VAR' terms print as variables).
         let back = skb.parse_term(&ours).expect("read back");
@@ -491,5 +580,10 @@ fn writeq_of_random_terms_matches_swi_prolog() {
             bad.push(format!("{t}\n  round trip of {ours} gave {back:?}"));
         }
     }
-    assert!(bad.is_empty(), "{} differences:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} differences:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }
