@@ -550,3 +550,16 @@ fn fuzz_well_formed_goals() {
         }
     }
 }
+
+#[test]
+fn skb_is_send_and_user_definitions_replace_library_ones() {
+    fn send<T: Send>() {}
+    send::<Skb>();
+    send::<skb::Solution>();
+    let mut skb = Skb::new();
+    skb.consult("member(X, [X|_]) :- !.").unwrap();
+    assert_eq!(
+        answers(&mut skb, "member(X, [a, b])"),
+        vec!["member(a,[a,b])"]
+    );
+}
