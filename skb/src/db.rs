@@ -40,10 +40,12 @@ pub(crate) fn first_arg_key(store: &[Cell], c: Cell) -> Option<Key> {
     }
 }
 
-/// A stored clause: `code.roots = [head, body]`.
+/// A stored clause: `code.roots = [head, body]`; `goals` are the body's top-level conjuncts
+/// (cells of `code`), run in order.
 #[derive(Debug)]
 pub(crate) struct Clause {
     pub(crate) code: Stored,
+    pub(crate) goals: Vec<Cell>,
     pub(crate) key: Option<Key>,
     pub(crate) erased: AtomicBool,
 }
@@ -211,8 +213,24 @@ pub(crate) fn make_clause(
     let mut code = cp.finish();
     wrap_var_goals(&mut code);
     let key = first_arg_key(&code.cells, code.roots[0]);
+    let mut goals = Vec::new();
+    let mut b = code.roots[1];
+    loop {
+        match b {
+            Cell::Str(p) if code.cells[p as usize] == Cell::Fun(COMMA, 2) => {
+                goals.push(code.cells[p as usize + 1]);
+                b = code.cells[p as usize + 2];
+            }
+            _ => {
+                goals.push(b);
+                break;
+            }
+        }
+    }
+    goals.retain(|g| *g != Cell::Atom(TRUE));
     Ok(Clause {
         code,
+        goals,
         key,
         erased: AtomicBool::new(false),
     })

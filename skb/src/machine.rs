@@ -134,6 +134,8 @@ pub(crate) struct Machine<'d> {
     pub(crate) limits: Limits,
     force_trail: bool,
     ustack: Vec<(Cell, Cell)>,
+    hstack: Vec<(Cell, Cell)>,
+    env: Vec<Option<Cell>>,
     /// Term-traversal work (unification, comparison, list walks...), counted against
     /// `limits.max_steps` together with `steps`.
     work: core::cell::Cell<u64>,
@@ -155,6 +157,8 @@ impl<'d> Machine<'d> {
             limits,
             force_trail: false,
             ustack: Vec::new(),
+            hstack: Vec::new(),
+            env: Vec::new(),
             work: core::cell::Cell::new(0),
             hit: core::cell::Cell::new(None),
         }
@@ -651,59 +655,139 @@ impl<'d> Machine<'d> {
         Ok(())
     }
 
-    /// Copy `clause` onto the heap and unify its head with `goal`; on success its body becomes
-    /// the next goal(s) with cut barrier `cut_b`.
+    /// Rename `clause` and unify its head with `goal`; on success its body goals become the
+    /// next goals with cut barrier `cut_b`. The head is matched against the stored clause
+    /// directly, so only what the body needs (and head structure bound to goal variables) is
+    /// built on the heap.
     fn try_clause(&mut self, goal: Cell, clause: &Clause, cut_b: u32) -> bool {
-        let roots = {
-            let base = self.heap.len() as u32;
-            self.heap
-                .extend(clause.code.cells.iter().map(|c| c.reloc(base)));
-            [
-                clause.code.roots[0].reloc(base),
-                clause.code.roots[1].reloc(base),
-            ]
-        };
-        let g = self.deref(goal);
-        if let (Cell::Str(p), Cell::Str(q)) = (g, roots[0]) {
-            let Cell::Fun(_, n) = self.heap[p as usize] else {
-                return false;
-            };
-            for i in 1..=n {
-                let (a, b) = (self.heap[(p + i) as usize], self.heap[(q + i) as usize]);
-                if !self.unify(a, b) {
-                    return false;
-                }
+        let code = &clause.code.cells;
+        let mut env = core::mem::take(&mut self.env);
+        env.clear();
+        env.resize(code.len(), None);
+        let ok = self.match_head(goal, clause, &mut env);
+        if ok {
+            for &g in clause.goals.iter().rev() {
+                let t = self.instantiate(code, g, &mut env);
+                self.push_goal(t, cut_b);
             }
         }
-        self.push_body(roots[1], cut_b);
-        true
+        self.env = env;
+        ok
     }
 
-    /// Push a clause body, flattening its top-level conjunction.
-    fn push_body(&mut self, body: Cell, cut_b: u32) {
-        let mut goals: [Cell; 16] = [Cell::Int(0); 16];
-        let mut n = 0;
-        let mut b = self.deref(body);
-        loop {
-            if let Cell::Str(p) = b {
-                if self.heap[p as usize] == Cell::Fun(COMMA, 2) && n < goals.len() - 1 {
-                    goals[n] = self.heap[p as usize + 1];
-                    n += 1;
-                    b = self.deref(self.heap[p as usize + 2]);
-                    continue;
-                }
-            }
-            if b != Cell::Atom(TRUE) || n == 0 {
-                goals[n] = b;
-                n += 1;
-            }
-            break;
+    fn match_head(&mut self, goal: Cell, clause: &Clause, env: &mut [Option<Cell>]) -> bool {
+        let code = &clause.code.cells;
+        let (Cell::Str(p), Cell::Str(q)) = (self.deref(goal), clause.code.roots[0]) else {
+            return true;
+        };
+        let Cell::Fun(_, n) = code[q as usize] else {
+            return false;
+        };
+        let mut stack = core::mem::take(&mut self.hstack);
+        stack.clear();
+        for i in (1..=n).rev() {
+            stack.push((self.heap[(p + i) as usize], code[(q + i) as usize]));
         }
-        for &g in goals[..n].iter().rev() {
-            if g == Cell::Atom(TRUE) {
-                continue;
+        let mut ok = true;
+        while let Some((h, c)) = stack.pop() {
+            if !self.tick() {
+                ok = false;
+                break;
             }
-            self.push_goal(g, cut_b);
+            match c {
+                Cell::Ref(v) => match env[v as usize] {
+                    None => env[v as usize] = Some(h),
+                    Some(x) => {
+                        if !self.unify(x, h) {
+                            ok = false;
+                            break;
+                        }
+                    }
+                },
+                Cell::Str(cq) => match self.deref(h) {
+                    Cell::Ref(hv) => {
+                        let t = self.instantiate(code, c, env);
+                        self.bind(hv, t);
+                    }
+                    Cell::Str(hp) => {
+                        let f = code[cq as usize];
+                        if self.heap[hp as usize] != f {
+                            ok = false;
+                            break;
+                        }
+                        let Cell::Fun(_, m) = f else {
+                            ok = false;
+                            break;
+                        };
+                        for i in (1..=m).rev() {
+                            stack.push((self.heap[(hp + i) as usize], code[(cq + i) as usize]));
+                        }
+                    }
+                    _ => {
+                        ok = false;
+                        break;
+                    }
+                },
+                c => match self.deref(h) {
+                    Cell::Ref(hv) => self.bind(hv, c),
+                    x => {
+                        if x != c {
+                            ok = false;
+                            break;
+                        }
+                    }
+                },
+            }
+        }
+        stack.clear();
+        self.hstack = stack;
+        ok
+    }
+
+    /// Build a clause subterm on the heap, with clause variables taken from / recorded in `env`.
+    fn instantiate(&mut self, code: &[Cell], c: Cell, env: &mut [Option<Cell>]) -> Cell {
+        let mut work: Vec<(u32, u32, u32)> = Vec::new();
+        let root = self.inst_cell(code, c, env, &mut work);
+        while let Some((q, h, n)) = work.pop() {
+            for i in 1..=n {
+                let v = self.inst_cell(code, code[(q + i) as usize], env, &mut work);
+                self.heap[(h + i) as usize] = v;
+            }
+        }
+        root
+    }
+
+    #[inline]
+    fn inst_cell(
+        &mut self,
+        code: &[Cell],
+        c: Cell,
+        env: &mut [Option<Cell>],
+        work: &mut Vec<(u32, u32, u32)>,
+    ) -> Cell {
+        match c {
+            Cell::Ref(v) => match env[v as usize] {
+                Some(x) => x,
+                None => {
+                    let a = self.heap.len() as u32;
+                    self.heap.push(Cell::Ref(a));
+                    env[v as usize] = Some(Cell::Ref(a));
+                    Cell::Ref(a)
+                }
+            },
+            Cell::Str(q) => {
+                let f = code[q as usize];
+                let Cell::Fun(_, n) = f else {
+                    return Cell::Atom(NIL);
+                };
+                let h = self.heap.len() as u32;
+                self.heap.push(f);
+                self.heap
+                    .extend(core::iter::repeat_n(Cell::Atom(NIL), n as usize));
+                work.push((q, h, n));
+                Cell::Str(h)
+            }
+            c => c,
         }
     }
 
