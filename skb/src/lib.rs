@@ -55,7 +55,12 @@
 //!   `select/3`, `selectchk/3`, `exclude/3`, `include/3`, `partition/4`, `maplist/2..5`,
 //!   `foldl/4..6`, `delete/3`, `subtract/3`, `intersection/3`, `union/3`, `list_to_set/2`,
 //!   `sort/4`, `max_member/2`, `min_member/2`, `pairs_keys_values/3`, `pairs_keys/2`,
-//!   `pairs_values/2`, `flatten/2`, `sumlist/3`, `exclude/3`, `last/2`, `permutation/2`.
+//!   `pairs_values/2`, `flatten/2`, `permutation/2`, `select/4`, `numlist/3`, `repeat/0`.
+//!
+//! Variables in answers are written `_G<n>`. Memory: there is no garbage collector; clause
+//! heads are matched against the stored clause without copying, but every call leaves its
+//! body goals on the heap until backtracking (about 10 cells per call of a typical recursive
+//! list predicate); failure-driven loops and backtracking reclaim everything.
 //!
 //! Clauses loaded with [`Skb::consult`] are added to what is there (several texts may define
 //! clauses of one predicate). A user definition of a library predicate replaces it. As in
@@ -221,7 +226,9 @@ impl Skb {
         Ok(())
     }
 
-    /// Load Prolog text: clauses are added, directives (`:- Goal.`) are run once.
+    /// Load Prolog text: clauses are added, directives (`:- Goal.`) are run once (a failing
+    /// directive is reported as [`SkbError::Uncaught`] `"directive failed: ..."`). Loading
+    /// stops at the first error; clauses before it stay loaded.
     pub fn consult(&mut self, text: &str) -> Result<(), SkbError> {
         let mut lex = Lexer::new(text);
         loop {

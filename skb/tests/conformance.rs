@@ -204,6 +204,19 @@ const CASES: &[Case] = &[
     ),
     c("", "aggregate_all(max(X), member(X, []), M)"),
     c("", "aggregate_all(max(X, Y), member(X-Y, [1-a, 3-b, 2-c]), M)"),
+    // --- more control and database
+    c("t(1). t(2). t(3).", "\\+ (t(X), X > 2, !, fail)"),
+    c("", "catch(catch(throw(a), b, true), X, true)"),
+    c("", "catch((member(X, [1,2,3]), X >= 2, throw(got(X))), got(Y), true)"),
+    c(":- dynamic(r/1). r(X) :- X > 1, X < 5.", "retract((r(A) :- B))"),
+    c("a(1). a(2). b(2). b(3).", "a(X), \\+ \\+ b(X)"),
+    c("", "findall(X-L, (member(X, [2,1]), findall(Y, between(1, X, Y), L)), R)"),
+    c("", "X = f(_, _), copy_term(X, Y), X \\== Y"),
+    c("p(1, a). p(2, b). p(3, a).", "aggregate_all(count, p(_, a), N), aggregate_all(bag(K), p(K, a), Ks)"),
+    c("", "length([a|T], 3), T = [b|_]"),
+    c("", "atom_chars(X, ['1', '2']), atom_length(X, L), atom(X)"),
+    c("", "sort(2, @>=, [p(a, 1), p(b, 3), p(c, 2), p(d, 3)], L)"),
+    c("", "last([a], X), nth0(0, [z], Y), nth1(I, [a, b, a], a)"),
     // --- deep recursion
     c(
         "len([], 0). len([_|T], N) :- len(T, N0), N is N0 + 1.",
