@@ -34,6 +34,8 @@ pub struct BootConfig {
     pub inject: Option<Inject>,
     /// A benchmark to run after boot.
     pub bench: Option<Bench>,
+    /// Turn on SMEP and SMAP where the CPU has them (`smep_smap=0` to compare).
+    pub smep_smap: bool,
 }
 
 /// A benchmark the kernel runs after boot (`bench=`).
@@ -51,6 +53,7 @@ impl Default for BootConfig {
             log_level: log::LevelFilter::Info,
             inject: None,
             bench: None,
+            smep_smap: true,
         }
     }
 }
@@ -91,6 +94,7 @@ impl BootConfig {
             let ok = match k {
                 "qemu_exit" => parse_bool(v).map(|b| cfg.qemu_exit = b),
                 "fbcon" => parse_bool(v).map(|b| cfg.fbcon = b),
+                "smep_smap" => parse_bool(v).map(|b| cfg.smep_smap = b),
                 "log" => v.parse().ok().map(|l| cfg.log_level = l),
                 "bench" => match v {
                     "urpc" => Some(Bench::Urpc),

@@ -46,10 +46,11 @@ fn enable_protection() {
     let cpuid = raw_cpuid::CpuId::new();
     let ext = cpuid.get_extended_feature_info();
     let mut cr4 = Cr4::read();
-    if ext.as_ref().is_some_and(|e| e.has_smep()) {
+    let wanted = bootcfg::get().smep_smap;
+    if wanted && ext.as_ref().is_some_and(|e| e.has_smep()) {
         cr4 |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
     }
-    if ext.as_ref().is_some_and(|e| e.has_smap()) {
+    if wanted && ext.as_ref().is_some_and(|e| e.has_smap()) {
         cr4 |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
     }
     // SAFETY: SMEP/SMAP only restrict the kernel's access to user pages, which it never

@@ -148,8 +148,11 @@ fn kmain(boot_info: &'static mut BootInfo) -> ! {
     memory::boot_core_heap(&mut frames);
     let stack_top = boot_info.kernel_stack_bottom + boot_info.kernel_stack_len;
     cpudriver::init_core(stack_top);
+    let (smep, smap) = cpudriver::protections();
     log::info!(
-        "boot core: GDT, TSS (IST stacks), IDT loaded; heap {} KiB free",
+        "boot core: GDT, TSS (IST stacks), IDT, syscall MSRs loaded; SMEP {}, SMAP {}; heap {} KiB free",
+        if smep { "on" } else { "off" },
+        if smap { "on" } else { "off" },
         cpudriver::heap::free_bytes() >> 10
     );
 

@@ -11,7 +11,7 @@ fn bios_boot_reaches_ready() {
     let run = boot("bios-smp1", &machine(1), &[], LIMIT);
     run.assert_success()
         .assert_contains("[c00 INFO ] multikernel booting")
-        .assert_contains("IDT loaded");
+        .assert_contains("syscall MSRs loaded");
     run.ready_line();
 }
 

@@ -26,6 +26,7 @@ commands:
       --batch CMDS       boot, run CMDS ('CMD; CMD') once a shell exists, power off;
                          exit 0 only if the system reached ready
       --run 'PROG ARGS'  also start the user program PROG on every core (e.g. probe hello)
+      --no-smep-smap     leave SMEP and SMAP off (for comparing)
       --log LEVEL        kernel log level: error, warn, info, debug, trace
       --inject FAULT     make the kernel fault on purpose: panic, page-fault,
                          double-fault, invalid-opcode (for testing the failure path)
@@ -128,6 +129,7 @@ fn cmd_run(mut args: Args) -> Result<ExitCode, String> {
     let inject = args.value("--inject")?;
     let log_level = args.value("--log")?;
     let run_prog = args.value("--run")?;
+    let no_smep = args.flag("--no-smep-smap");
     let rest = args.finish()?;
     if let Some(r) = rest.first() {
         return Err(format!("unexpected argument `{r}`"));
@@ -151,6 +153,9 @@ fn cmd_run(mut args: Args) -> Result<ExitCode, String> {
     }
     if let Some(r) = run_prog.as_deref() {
         extra.push(("run", r));
+    }
+    if no_smep {
+        extra.push(("smep_smap", "0"));
     }
     let cfg = xtask::boot_cfg(batch.is_some(), &extra);
     let dir = paths::xtask_out().join("run");
