@@ -338,7 +338,7 @@ impl Scheduler {
         // The receiver serves the call disabled, so its own saved state stays untouched.
         t.serving = Some((caller, t.exact.take(), frame.disabled));
         frame.disabled = 1;
-        self.enter(target, f);
+        self.enter(target);
         *f = TrapFrame {
             rip: entry,
             cs: USER_CS,
@@ -377,17 +377,20 @@ impl Scheduler {
         let mut state = c.exact.take().unwrap_or_default();
         state.rax = err as u64;
         state.rdx = value;
-        self.enter(caller, f);
+        self.enter(caller);
         *f = state;
     }
 
     /// Make `i` the current dispatcher and switch to its address space (the state to run is
     /// set by the caller).
-    fn enter(&mut self, i: usize, _f: &mut TrapFrame) {
+    fn enter(&mut self, i: usize) {
         self.current = Some(i);
         let d = &mut self.dispatchers[i];
         d.runs += 1;
         load_address_space(d.vspace.as_ref().map_or(0, |v| v.pml4));
+        // SAFETY: FS base names the dispatcher frame's user address (not dereferenced by
+        // the kernel).
+        unsafe { crate::arch::cpu::wrmsr(IA32_FS_BASE, abi::DISPATCHER_FRAME_VADDR) };
     }
 
     /// Save the interrupted state of the current dispatcher (preemption).
@@ -440,17 +443,7 @@ impl Scheduler {
             address,
             regs: regs_from(f),
         };
-        frame.disabled = 1;
-        frame.upcalls = frame.upcalls.wrapping_add(1);
-        *f = TrapFrame {
-            rip: d.fault_entry,
-            cs: USER_CS,
-            rflags: USER_RFLAGS,
-            rsp: frame.upcall_stack_top,
-            ss: USER_SS,
-            rdi: abi::DISPATCHER_FRAME_VADDR,
-            ..TrapFrame::default()
-        };
+        *f = upcall(frame, d.fault_entry);
         true
     }
 
@@ -497,32 +490,14 @@ impl Scheduler {
             self.current = None;
             return false;
         };
-        self.current = Some(i);
+        self.enter(i);
         let d = &mut self.dispatchers[i];
-        d.runs += 1;
-        let pml4 = d.vspace.as_ref().map_or(0, |v| v.pml4);
-        load_address_space(pml4);
-        // SAFETY: FS base names the dispatcher frame's user address (not dereferenced by
-        // the kernel).
-        unsafe { crate::arch::cpu::wrmsr(IA32_FS_BASE, abi::DISPATCHER_FRAME_VADDR) };
         // SAFETY: the dispatcher frame is this dispatcher's kernel-mapped page.
         let frame = unsafe { &mut *d.frame };
         frame.ticks = percore::current().timer_ticks.get();
         *f = match d.exact.take() {
             Some(exact) => exact,
-            None => {
-                frame.disabled = 1;
-                frame.upcalls = frame.upcalls.wrapping_add(1);
-                TrapFrame {
-                    rip: d.run_entry,
-                    cs: USER_CS,
-                    rflags: USER_RFLAGS,
-                    rsp: frame.upcall_stack_top,
-                    ss: USER_SS,
-                    rdi: abi::DISPATCHER_FRAME_VADDR,
-                    ..TrapFrame::default()
-                }
-            }
+            None => upcall(frame, d.run_entry),
         };
         true
     }
@@ -541,6 +516,22 @@ impl Scheduler {
             Some(vs) => vs.read_user(va, out),
             None => false,
         }
+    }
+}
+
+/// The state that enters a dispatcher at upcall `entry` on its upcall stack, disabled, with
+/// its dispatcher frame as argument.
+fn upcall(frame: &mut DispatcherFrame, entry: u64) -> TrapFrame {
+    frame.disabled = 1;
+    frame.upcalls = frame.upcalls.wrapping_add(1);
+    TrapFrame {
+        rip: entry,
+        cs: USER_CS,
+        rflags: USER_RFLAGS,
+        rsp: frame.upcall_stack_top,
+        ss: USER_SS,
+        rdi: abi::DISPATCHER_FRAME_VADDR,
+        ..TrapFrame::default()
     }
 }
 

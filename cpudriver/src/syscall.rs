@@ -88,12 +88,7 @@ pub fn dispatch(f: &mut TrapFrame) {
             reschedule(f);
         }
         Some(Syscall::CapInvoke) => {
-            let root = pc
-                .sched
-                .borrow_mut()
-                .current()
-                .and_then(|d| d.caps)
-                .map(|c| c.root);
+            let root = current_cspace(pc);
             let Some(root) = root else {
                 return ret(f, SysError::CapFailed, caps::CapError::InvalidRoot as u64);
             };
@@ -117,12 +112,7 @@ pub fn dispatch(f: &mut TrapFrame) {
             ret(f, SysError::Ok, 0);
         }
         Some(Syscall::LrpcCall) => {
-            let root = pc
-                .sched
-                .borrow_mut()
-                .current()
-                .and_then(|d| d.caps)
-                .map(|c| c.root);
+            let root = current_cspace(pc);
             let target = root.ok_or(caps::CapError::InvalidRoot).and_then(|root| {
                 let slot = pc.caps.borrow();
                 let c = slot.as_ref().ok_or(caps::CapError::InvalidRoot)?;
@@ -157,6 +147,15 @@ pub fn dispatch(f: &mut TrapFrame) {
         }
         None => ret(f, SysError::NoSuchSyscall, 0),
     }
+}
+
+/// The root CNode slot of the current dispatcher's CSpace, if it has one.
+fn current_cspace(pc: &crate::percore::PerCore) -> Option<caps::Slot> {
+    pc.sched
+        .borrow_mut()
+        .current()
+        .and_then(|d| d.caps)
+        .map(|c| c.root)
 }
 
 /// Put the next runnable dispatcher's state in `f`, idling until there is one.

@@ -5,25 +5,7 @@ use abi::Syscall;
 /// Raw syscall with up to five arguments; returns `(error, value)`.
 #[inline(always)]
 pub fn syscall5(nr: Syscall, a: u64, b: u64, c: u64, d: u64, e: u64) -> (u64, u64) {
-    let err: u64;
-    let val: u64;
-    // SAFETY: `syscall` enters the kernel, which saves and restores every register except
-    // rax/rdx (results) and rcx/r11 (clobbered by the instruction).
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inlateout("rax") nr as u64 => err,
-            in("rdi") a,
-            in("rsi") b,
-            inlateout("rdx") c => val,
-            in("r10") d,
-            in("r8") e,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    (err, val)
+    raw_syscall(nr as u64, a, b, c, d, e)
 }
 
 /// Raw syscall with six arguments (`r9` carries the sixth); returns `(error, value)`.

@@ -312,35 +312,21 @@ fn cmd_bench(mut args: Args) -> Result<(), String> {
     let smp: u32 = args.number("--smp")?.unwrap_or(4);
     let emulate = args.flag("--emulate");
     let no_host = args.flag("--no-host");
-    let timeout: u64 = args.number("--timeout")?.unwrap_or(900);
+    let timeout = Duration::from_secs(args.number("--timeout")?.unwrap_or(900));
     let rest = args.finish()?;
+    let m = Machine {
+        smp,
+        maxcpus: None,
+        mem_mb: 1024,
+        numa_nodes: 1,
+        firmware: Firmware::Bios,
+        kvm: !emulate,
+        gdb: false,
+        cpu: None,
+    };
     match rest.first().map(String::as_str) {
-        Some("urpc") => {
-            let m = Machine {
-                smp,
-                maxcpus: None,
-                mem_mb: 1024,
-                numa_nodes: 1,
-                firmware: Firmware::Bios,
-                kvm: !emulate,
-                gdb: false,
-                cpu: None,
-            };
-            xtask::bench::urpc(&m, Duration::from_secs(timeout), !no_host)
-        }
-        Some("lrpc") => {
-            let m = Machine {
-                smp,
-                maxcpus: None,
-                mem_mb: 1024,
-                numa_nodes: 1,
-                firmware: Firmware::Bios,
-                kvm: !emulate,
-                gdb: false,
-                cpu: None,
-            };
-            xtask::bench::lrpc(&m, Duration::from_secs(timeout), 10_000)
-        }
+        Some("urpc") => xtask::bench::urpc(&m, timeout, !no_host),
+        Some("lrpc") => xtask::bench::lrpc(&m, timeout, 10_000),
         Some(other) => Err(format!(
             "unknown benchmark `{other}` (available: urpc, lrpc)"
         )),
