@@ -42,6 +42,10 @@ commands:
                          print the machine's topology as JSON, with the kernel's own code
   bench lrpc [options]   the null syscall and the same-core LRPC round trip on every core
                          (same options); JSON in target/bench/lrpc.json
+  skb [FILE.pl ...] [--acpi DUMP] -q GOAL
+                         the System Knowledge Base on the host: loads the rule library, the
+                         files and (with --acpi) the facts of a Linux acpidump, and prints
+                         every solution of GOAL, then `N solutions`
   image DIR              write BIOS and UEFI images for real hardware into DIR
   help                   this text
 ";
@@ -353,6 +357,31 @@ fn cmd_topology(args: Args) -> Result<(), String> {
     Ok(())
 }
 
+fn cmd_skb(args: Vec<String>) -> Result<ExitCode, String> {
+    let mut args = args;
+    if let Some(i) = args.iter().position(|a| a == "--acpi") {
+        let dump = args
+            .get(i + 1)
+            .cloned()
+            .ok_or("--acpi needs a Linux acpidump file")?;
+        args.drain(i..i + 2);
+        let text = std::fs::read(&dump).map_err(|e| format!("{dump}: {e}"))?;
+        let t =
+            topology::from_acpidump_text(&String::from_utf8_lossy(&text), topology::CpuHint::NONE)
+                .map_err(|e| format!("{dump}: {e}"))?;
+        let dir = paths::xtask_out();
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let facts = dir.join("skb-acpi-facts.pl");
+        std::fs::write(&facts, xtask::skbfacts::facts(&t)).map_err(|e| e.to_string())?;
+        args.insert(0, facts.to_string_lossy().into_owned());
+    }
+    let mut out = std::io::stdout().lock();
+    match skb::cli::cli_main(&args, &mut out) {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn main() -> ExitCode {
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.is_empty() {
@@ -368,6 +397,7 @@ fn main() -> ExitCode {
         "image" => cmd_image(args).map(|()| ExitCode::SUCCESS),
         "bench" => cmd_bench(args).map(|()| ExitCode::SUCCESS),
         "topology" => cmd_topology(args).map(|()| ExitCode::SUCCESS),
+        "skb" => cmd_skb(args.0),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(ExitCode::SUCCESS)
