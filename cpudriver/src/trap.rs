@@ -114,8 +114,11 @@ fn user_trap(vector: u8, frame: &mut TrapFrame) {
             let what = if vector == 14 {
                 let (present, access, _) = page_fault_cause(frame.error_code);
                 alloc::format!(
-                    "page fault at address {:#x} ({present}, {access})",
-                    crate::arch::cpu::cr2()
+                    "page fault at address {:#x} ({present}, {access}; error code {:#x}, cs {:#x}, rsp {:#x})",
+                    crate::arch::cpu::cr2(),
+                    frame.error_code,
+                    frame.cs,
+                    frame.rsp
                 )
             } else {
                 alloc::format!(

@@ -36,7 +36,7 @@ fn reading_kernel_memory_kills_only_the_program() {
     let run = run_probe("user-kernel-read", "probe kernel-read");
     for core in 0..CORES {
         run.assert_contains(&format!(
-            "core {core}: program `probe` (dispatcher 1) killed: page fault at address 0xffff800000000000 (protection violation, read)"
+            "core {core}: program `probe` (dispatcher 1) killed: page fault at address 0xffff800000000000 (protection violation, read; error code 0x5"
         ));
     }
     run.assert_lacks("ERROR read kernel memory");
@@ -47,7 +47,7 @@ fn writing_unmapped_memory_kills_only_the_program() {
     let run = run_probe("user-null-write", "probe null-write");
     for core in 0..CORES {
         run.assert_contains(&format!(
-            "core {core}: program `probe` (dispatcher 1) killed: page fault at address 0x0 (page not present, write)"
+            "core {core}: program `probe` (dispatcher 1) killed: page fault at address 0x0 (page not present, write; error code 0x6"
         ));
     }
     run.assert_lacks("ERROR wrote address 0");

@@ -39,7 +39,7 @@ pub struct Selectors {
 }
 
 fn leak_stack(size: usize) -> VirtAddr {
-    let stack: &'static mut [u64] = vec![0u64; size / 8].leak();
+    let stack = vec![0u64; size / 8].leak();
     let top = stack.as_ptr_range().end as u64;
     VirtAddr::new(top & !0xf)
 }

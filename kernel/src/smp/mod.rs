@@ -225,7 +225,7 @@ extern "C" fn ap_entry(record: &'static ApBootRecord) -> ! {
     let pc_ptr = (record.phys_offset + pc_pa) as *mut PerCore;
     // SAFETY: fresh, page-aligned frames from this core's own pool, mapped through the
     // physical-memory mapping, used by this core alone from now on.
-    let pc: &'static mut PerCore = unsafe {
+    let pc = unsafe {
         pc_ptr.write(PerCore::new(
             record.core_id,
             record.apic_id,
