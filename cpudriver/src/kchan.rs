@@ -104,7 +104,9 @@ pub fn run_responder(
     }
 }
 
-fn run_initiator(k: u64, pa: u64, warmup: usize, count: usize, batch: usize) -> Message {
+/// Run the initiator side of benchmark `k` over the memory at `pa`; the result as a
+/// [`tag::BENCH_RESULT`] message.
+pub fn run_initiator(k: u64, pa: u64, warmup: usize, count: usize, batch: usize) -> Message {
     let pc = percore::current();
     let mut samples = vec![0u64; count.clamp(1, 100_000)];
     let r = match k {

@@ -13,8 +13,8 @@ use cpudriver::arch::apic::LocalApic;
 use cpudriver::arch::cpu::rdtsc;
 use cpudriver::kchan::{kind, tag};
 use cpudriver::percore;
-use urpc::bench::{self, PingPongLines, Summary};
-use urpc::{Message, PageChannel, Side};
+use urpc::bench::{self, Summary};
+use urpc::Message;
 
 use crate::kchannels::Link;
 
@@ -129,31 +129,9 @@ fn measure(links: &mut [Link], apic: LocalApic, hz: u64, m: Measurement) -> Opti
     );
     link(links, b)?.send(apic, &go).ok()?;
     if a == 0 {
-        let pc = percore::current();
-        let mut buf = vec![0u64; samples];
-        let ok = match k {
-            kind::PINGPONG => {
-                // SAFETY: the scratch frame holds the two lines for this run.
-                let lines =
-                    unsafe { PingPongLines::from_raw(pc.phys_to_virt(pa) as *const PingPongLines) }
-                        .ok()?;
-                bench::pingpong_initiator(lines, warmup, &mut buf, rdtsc);
-                true
-            }
-            _ => {
-                // SAFETY: the scratch frame is a zeroed channel for this run only.
-                let mem: &PageChannel =
-                    unsafe { PageChannel::from_raw(pc.phys_to_virt(pa) as *const PageChannel) }
-                        .ok()?;
-                let mut ep = mem.endpoint(Side::A, cpudriver::kchan::BENCH_CONFIG);
-                if k == kind::RTT {
-                    bench::urpc_rtt_initiator(&mut ep, warmup, &mut buf, rdtsc).is_ok()
-                } else {
-                    bench::throughput_initiator(&mut ep, batch, warmup, &mut buf, rdtsc).is_ok()
-                }
-            }
-        };
-        return if ok { bench::summarize(&mut buf) } else { None };
+        // The boot core initiates with the same code the other cores run.
+        let result = cpudriver::kchan::run_initiator(k, pa, warmup, samples, batch);
+        return summary_of(&result, k, a, b);
     }
     let start = Message::new(
         tag::BENCH_INITIATE,
@@ -167,6 +145,11 @@ fn measure(links: &mut [Link], apic: LocalApic, hz: u64, m: Measurement) -> Opti
 /// Wait for the initiator's result message.
 fn result_from(l: &mut Link, hz: u64, k: u64, a: u32, b: u32) -> Option<Summary> {
     let reply = l.recv(hz, 120_000).ok()?;
+    summary_of(&reply, k, a, b)
+}
+
+/// The summary in a `BENCH_RESULT` message, or `None` (reported) when the run failed.
+fn summary_of(reply: &Message, k: u64, a: u32, b: u32) -> Option<Summary> {
     let w = reply.words();
     if reply.tag() != tag::BENCH_RESULT || w[1] == 0 {
         log::error!("benchmark {k} on cores {a}->{b} failed (code {})", w[2]);

@@ -71,47 +71,28 @@ fn fb_info(info: FrameBufferInfo, addr: *mut u8) -> Option<FbInfo> {
     })
 }
 
-/// The boot configuration from `boot.cfg` in the ramdisk (defaults if there is none).
-fn read_boot_config(boot_info: &BootInfo) -> (BootConfig, Option<ramdisk::RamdiskError>) {
-    let Some(addr) = boot_info.ramdisk_addr.into_option() else {
-        return (BootConfig::default(), None);
-    };
-    // SAFETY: the bootloader maps the ramdisk at `ramdisk_addr` for `ramdisk_len` bytes
-    // and never reuses that memory.
-    let bytes =
-        unsafe { core::slice::from_raw_parts(addr as *const u8, boot_info.ramdisk_len as usize) };
-    match ramdisk::Ramdisk::new(bytes) {
-        Ok(rd) => {
-            let text = rd
-                .get("boot.cfg")
-                .and_then(|b| core::str::from_utf8(b).ok())
-                .unwrap_or("");
-            // Errors are reported once the console is up (parse again there).
-            (BootConfig::parse(text, |_| {}), None)
-        }
-        Err(e) => (BootConfig::default(), Some(e)),
+/// The text of `boot.cfg` in the ramdisk (empty if there is none), or why the ramdisk
+/// cannot be read.
+fn boot_cfg_text(ramdisk: &[u8]) -> Result<&str, ramdisk::RamdiskError> {
+    if ramdisk.is_empty() {
+        return Ok("");
     }
-}
-
-fn report_boot_config_errors(boot_info: &BootInfo) {
-    let Some(addr) = boot_info.ramdisk_addr.into_option() else {
-        return;
-    };
-    // SAFETY: as in `read_boot_config`.
-    let bytes =
-        unsafe { core::slice::from_raw_parts(addr as *const u8, boot_info.ramdisk_len as usize) };
-    if let Some(text) = ramdisk::Ramdisk::new(bytes)
-        .ok()
-        .and_then(|rd| rd.get("boot.cfg"))
+    let rd = ramdisk::Ramdisk::new(ramdisk)?;
+    Ok(rd
+        .get("boot.cfg")
         .and_then(|b| core::str::from_utf8(b).ok())
-    {
-        BootConfig::parse(text, |e| log::warn!("boot.cfg: ignored: {e:?}"));
-    }
+        .unwrap_or(""))
 }
 
 fn kmain(boot_info: &'static mut BootInfo) -> ! {
     let entry_tsc = rdtsc();
-    let (cfg, ramdisk_error) = read_boot_config(boot_info);
+    let rd = programs::ramdisk(boot_info);
+    let (cfg_text, ramdisk_error) = match boot_cfg_text(rd) {
+        Ok(t) => (t, None),
+        Err(e) => ("", Some(e)),
+    };
+    // Errors are reported once the console is up (the second parse below).
+    let cfg = BootConfig::parse(cfg_text, |_| {});
     bootcfg::set(cfg);
 
     let fb = match boot_info.framebuffer.as_mut() {
@@ -128,7 +109,7 @@ fn kmain(boot_info: &'static mut BootInfo) -> ! {
     if let Some(e) = ramdisk_error {
         log::error!("ramdisk unreadable, booting with defaults: {e:?}");
     }
-    report_boot_config_errors(boot_info);
+    BootConfig::parse(cfg_text, |e| log::warn!("boot.cfg: ignored: {e:?}"));
 
     let Some(phys_offset) = boot_info.physical_memory_offset.into_option() else {
         panic!("bootloader did not map physical memory");

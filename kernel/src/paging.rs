@@ -12,18 +12,6 @@ use x86_64::{PhysAddr, VirtAddr};
 /// Start of the kernel's device window: fixed virtual addresses for device registers.
 pub const DEVICE_WINDOW: u64 = 0xffff_fe00_0000_0000;
 
-/// Lends a [`FrameAllocator`] to the `x86_64` crate's mapper.
-struct Frames<'a>(&'a mut FrameAllocator);
-
-// SAFETY: frames handed out are free (the allocator never hands a frame out twice) and
-// come from usable RAM.
-unsafe impl x86_64::structures::paging::FrameAllocator<Size4KiB> for Frames<'_> {
-    fn allocate_frame(&mut self) -> Option<PhysFrame> {
-        let pa = self.0.alloc_frame().ok()?;
-        Some(PhysFrame::containing_address(PhysAddr::new(pa)))
-    }
-}
-
 /// Why a mapping could not be made.
 #[derive(Debug)]
 #[allow(
@@ -77,7 +65,14 @@ pub unsafe fn map_page(
     let page = Page::<Size4KiB>::containing_address(VirtAddr::new(va));
     let frame = PhysFrame::containing_address(PhysAddr::new(pa));
     // SAFETY: the caller guarantees the mapping is sound.
-    let r = unsafe { table.map_to(page, frame, flags | F::PRESENT, &mut Frames(frames)) };
+    let r = unsafe {
+        table.map_to(
+            page,
+            frame,
+            flags | F::PRESENT,
+            &mut cpudriver::vspace::Frames(frames),
+        )
+    };
     match r {
         Ok(flush) => {
             flush.flush();

@@ -66,13 +66,7 @@ pub fn start_core_programs(ramdisk: &[u8]) {
         log::error!("cannot start the monitor: {e}");
     }
     let monitor_caps = pc.sched.borrow().dispatchers().first().and_then(|d| d.caps);
-    let Ok(rd) = ramdisk::Ramdisk::new(ramdisk) else {
-        return;
-    };
-    let cfg = rd
-        .get("boot.cfg")
-        .and_then(|b| core::str::from_utf8(b).ok())
-        .unwrap_or("");
+    let cfg = crate::boot_cfg_text(ramdisk).unwrap_or("");
     for line in cfg.lines() {
         let Some(cmd) = line.trim().strip_prefix("run=") else {
             continue;
