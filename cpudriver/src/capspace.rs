@@ -31,6 +31,10 @@ pub const ROOT_RADIX: u8 = 8;
 pub const KERNEL_SLOTS: u32 = 1024;
 /// Kernel slot of the core's RAM capability.
 const KERNEL_RAM_SLOT: u32 = 0;
+/// Kernel slot of the core's Kernel capability (programs' CNodes use slots from 2 on).
+const KERNEL_KERNEL_SLOT: u32 = KERNEL_SLOTS - 1;
+/// Kernel slot of the unbadged EndPoint to the core's monitor (badged copies go to programs).
+const KERNEL_MONITOR_EP_SLOT: u32 = KERNEL_SLOTS - 2;
 
 /// Per-core capability bookkeeping.
 pub struct CoreCaps {
@@ -133,7 +137,7 @@ impl CoreCaps {
 
     /// Make a new program's CSpace (see the module documentation).
     pub fn new_program(&mut self, pc: &PerCore) -> Result<ProgramCaps, CapSetupError> {
-        if self.next_slot + 2 > KERNEL_SLOTS {
+        if self.next_slot + 2 > KERNEL_MONITOR_EP_SLOT {
             return Err(CapSetupError::Exhausted);
         }
         let root = self.state.kernel_slot(self.next_slot);
@@ -156,24 +160,52 @@ impl CoreCaps {
         })
     }
 
-    /// Put an EndPoint capability to `server`'s dispatcher into root slot `index` of
-    /// `client`'s CSpace.
+    /// Put an EndPoint capability to `server`'s dispatcher (the monitor), badged with
+    /// `badge`, into root slot `index` of `client`'s CSpace. The badge tells the monitor who
+    /// calls; the client's copy lacks the grant right, so it cannot mint another badge.
     pub fn give_endpoint(
         &mut self,
         client: &ProgramCaps,
         server: &ProgramCaps,
         index: u32,
+        badge: u64,
     ) -> Result<(), CapSetupError> {
+        let unbadged = self.state.kernel_slot(KERNEL_MONITOR_EP_SLOT);
+        if self.state.cap(unbadged).is_err() {
+            let req = Retype {
+                new_type: CapType::EndPoint,
+                offset: 0,
+                object_size: 0,
+                count: 1,
+            };
+            self.state
+                .retype(server.dispatcher, req, unbadged, Origin::User)?;
+        }
         let cnode = self.state.cnode_of(client.root)?;
-        let req = Retype {
-            new_type: CapType::EndPoint,
-            offset: 0,
-            object_size: 0,
-            count: 1,
-        };
+        let rights = caps::Rights::all() - caps::Rights::GRANT;
         self.state
-            .retype(server.dispatcher, req, Slot { cnode, index }, Origin::User)?;
+            .mint(unbadged, Slot { cnode, index }, rights, badge)?;
         Ok(())
+    }
+
+    /// Put a copy of the core's Kernel capability into root slot `index` of `program`'s
+    /// CSpace (the monitor's).
+    pub fn give_kernel(&mut self, program: &ProgramCaps, index: u32) -> Result<(), CapSetupError> {
+        let kernel = self.state.kernel_slot(KERNEL_KERNEL_SLOT);
+        if self.state.cap(kernel).is_err() {
+            self.state.insert_original(kernel, caps::Object::Kernel)?;
+        }
+        let cnode = self.state.cnode_of(program.root)?;
+        self.state.copy(kernel, Slot { cnode, index })?;
+        Ok(())
+    }
+
+    /// Whether the CSpace under `root` holds the Kernel capability in root slot `index`.
+    pub fn holds_kernel(&self, root: Slot, index: u32) -> bool {
+        self.state
+            .cnode_of(root)
+            .and_then(|cnode| self.state.cap(Slot { cnode, index }))
+            .is_ok_and(|c| c.object == caps::Object::Kernel)
     }
 
     /// The dispatcher id and badge named by the EndPoint capability `cap` (a packed
@@ -244,10 +276,33 @@ pub fn invoke(
     args: [u64; 4],
     write_identity: impl FnOnce(u64, &[u64; 5]) -> bool,
 ) -> Result<u64, CapError> {
+    invoke_with(root, cap, op, args, Origin::User, write_identity)
+}
+
+/// [`invoke`] on behalf of the monitor (`Origin::Monitor`), for operations the monitors
+/// have agreed on; identify is not offered.
+pub fn invoke_as(
+    root: Slot,
+    cap: u64,
+    op: u64,
+    args: [u64; 4],
+    origin: Origin,
+) -> Result<u64, CapError> {
+    invoke_with(root, cap, op, args, origin, |_, _| false)
+}
+
+fn invoke_with(
+    root: Slot,
+    cap: u64,
+    op: u64,
+    args: [u64; 4],
+    origin: Origin,
+    write_identity: impl FnOnce(u64, &[u64; 5]) -> bool,
+) -> Result<u64, CapError> {
     let pc = percore::current();
     let mut slot = pc.caps.borrow_mut();
     let core_caps = slot.as_mut().ok_or(CapError::InvalidRoot)?;
-    let outcome = core_caps.state.invoke(root, cap, op, args)?;
+    let outcome = core_caps.state.invoke_as(root, cap, op, args, origin)?;
     let value = outcome.value();
     match &outcome {
         Outcome::Retyped(r) => zero(pc, r.zero),

@@ -80,6 +80,19 @@ pub enum LrpcError {
     Busy,
     /// Reply without a call being served.
     NotServing,
+    /// The message is longer than [`abi::MAX_MSG`].
+    MessageTooLong,
+}
+
+/// Copy the first `len` bytes of one dispatcher frame's LRPC message buffer into another's.
+fn copy_msg(from: *mut DispatcherFrame, to: *mut DispatcherFrame, len: usize) {
+    let len = len.min(abi::MAX_MSG);
+    // SAFETY: both are kernel-mapped dispatcher frames of this core's dispatchers (distinct
+    // pages: caller and receiver differ); `len` is within the buffers.
+    unsafe {
+        core::ptr::copy_nonoverlapping((*from).msg.as_ptr(), (*to).msg.as_mut_ptr(), len);
+        (*to).msg_len = len as u32;
+    }
 }
 
 impl Dispatcher {
@@ -114,6 +127,8 @@ pub struct Scheduler {
     dispatchers: Vec<Dispatcher>,
     current: Option<usize>,
     next_id: u32,
+    /// Events for the monitor: `(abi::kop::event kind, dispatcher id)`.
+    events: alloc::collections::VecDeque<(u64, u32)>,
 }
 
 fn regs_from(f: &TrapFrame) -> Registers {
@@ -235,6 +250,7 @@ impl Scheduler {
         }
         let id = self.next_id;
         self.next_id += 1;
+        self.events.push_back((abi::kop::event::STARTED, id));
         // SAFETY: the frame page was just mapped and zeroed; the kernel view is through the
         // physical-memory mapping and only this core touches it.
         let df = unsafe { &mut *frame };
@@ -296,6 +312,44 @@ impl Scheduler {
             .count()
     }
 
+    /// The name of dispatcher `id` (live or not).
+    pub fn name_of(&self, id: u32) -> Option<&str> {
+        self.dispatchers
+            .iter()
+            .find(|d| d.id == id)
+            .map(|d| d.name.as_str())
+    }
+
+    /// The live dispatcher with id `id` (its id on this core).
+    pub fn by_id(&self, id: u32) -> Option<&Dispatcher> {
+        self.dispatchers
+            .iter()
+            .find(|d| d.id == id && d.state == DispatcherState::Runnable)
+    }
+
+    /// The next event for the monitor: `(kind, dispatcher id)` (see `abi::kop::event`).
+    pub fn take_event(&mut self) -> Option<(u64, u32)> {
+        self.events.pop_front()
+    }
+
+    /// Map physical page `pa`, which the dispatcher does not own (channel memory), at user
+    /// address `va` of dispatcher `id`, writable and not executable.
+    pub fn map_shared(
+        &mut self,
+        frames: &mut FrameAllocator,
+        id: u32,
+        va: u64,
+        pa: u64,
+    ) -> Result<(), VSpaceError> {
+        let d = self
+            .dispatchers
+            .iter_mut()
+            .find(|d| d.id == id && d.state == DispatcherState::Runnable)
+            .ok_or(VSpaceError::NotUser)?;
+        let vs = d.vspace.as_mut().ok_or(VSpaceError::NotUser)?;
+        vs.map(frames, va, pa, true, false)
+    }
+
     /// The index of the live dispatcher whose dispatcher object has id `id`.
     pub fn by_dispatcher_id(&self, id: u64) -> Option<usize> {
         self.dispatchers.iter().position(|d| {
@@ -319,6 +373,7 @@ impl Scheduler {
         target: usize,
         badge: u64,
         args: [u64; 3],
+        msg_len: usize,
     ) -> Result<(), LrpcError> {
         let caller = self.current.ok_or(LrpcError::NoReceiver)?;
         if target == caller {
@@ -329,10 +384,15 @@ impl Scheduler {
         if t.serving.is_some() || t.awaiting_reply || t.state != DispatcherState::Runnable {
             return Err(LrpcError::Busy);
         }
+        if msg_len > abi::MAX_MSG {
+            return Err(LrpcError::MessageTooLong);
+        }
         let c = &mut self.dispatchers[caller];
         c.exact = Some(*f);
         c.awaiting_reply = true;
+        let from = c.frame;
         let t = &mut self.dispatchers[target];
+        copy_msg(from, t.frame, msg_len);
         // SAFETY: the dispatcher frame is this dispatcher's kernel-mapped page.
         let frame = unsafe { &mut *t.frame };
         // The receiver serves the call disabled, so its own saved state stays untouched.
@@ -356,14 +416,25 @@ impl Scheduler {
 
     /// The current dispatcher replies `value` to the call it serves: it goes back to its
     /// own state, and `f` becomes the caller returning from its call.
-    pub fn lrpc_reply(&mut self, f: &mut TrapFrame, value: u64) -> Result<(), LrpcError> {
+    pub fn lrpc_reply(
+        &mut self,
+        f: &mut TrapFrame,
+        value: u64,
+        msg_len: usize,
+    ) -> Result<(), LrpcError> {
         let server = self.current.ok_or(LrpcError::NotServing)?;
+        if msg_len > abi::MAX_MSG {
+            return Err(LrpcError::MessageTooLong);
+        }
         let (caller, saved, disabled) = self.dispatchers[server]
             .serving
             .take()
             .ok_or(LrpcError::NotServing)?;
         let s = &mut self.dispatchers[server];
         s.exact = saved;
+        let from = s.frame;
+        copy_msg(from, self.dispatchers[caller].frame, msg_len);
+        let s = &mut self.dispatchers[server];
         // SAFETY: the dispatcher frame is this dispatcher's kernel-mapped page.
         unsafe { (*s.frame).disabled = disabled };
         self.resume_caller(caller, f, abi::SysError::Ok, value);
@@ -461,6 +532,8 @@ impl Scheduler {
             }
             let d = &mut self.dispatchers[i];
             d.state = DispatcherState::Dead;
+            self.events.push_back((abi::kop::event::EXITED, d.id));
+            let d = &mut self.dispatchers[i];
             if let Some(p) = d.caps.take() {
                 crate::capspace::destroy_program(&p);
                 if let Some(vs) = d.vspace.as_mut() {

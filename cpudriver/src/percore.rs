@@ -60,6 +60,12 @@ pub struct PerCore {
     pub kchan: RefCell<Option<crate::kchan::KEndpoint>>,
     /// Kernel work run on every timer tick of this core (the boot core's boot progress).
     pub tick_hook: RefCell<Option<Box<dyn FnMut()>>>,
+    /// The ramdisk (programs are loaded from it).
+    pub ramdisk: Cell<&'static [u8]>,
+    /// The dispatcher id of this core's monitor, once started.
+    pub monitor: Cell<Option<u32>>,
+    /// Where the monitor mesh's directory is.
+    pub mesh: Cell<Option<crate::mesh::Mesh>>,
 }
 
 impl PerCore {
@@ -87,6 +93,9 @@ impl PerCore {
             caps: RefCell::new(None),
             kchan: RefCell::new(None),
             tick_hook: RefCell::new(None),
+            ramdisk: Cell::new(&[]),
+            monitor: Cell::new(None),
+            mesh: Cell::new(None),
         }
     }
 

@@ -11,7 +11,7 @@ use crate::percore;
 /// Longest message `Print` takes.
 pub const MAX_PRINT: usize = 1024;
 
-fn ret(f: &mut TrapFrame, err: SysError, value: u64) {
+pub(crate) fn ret(f: &mut TrapFrame, err: SysError, value: u64) {
     f.rax = err as u64;
     f.rdx = value;
 }
@@ -127,14 +127,19 @@ pub fn dispatch(f: &mut TrapFrame) {
                 return ret(f, SysError::LrpcUnavailable, 0);
             };
             let args = [f.rsi, f.rdx, f.r10];
-            if sched.lrpc_call(f, idx, badge, args).is_err() {
+            if sched.lrpc_call(f, idx, badge, args, f.r8 as usize).is_err() {
                 drop(sched);
                 ret(f, SysError::LrpcUnavailable, 0);
             }
         }
         Some(Syscall::LrpcReply) => {
             let value = f.rdi;
-            if pc.sched.borrow_mut().lrpc_reply(f, value).is_err() {
+            if pc
+                .sched
+                .borrow_mut()
+                .lrpc_reply(f, value, f.rsi as usize)
+                .is_err()
+            {
                 ret(f, SysError::BadArgument, 0);
             }
         }
@@ -145,12 +150,13 @@ pub fn dispatch(f: &mut TrapFrame) {
             }
             ret(f, SysError::Ok, 0);
         }
+        Some(Syscall::KernelOp) => crate::kernel_op::dispatch(pc, f),
         None => ret(f, SysError::NoSuchSyscall, 0),
     }
 }
 
 /// The root CNode slot of the current dispatcher's CSpace, if it has one.
-fn current_cspace(pc: &crate::percore::PerCore) -> Option<caps::Slot> {
+pub(crate) fn current_cspace(pc: &crate::percore::PerCore) -> Option<caps::Slot> {
     pc.sched
         .borrow_mut()
         .current()

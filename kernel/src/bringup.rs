@@ -155,10 +155,16 @@ pub fn bring_up(boot_info: &BootInfo, mut frames: FrameAllocator, phys_offset: u
         }
     }
 
+    let mesh = build_mesh(&mut frames, &mut pools, &machine);
+    pc.mesh.set(mesh);
+
     // The trampoline page, identity-mapped so paging can be switched on under it.
     let Some(tramp_pa) = pick_trampoline_page(boot_info) else {
         log::error!("no free page below 1 MiB for the AP trampoline: booting one core");
         *pc.frames.borrow_mut() = frames;
+        if let Some(m) = mesh {
+            m.publish(pc, core::iter::once(0));
+        }
         return BootStatus {
             summary: summary(&machine, 1, enabled),
             ready: Vec::new(),
@@ -172,6 +178,9 @@ pub fn bring_up(boot_info: &BootInfo, mut frames: FrameAllocator, phys_offset: u
     {
         log::error!("cannot map the AP trampoline: {e:?}; booting one core");
         *pc.frames.borrow_mut() = frames;
+        if let Some(m) = mesh {
+            m.publish(pc, core::iter::once(0));
+        }
         return BootStatus {
             summary: summary(&machine, 1, enabled),
             ready: Vec::new(),
@@ -192,6 +201,7 @@ pub fn bring_up(boot_info: &BootInfo, mut frames: FrameAllocator, phys_offset: u
             tsc_hz: hz,
             timeout_ms: AP_ENTER_TIMEOUT_MS,
             ramdisk: crate::programs::ramdisk(boot_info),
+            mesh,
         };
         for c in machine.cores.iter().skip(1) {
             let Some(pool) = pools.get_mut(c.core_id as usize).and_then(Option::take) else {
@@ -242,6 +252,10 @@ pub fn bring_up(boot_info: &BootInfo, mut frames: FrameAllocator, phys_offset: u
         .filter(|s| s.record.report.state.load(Ordering::Acquire) == state::READY)
         .map(|s| s.record)
         .collect();
+    if let Some(m) = mesh {
+        let online = core::iter::once(0).chain(ready_records.iter().map(|r| r.core_id));
+        m.publish(pc, online);
+    }
     let mut links = crate::kchannels::attach(&ready_records);
     let (answered, median) = crate::kchannels::round_trips(&mut links, apic, hz);
     log::info!(
@@ -257,6 +271,59 @@ pub fn bring_up(boot_info: &BootInfo, mut frames: FrameAllocator, phys_offset: u
         ready: ready_records,
         links,
     }
+}
+
+/// Allocate the monitor mesh (see `cpudriver::mesh`): the directory from the boot core's
+/// memory, the channel page of each pair `(a, b)`, `a < b`, from core `b`'s pool. None (and
+/// monitors without channels) if memory runs out.
+fn build_mesh(
+    frames: &mut FrameAllocator,
+    pools: &mut [Option<FrameAllocator>],
+    machine: &Machine,
+) -> Option<cpudriver::mesh::Mesh> {
+    let pc = percore::current();
+    let n = u32::try_from(machine.cores.len()).ok()?;
+    if n as usize > cpudriver::mesh::MAX_CORES {
+        log::error!("monitor mesh: {n} cores is more than {}", cpudriver::mesh::MAX_CORES);
+        return None;
+    }
+    let pages = cpudriver::mesh::directory_bytes(n).div_ceil(4096);
+    let Ok(pa) = frames.alloc(pages) else {
+        log::error!("monitor mesh: no memory for the directory");
+        return None;
+    };
+    // SAFETY: fresh frames of the boot core, mapped through the physical-memory mapping.
+    unsafe { core::ptr::write_bytes(pc.phys_to_virt(pa), 0, (pages * 4096) as usize) };
+    let mesh = cpudriver::mesh::Mesh { pa, cores: n };
+    let apic_ids: Vec<u32> = machine.cores.iter().map(|c| c.apic_id).collect();
+    let mut failed = 0;
+    mesh.init(pc, &apic_ids, |_, b| {
+        let pool = match pools.get_mut(b as usize).and_then(Option::as_mut) {
+            Some(p) => p,
+            None => &mut *frames,
+        };
+        match pool.alloc(1) {
+            Ok(page) => {
+                // SAFETY: a fresh frame, mapped through the physical-memory mapping; zeroed
+                // memory is an empty channel.
+                unsafe { core::ptr::write_bytes(pc.phys_to_virt(page), 0, 4096) };
+                page
+            }
+            Err(_) => {
+                failed += 1;
+                0
+            }
+        }
+    });
+    if failed > 0 {
+        log::error!("monitor mesh: {failed} channel pages could not be allocated");
+    }
+    log::info!(
+        "monitor mesh: {} channels for {n} cores ({} KiB), directory at {pa:#x}",
+        cpudriver::mesh::pairs(n),
+        cpudriver::mesh::pairs(n) * 4
+    );
+    Some(mesh)
 }
 
 /// Send one notification IPI to every ready AP and wait until each has taken it.

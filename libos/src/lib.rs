@@ -10,7 +10,9 @@ extern crate alloc;
 
 pub mod cap;
 pub mod heap;
+pub mod kernel;
 pub mod lrpc;
+pub mod monitor;
 pub mod syscall;
 
 use abi::DispatcherFrame;

@@ -1,6 +1,9 @@
 //! Same-core LRPC: a program serves calls with [`listen`]; another program on the same core
 //! calls it through an EndPoint capability with [`call`]. The CPU driver switches directly
-//! from caller to receiver and back; arguments and the reply travel in registers.
+//! from caller to receiver and back; arguments and the reply travel in registers, and with
+//! [`call_msg`] a message of up to `abi::MAX_MSG` bytes travels each way through the
+//! dispatcher frames' message buffers (the server reads it with [`request`] and answers
+//! with [`set_reply`]).
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +28,30 @@ unsafe impl Sync for Stack {}
 
 static STACK: Stack = Stack(UnsafeCell::new([0; STACK_SIZE]));
 static HANDLER: AtomicUsize = AtomicUsize::new(0);
+/// Length of the reply message of the call being served.
+static REPLY_LEN: AtomicUsize = AtomicUsize::new(0);
+
+fn frame_mut() -> *mut ::abi::DispatcherFrame {
+    ::abi::DISPATCHER_FRAME_VADDR as *mut ::abi::DispatcherFrame
+}
+
+/// The message of the call being served (in this dispatcher's frame).
+pub fn request() -> &'static [u8] {
+    let f = crate::dispatcher_frame();
+    let len = (f.msg_len as usize).min(::abi::MAX_MSG);
+    &f.msg[..len]
+}
+
+/// Set the reply message of the call being served (truncated to `abi::MAX_MSG` bytes).
+pub fn set_reply(bytes: &[u8]) {
+    let len = bytes.len().min(::abi::MAX_MSG);
+    // SAFETY: the frame is mapped read-write for this dispatcher; the kernel reads the
+    // buffer only at the reply syscall, after this write.
+    unsafe {
+        core::ptr::copy_nonoverlapping(bytes.as_ptr(), (*frame_mut()).msg.as_mut_ptr(), len)
+    };
+    REPLY_LEN.store(len, Ordering::Release);
+}
 
 core::arch::global_asm!(
     r#"
@@ -45,6 +72,7 @@ unsafe extern "C" {
 
 extern "C" fn serve(badge: u64, a0: u64, a1: u64, a2: u64) -> ! {
     let h = HANDLER.load(Ordering::Acquire);
+    REPLY_LEN.store(0, Ordering::Release);
     let reply = if h == 0 {
         u64::MAX
     } else {
@@ -52,7 +80,8 @@ extern "C" fn serve(badge: u64, a0: u64, a1: u64, a2: u64) -> ! {
         let handler: Handler = unsafe { core::mem::transmute::<usize, Handler>(h) };
         handler(badge, a0, a1, a2)
     };
-    syscall5(Syscall::LrpcReply, reply, 0, 0, 0, 0);
+    let len = REPLY_LEN.swap(0, Ordering::AcqRel) as u64;
+    syscall5(Syscall::LrpcReply, reply, len, 0, 0, 0);
     unreachable!("LrpcReply does not return")
 }
 
@@ -84,6 +113,35 @@ pub fn call(endpoint: CapRef, a0: u64, a1: u64, a2: u64) -> Result<u64, CallErro
     let (err, val) = syscall5(Syscall::LrpcCall, endpoint.pack(), a0, a1, a2, 0);
     match ::abi::SysError::from_u64(err) {
         Some(::abi::SysError::Ok) => Ok(val),
+        Some(::abi::SysError::CapFailed) => Err(CallError::Cap(val)),
+        _ => Err(CallError::Unavailable),
+    }
+}
+
+/// Call with a message: `msg` (at most `abi::MAX_MSG` bytes) goes to the receiver, and its
+/// reply message is copied into `reply` (truncated to its size). Returns the reply value
+/// and the reply message's length.
+pub fn call_msg(
+    endpoint: CapRef,
+    a0: u64,
+    a1: u64,
+    msg: &[u8],
+    reply: &mut [u8],
+) -> Result<(u64, usize), CallError> {
+    let len = msg.len().min(::abi::MAX_MSG);
+    // SAFETY: the frame is mapped read-write for this dispatcher; the kernel reads it at
+    // the call and writes the reply into it before this dispatcher runs again.
+    unsafe {
+        core::ptr::copy_nonoverlapping(msg.as_ptr(), (*frame_mut()).msg.as_mut_ptr(), len);
+    }
+    let (err, val) = syscall5(Syscall::LrpcCall, endpoint.pack(), a0, a1, 0, len as u64);
+    match ::abi::SysError::from_u64(err) {
+        Some(::abi::SysError::Ok) => {
+            let r = request();
+            let n = r.len().min(reply.len());
+            reply[..n].copy_from_slice(&r[..n]);
+            Ok((val, n))
+        }
         Some(::abi::SysError::CapFailed) => Err(CallError::Cap(val)),
         _ => Err(CallError::Unavailable),
     }

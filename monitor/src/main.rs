@@ -1,35 +1,120 @@
 //! The monitor: the first user-mode dispatcher on every core, started by the core's CPU
-//! driver. For now it serves same-core LRPC requests (echo, core id), reports that it is
-//! alive and then yields its time; URPC channels,
-//! agreement protocols and distributed capability operations come with the monitor issue.
+//! driver with the core's Kernel capability and a URPC channel to every other monitor.
+//!
+//! It holds this core's replica of the global OS state (domains, names, claims of memory
+//! being retyped) and keeps it consistent with the other monitors by two-phase commit
+//! (`monitor-proto`); it starts programs on its core for anyone who asks, forwards its
+//! programs' requests to the monitors of other cores, and carries out the cross-core parts
+//! of capability operations. Its programs reach it by LRPC (`libos::monitor`); it answers
+//! at once, with a ticket for anything that takes messages, and never blocks: one event
+//! loop handles channels, kernel events and retries, and sleeps (armed for notification)
+//! when there is nothing to do.
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+mod links;
+mod service;
+
+use alloc::vec::Vec;
+
+use libos::monitor::{op, MonError};
 use libos::println;
+use spin::Mutex;
+
+use service::Monitor;
 
 libos::entry!(main);
 
-/// LRPC requests programs on the same core make to their monitor.
-mod request {
-    /// Echo: reply with the argument plus one.
-    pub const ECHO: u64 = 1;
-    /// The core the monitor runs on.
-    pub const CORE: u64 = 2;
+/// The monitor's state, shared between its event loop and its LRPC entry (which runs when
+/// a program calls, possibly while the loop was preempted holding the lock: the call is
+/// then answered `Busy` and the program retries).
+static STATE: Mutex<Option<Monitor>> = Mutex::new(None);
+
+fn reply_words(status: u64, words: &[u64]) {
+    let mut bytes = Vec::with_capacity(8 + 8 * words.len());
+    bytes.extend_from_slice(&status.to_le_bytes());
+    for w in words {
+        bytes.extend_from_slice(&w.to_le_bytes());
+    }
+    libos::lrpc::set_reply(&bytes);
 }
 
-fn serve(_badge: u64, op: u64, arg: u64, _arg2: u64) -> u64 {
-    match op {
-        request::ECHO => arg.wrapping_add(1),
-        request::CORE => libos::core_id() as u64,
-        _ => u64::MAX,
-    }
+fn serve(badge: u64, op: u64, arg: u64, _arg2: u64) -> u64 {
+    let (st, w) = match op {
+        op::ECHO => return arg.wrapping_add(1),
+        op::CORE => return u64::from(libos::core_id()),
+        _ => match (badge.checked_sub(1).map(|b| b as u32), STATE.try_lock()) {
+            (None, _) => (MonError::BadRequest as u64, Vec::new()),
+            (_, None) => (MonError::Busy as u64, Vec::new()),
+            (Some(caller), Some(mut g)) => match g.as_mut() {
+                Some(m) => m.client(caller, op, arg, libos::lrpc::request()),
+                None => (MonError::NotReady as u64, Vec::new()),
+            },
+        },
+    };
+    reply_words(st, &w);
+    st
 }
+
+/// The cores whose monitors take part, once the boot core has published them.
+fn members() -> Vec<u32> {
+    loop {
+        match libos::kernel::online_word(0) {
+            Ok(_) => break,
+            Err(_) => libos::yield_now(),
+        }
+    }
+    let n = libos::kernel::cores().unwrap_or(1);
+    let mut cores = Vec::new();
+    for w in 0..n.div_ceil(64) {
+        let bits = libos::kernel::online_word(u64::from(w)).unwrap_or(0);
+        for b in 0..64 {
+            let c = w * 64 + b;
+            if c < n && bits & (1 << b) != 0 {
+                cores.push(c);
+            }
+        }
+    }
+    cores
+}
+
+/// How long the monitor waits for every peer to answer its hello before reporting in
+/// anyway (in yields: each is at most one timer tick, 10 ms).
+const HELLO_PATIENCE: u32 = 3000;
 
 fn main() -> i32 {
     libos::lrpc::listen(serve);
-    println!("monitor alive on core {}", libos::core_id());
-    libos::report_in();
+    let me = libos::core_id();
+    let members = members();
+    let mut m = Monitor::new(me, members);
+    m.greet();
+    let n = m.members();
+    *STATE.lock() = Some(m);
+    let mut reported = false;
+    let mut waited = 0u32;
     loop {
-        libos::yield_now();
+        let (busy, up) = {
+            let mut g = STATE.lock();
+            let Some(m) = g.as_mut() else { continue };
+            m.awake();
+            let busy = m.step();
+            let sleep = !busy && m.may_sleep();
+            (!sleep, m.mesh_up())
+        };
+        if !reported && (up || waited >= HELLO_PATIENCE) {
+            reported = true;
+            if up {
+                println!("monitor alive on core {me}: mesh of {n} monitors up");
+            } else {
+                println!("monitor on core {me}: not every peer answered; reporting in anyway");
+            }
+            libos::report_in();
+        }
+        if !busy {
+            waited += 1;
+            libos::yield_now();
+        }
     }
 }

@@ -44,6 +44,20 @@ impl CapState {
         op: u64,
         args: [u64; 4],
     ) -> Result<Outcome, CapError> {
+        self.invoke_as(root, cap, op, args, Origin::User)
+    }
+
+    /// [`CapState::invoke`] on behalf of `origin`: the monitor passes `Origin::Monitor` for
+    /// a retype, delete or revoke the monitors have agreed on, which skips the checks for
+    /// copies and descendants on other cores.
+    pub fn invoke_as(
+        &mut self,
+        root: Slot,
+        cap: u64,
+        op: u64,
+        args: [u64; 4],
+        origin: Origin,
+    ) -> Result<Outcome, CapError> {
         let op = CapOp::try_from(op)?;
         let slot = self.resolve(root, CapRef::unpack(cap)?)?;
         let [a0, a1, a2, a3] = args;
@@ -57,7 +71,7 @@ impl CapState {
                     object_size: a2,
                     count,
                 };
-                self.retype(slot, req, dest, Origin::User)
+                self.retype(slot, req, dest, origin)
                     .map(Outcome::Retyped)
             }
             CapOp::Copy => {
@@ -72,8 +86,8 @@ impl CapState {
                     .ok_or(CapError::InvalidArgument)?;
                 self.mint(slot, dest, rights, a2).map(|()| Outcome::Done)
             }
-            CapOp::Delete => self.delete(slot, Origin::User).map(Outcome::Deleted),
-            CapOp::Revoke => self.revoke(slot, Origin::User).map(Outcome::Deleted),
+            CapOp::Delete => self.delete(slot, origin).map(Outcome::Deleted),
+            CapOp::Revoke => self.revoke(slot, origin).map(Outcome::Deleted),
             CapOp::Identify => self.identify(slot).map(|i| Outcome::Identified(i.to_abi())),
             CapOp::Map => {
                 let src = self.resolve(root, CapRef::unpack(a0)?)?;

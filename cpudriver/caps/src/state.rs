@@ -1305,6 +1305,33 @@ impl CapState {
         Ok(report)
     }
 
+    /// The local part of a distributed revoke of an object `[base, base + size)` owned by
+    /// another core: delete every capability of this core to a physical object lying
+    /// inside the range (the revoked object's copies and descendants here), with their
+    /// mappings. Objects that merely overlap the range (an ancestor) stay. Locked
+    /// capabilities are deleted too: the agreement that led here supersedes local locks.
+    pub fn revoke_range(&mut self, base: u64, size: u64) -> Result<DeleteReport, CapError> {
+        let end = base.checked_add(size).ok_or(CapError::InvalidSize)?;
+        if size == 0 {
+            return Err(CapError::InvalidSize);
+        }
+        let targets: Vec<CapId> = self
+            .mdb
+            .values()
+            .copied()
+            .filter(|id| {
+                self.cte(*id).is_some_and(|e| {
+                    e.cap.object.extent().is_some_and(|(space, b, s)| {
+                        space == Space::Phys && b >= base && b.saturating_add(s) <= end
+                    })
+                })
+            })
+            .collect();
+        let mut report = DeleteReport::default();
+        self.destroy(targets, &mut report, None);
+        Ok(report)
+    }
+
     /// Describe the capability in `slot`.
     pub fn identify(&self, slot: Slot) -> Result<Identity, CapError> {
         let (_, cte) = self.live_cap_at(slot)?;

@@ -1045,3 +1045,32 @@ fn large_revoke_is_not_quadratic() {
     assert!(rep.freed.iter().all(|f| f.has_local_ancestor));
     s.check_invariants().unwrap();
 }
+
+#[test]
+fn revoke_range_deletes_what_lies_inside_and_keeps_ancestors() {
+    let mut e = Env::new();
+    let base = RAM_BASE + RAM_BYTES / 2;
+    // A 64 KiB RAM child at the start of the user RAM, and two frames from it, one mapped.
+    e.rt(1, T::Ram, 0, 0x10000, 1, 10).unwrap();
+    e.rt(10, T::Frame, 0, 0x1000, 2, 11).unwrap();
+    e.rt(1, T::VNodePt, 0x20000, 0x1000, 1, 20).unwrap();
+    e.s.map(e.slot(11), e.slot(20), 0, RW, 0, 1)
+        .unwrap();
+    // A frame outside the range stays.
+    e.rt(1, T::Frame, 0x30000, 0x1000, 1, 21).unwrap();
+    let before = e.s.live_caps();
+    let report = e.s.revoke_range(base, 0x10000).unwrap();
+    assert_eq!(report.deleted, 3, "the RAM child and its two frames");
+    assert_eq!(report.unmapped.len(), 1, "the frame's mapping is cleared");
+    assert_eq!(e.s.live_caps(), before - 3);
+    for i in [10, 11, 12] {
+        assert_eq!(e.s.cap(e.slot(i)).err(), Some(E::EmptySlot));
+    }
+    // The ancestor (user RAM), the page table and the outside frame stay.
+    assert!(e.s.cap(e.slot(1)).is_ok());
+    assert!(e.s.cap(e.slot(20)).is_ok());
+    assert!(e.s.cap(e.slot(21)).is_ok());
+    e.check();
+    assert_eq!(e.s.revoke_range(base, 0), Err(E::InvalidSize));
+    assert_eq!(e.s.revoke_range(u64::MAX, 2), Err(E::InvalidSize));
+}

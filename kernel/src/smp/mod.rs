@@ -73,6 +73,8 @@ pub struct ApBootRecord {
     pub ramdisk: &'static [u8],
     /// Physical address of the kernel channel to the boot core (a zeroed page).
     pub kchan_pa: u64,
+    /// The monitor mesh directory.
+    pub mesh: Option<cpudriver::mesh::Mesh>,
     /// Written by the AP only.
     pub report: ApReport,
 }
@@ -129,6 +131,8 @@ pub struct Starter<'a> {
     pub timeout_ms: u64,
     /// The ramdisk, passed on to every AP.
     pub ramdisk: &'static [u8],
+    /// The monitor mesh directory, passed on to every AP.
+    pub mesh: Option<cpudriver::mesh::Mesh>,
 }
 
 impl Starter<'_> {
@@ -171,6 +175,7 @@ impl Starter<'_> {
                 pool,
                 ramdisk: self.ramdisk,
                 kchan_pa,
+                mesh: self.mesh,
                 report: ApReport {
                     state: AtomicU32::new(state::OFFLINE),
                     timer_per_ms: AtomicU64::new(0),
@@ -268,6 +273,7 @@ extern "C" fn ap_entry(record: &'static ApBootRecord) -> ! {
         .timer_per_ms
         .store(timer_per_ms, Ordering::Relaxed);
     pc.published.set(Some(&record.report.counters));
+    pc.mesh.set(record.mesh);
     // SAFETY: the boot core allocated this zeroed page for this core's kernel channel and
     // uses only the other side of it.
     match unsafe { cpudriver::kchan::attach(record.kchan_pa, urpc::Side::B) } {

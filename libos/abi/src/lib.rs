@@ -46,8 +46,13 @@ pub enum Syscall {
     /// reference) on this core with arguments `rsi, rdx, r10`; the reply value comes back in
     /// `rdx`. Control passes directly to the receiver and back.
     LrpcCall = 10,
-    /// Reply `rdi` to the LRPC call being served and return to the caller.
+    /// Reply `rdi` to the LRPC call being served and return to the caller. `rsi` bytes of
+    /// the server's [`DispatcherFrame::msg`] go back to the caller's.
     LrpcReply = 11,
+    /// A monitor's request to its CPU driver: `rdi` = operation ([`kop`]), arguments in
+    /// `rsi, rdx, r10, r8, r9`. Only for a caller holding the core's Kernel capability in
+    /// root slot [`ROOT_SLOT_KERNEL`]; anyone else gets [`SysError::NotPermitted`].
+    KernelOp = 12,
 }
 
 impl Syscall {
@@ -65,6 +70,7 @@ impl Syscall {
             9 => Syscall::LrpcListen,
             10 => Syscall::LrpcCall,
             11 => Syscall::LrpcReply,
+            12 => Syscall::KernelOp,
             _ => return None,
         })
     }
@@ -89,6 +95,12 @@ pub enum SysError {
     CapFailed = 4,
     /// The LRPC receiver is not listening, is busy, or ended during the call.
     LrpcUnavailable = 5,
+    /// The caller lacks the capability the syscall needs (the Kernel capability).
+    NotPermitted = 6,
+    /// The kernel has nothing to report right now (no event, no such core online).
+    NotFound = 7,
+    /// The kernel could not do it for lack of memory or slots.
+    NoResources = 8,
 }
 
 impl SysError {
@@ -101,6 +113,9 @@ impl SysError {
             3 => SysError::BadArgument,
             4 => SysError::CapFailed,
             5 => SysError::LrpcUnavailable,
+            6 => SysError::NotPermitted,
+            7 => SysError::NotFound,
+            8 => SysError::NoResources,
             _ => return None,
         })
     }
@@ -186,7 +201,18 @@ pub struct DispatcherFrame {
     pub args: [u8; MAX_ARGS],
     /// The last fault delivered to the fault upcall.
     pub fault: FaultInfo,
+    /// Length of the message in `msg`.
+    pub msg_len: u32,
+    /// Padding.
+    pub _pad3: u32,
+    /// LRPC message buffer: a caller puts up to [`MAX_MSG`] bytes here before `LrpcCall`
+    /// (length in `r8`); the kernel copies them into the receiver's buffer, and the reply's
+    /// bytes back into the caller's.
+    pub msg: [u8; MAX_MSG],
 }
+
+/// Longest LRPC message (bytes copied between dispatcher frames on a call or reply).
+pub const MAX_MSG: usize = 1024;
 
 /// A fault taken in user mode, as given to the dispatcher's fault upcall.
 #[repr(C)]
@@ -218,6 +244,61 @@ pub const ROOT_SLOT_PT: u32 = 2;
 /// Root CNode slot of an EndPoint capability to the core's monitor (programs other than the
 /// monitor).
 pub const ROOT_SLOT_MONITOR_EP: u32 = 3;
+/// Root CNode slot of the core's Kernel capability (the monitor only).
+pub const ROOT_SLOT_KERNEL: u32 = 4;
+
+/// Where the monitor finds its URPC channel to the monitor of core `c`:
+/// `MONITOR_CHANNELS + c * 4096` (one page, mapped by the CPU driver).
+pub const MONITOR_CHANNELS: u64 = 0x0000_5000_0000_0000;
+
+/// Operations of [`Syscall::KernelOp`].
+pub mod kop {
+    /// Number of cores the machine has (`rdx`), including ones that did not come up.
+    pub const CORES: u64 = 1;
+    /// Word `rsi` of the bitmap of cores whose monitors take part in the mesh (bit `c % 64`
+    /// of word `c / 64`); [`crate::SysError::NotFound`] while the boot core has not
+    /// published it yet (boot still going on).
+    pub const ONLINE: u64 = 2;
+    /// Send a notification IPI to core `rsi` (to wake its monitor).
+    pub const NOTIFY: u64 = 3;
+    /// Start program `bin/NAME` from the ramdisk on this core: name at `rsi` (`rdx` bytes),
+    /// argument string at `r10` (`r8` bytes). Returns the new dispatcher's id.
+    pub const SPAWN: u64 = 4;
+    /// The next event of this core: `rdx` = `kind << 56 | name length << 40 | dispatcher
+    /// id`, or `NotFound` when none; for [`event::STARTED`] the program name (at most 32
+    /// bytes) is written to `rsi` if it is not 0.
+    pub const EVENT: u64 = 5;
+    /// Capability identity (5 words written to `r10`) of capability address `rdx` in the
+    /// CSpace of dispatcher `rsi` of this core.
+    pub const CAP_IDENTIFY: u64 = 6;
+    /// Put a copy of a capability received from another core (identity: 5 words at `rdx`)
+    /// into root slot `r10` of dispatcher `rsi`'s CSpace, marked as having remote copies.
+    pub const CAP_INSERT: u64 = 7;
+    /// Mark capability address `rdx` of dispatcher `rsi` (and its local copies) as having
+    /// copies on other cores (`r10` = 0), or as having none any more (`r10` = 1, after a
+    /// distributed revoke).
+    pub const CAP_MARK_REMOTE: u64 = 8;
+    /// Delete every capability of this core to an object inside `[rsi, rsi + rdx)` (copies
+    /// and descendants), clearing their mappings: the local part of a distributed revoke.
+    /// Returns the number of capabilities deleted.
+    pub const CAP_REVOKE_RANGE: u64 = 9;
+    /// Invoke a capability on behalf of dispatcher `rsi` of this core, as the monitor
+    /// (`Origin::Monitor`: retype, delete and revoke skip the checks for copies and
+    /// descendants on other cores, which the monitors have settled by agreement). `rdx`
+    /// points to six words: capability address, operation, and its four arguments.
+    pub const CAP_INVOKE: u64 = 10;
+    /// The TSC frequency in Hz (`rdx`).
+    pub const TSC_HZ: u64 = 11;
+
+    /// Event kinds.
+    pub mod event {
+        /// A dispatcher of this core ended.
+        pub const EXITED: u64 = 1;
+        /// A dispatcher of this core was created.
+        pub const STARTED: u64 = 2;
+    }
+}
+
 /// Where entry `i` of the program's page-table VNode appears: `CAP_WINDOW + i * 4096`.
 pub const CAP_WINDOW: u64 = 0x0000_6000_0000_0000;
 

@@ -1,0 +1,267 @@
+//! The `KernelOp` syscall: what a monitor asks of its own CPU driver. Every operation
+//! requires the core's Kernel capability in the caller's root slot
+//! [`abi::ROOT_SLOT_KERNEL`] (only the monitor gets one); every argument is still checked,
+//! since a monitor is user code too.
+
+use abi::{kop, SysError};
+use caps::{CapError, CapRef, Capability, Origin, Relations, Slot};
+
+use crate::arch::idt::TrapFrame;
+use crate::percore::PerCore;
+use crate::syscall::{current_cspace, ret};
+
+/// Longest program name or argument string the `SPAWN` operation takes.
+const MAX_SPAWN_TEXT: usize = abi::MAX_ARGS;
+
+fn cap_err(f: &mut TrapFrame, e: CapError) {
+    ret(f, SysError::CapFailed, e as u64);
+}
+
+/// Read `len` bytes of the caller's memory at `va` into `buf` (bounded by its size).
+fn read_caller<'a>(pc: &PerCore, va: u64, len: u64, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+    let len = usize::try_from(len).ok().filter(|&l| l <= buf.len())?;
+    let out = &mut buf[..len];
+    pc.sched.borrow_mut().read_current(va, out).then_some(&*out)
+}
+
+fn read_words<const N: usize>(pc: &PerCore, va: u64) -> Option<[u64; N]> {
+    let mut bytes = [0u8; 64];
+    let b = read_caller(pc, va, (N * 8) as u64, &mut bytes)?;
+    let mut w = [0u64; N];
+    for (i, x) in w.iter_mut().enumerate() {
+        *x = u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().ok()?);
+    }
+    Some(w)
+}
+
+/// The root CNode slot of dispatcher `id` of this core.
+fn root_of(pc: &PerCore, id: u64) -> Option<Slot> {
+    let id = u32::try_from(id).ok()?;
+    pc.sched
+        .borrow()
+        .by_id(id)
+        .and_then(|d| d.caps)
+        .map(|c| c.root)
+}
+
+/// Handle `KernelOp` for the current dispatcher.
+pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
+    let Some(root) = current_cspace(pc) else {
+        return ret(f, SysError::NotPermitted, 0);
+    };
+    let permitted = pc
+        .caps
+        .borrow()
+        .as_ref()
+        .is_some_and(|c| c.holds_kernel(root, abi::ROOT_SLOT_KERNEL));
+    if !permitted {
+        return ret(f, SysError::NotPermitted, 0);
+    }
+    let (a0, a1, a2, a3) = (f.rsi, f.rdx, f.r10, f.r8);
+    match f.rdi {
+        kop::CORES => {
+            let n = pc.mesh.get().map_or(1, |m| m.cores);
+            ret(f, SysError::Ok, u64::from(n));
+        }
+        kop::ONLINE => {
+            let Some(mesh) = pc.mesh.get() else {
+                // A machine of one core: only this one.
+                return if a0 == 0 {
+                    ret(f, SysError::Ok, 1 << pc.core_id)
+                } else {
+                    ret(f, SysError::BadArgument, 0)
+                };
+            };
+            if !mesh.published(pc) {
+                return ret(f, SysError::NotFound, 0);
+            }
+            match usize::try_from(a0)
+                .ok()
+                .and_then(|w| mesh.online_word(pc, w))
+            {
+                Some(w) => ret(f, SysError::Ok, w),
+                None => ret(f, SysError::BadArgument, 0),
+            }
+        }
+        kop::NOTIFY => {
+            let target = u32::try_from(a0).ok();
+            let mesh = pc.mesh.get();
+            let apic_id = target.zip(mesh).and_then(|(c, m)| {
+                (c != pc.core_id && m.is_online(pc, c))
+                    .then(|| m.apic_id(pc, c))
+                    .flatten()
+            });
+            match (apic_id, pc.apic.get()) {
+                (Some(id), Some(apic)) => {
+                    if apic
+                        .send_ipi(id, crate::trap::NOTIFY_VECTOR)
+                        .is_err()
+                    {
+                        return ret(f, SysError::BadArgument, 0);
+                    }
+                    ret(f, SysError::Ok, 0)
+                }
+                _ => ret(f, SysError::BadArgument, 0),
+            }
+        }
+        kop::SPAWN => {
+            let mut name = [0u8; MAX_SPAWN_TEXT];
+            let mut args = [0u8; MAX_SPAWN_TEXT];
+            let (Some(name), Some(args)) = (
+                read_caller(pc, a0, a1, &mut name),
+                read_caller(pc, a2, a3, &mut args),
+            ) else {
+                return ret(f, SysError::BadAddress, 0);
+            };
+            let (Ok(name), Ok(args)) = (core::str::from_utf8(name), core::str::from_utf8(args))
+            else {
+                return ret(f, SysError::BadArgument, 0);
+            };
+            match crate::loader::spawn(name, args) {
+                Ok(id) => {
+                    if let Err(e) = crate::loader::give_monitor_endpoint(id) {
+                        log::warn!("spawned dispatcher {id} has no monitor endpoint: {e:?}");
+                    }
+                    ret(f, SysError::Ok, u64::from(id))
+                }
+                Err(crate::loader::LoadError::NotFound(_)) => ret(f, SysError::NotFound, 0),
+                Err(crate::loader::LoadError::Spawn(
+                    crate::dispatcher::SpawnError::Elf(_)
+                    | crate::dispatcher::SpawnError::ArgsTooLong,
+                )) => ret(f, SysError::BadArgument, 0),
+                Err(e) => {
+                    log::warn!("spawn of `{name}` failed: {e:?}");
+                    ret(f, SysError::NoResources, 0)
+                }
+            }
+        }
+        kop::EVENT => {
+            let mut sched = pc.sched.borrow_mut();
+            let Some((kind, id)) = sched.take_event() else {
+                drop(sched);
+                return ret(f, SysError::NotFound, 0);
+            };
+            let mut len = 0u64;
+            if kind == kop::event::STARTED && a0 != 0 {
+                let name = sched
+                    .name_of(id)
+                    .map(alloc::string::String::from)
+                    .unwrap_or_default();
+                let n = name.len().min(32);
+                if sched.write_current(a0, &name.as_bytes()[..n]) {
+                    len = n as u64;
+                }
+            }
+            drop(sched);
+            ret(f, SysError::Ok, kind << 56 | len << 40 | u64::from(id))
+        }
+        kop::TSC_HZ => ret(f, SysError::Ok, pc.tsc_hz.get()),
+        kop::CAP_IDENTIFY => {
+            let Some(droot) = root_of(pc, a0) else {
+                return ret(f, SysError::NotFound, 0);
+            };
+            let id = {
+                let caps = pc.caps.borrow();
+                let Some(c) = caps.as_ref() else {
+                    return cap_err(f, CapError::InvalidRoot);
+                };
+                CapRef::unpack(a1)
+                    .and_then(|r| c.state.resolve(droot, r))
+                    .and_then(|s| c.state.identify(s))
+                    .map(|i| i.to_abi())
+            };
+            match id {
+                Ok(id) => {
+                    let mut bytes = [0u8; 40];
+                    for (i, w) in id.to_words().iter().enumerate() {
+                        bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+                    }
+                    if pc.sched.borrow_mut().write_current(a2, &bytes) {
+                        ret(f, SysError::Ok, 0)
+                    } else {
+                        ret(f, SysError::BadAddress, 0)
+                    }
+                }
+                Err(e) => cap_err(f, e),
+            }
+        }
+        kop::CAP_INSERT => {
+            let Some(droot) = root_of(pc, a0) else {
+                return ret(f, SysError::NotFound, 0);
+            };
+            let Some(words) = read_words::<5>(pc, a1) else {
+                return ret(f, SysError::BadAddress, 0);
+            };
+            let identity = caps::abi::CapIdentity::from_words(words);
+            let r = Capability::try_from(&identity).and_then(|cap| {
+                let mut caps = pc.caps.borrow_mut();
+                let c = caps.as_mut().ok_or(CapError::InvalidRoot)?;
+                let index = u32::try_from(a2).map_err(|_| CapError::OutOfRange)?;
+                let cnode = c.state.cnode_of(droot)?;
+                c.state
+                    .insert_copy(Slot { cnode, index }, cap, Relations::REMOTE_COPIES)
+            });
+            match r {
+                Ok(()) => ret(f, SysError::Ok, 0),
+                Err(e) => cap_err(f, e),
+            }
+        }
+        kop::CAP_MARK_REMOTE => {
+            let Some(droot) = root_of(pc, a0) else {
+                return ret(f, SysError::NotFound, 0);
+            };
+            let mut caps = pc.caps.borrow_mut();
+            let r = caps.as_mut().ok_or(CapError::InvalidRoot).and_then(|c| {
+                let slot = c.state.resolve(droot, CapRef::unpack(a1)?)?;
+                let rel = c.state.relations(slot)?;
+                let rel = match a2 {
+                    0 => rel | Relations::REMOTE_COPIES,
+                    1 => rel - (Relations::REMOTE_COPIES | Relations::REMOTE_DESCENDANTS),
+                    _ => return Err(CapError::InvalidArgument),
+                };
+                c.state.set_relations(slot, rel)
+            });
+            drop(caps);
+            match r {
+                Ok(()) => ret(f, SysError::Ok, 0),
+                Err(e) => cap_err(f, e),
+            }
+        }
+        kop::CAP_REVOKE_RANGE => {
+            let mut caps = pc.caps.borrow_mut();
+            let r = caps
+                .as_mut()
+                .ok_or(CapError::InvalidRoot)
+                .and_then(|c| c.state.revoke_range(a0, a1));
+            match r {
+                Ok(report) => {
+                    crate::capspace::apply_delete(pc, &report);
+                    drop(caps);
+                    ret(f, SysError::Ok, report.deleted as u64)
+                }
+                Err(e) => {
+                    drop(caps);
+                    cap_err(f, e)
+                }
+            }
+        }
+        kop::CAP_INVOKE => {
+            let Some(droot) = root_of(pc, a0) else {
+                return ret(f, SysError::NotFound, 0);
+            };
+            let Some([cap, op, x0, x1, x2, x3]) = read_words::<6>(pc, a1) else {
+                return ret(f, SysError::BadAddress, 0);
+            };
+            // Identify would write into the target's memory: not offered here.
+            if op == caps::abi::CapOp::Identify as u64 {
+                return cap_err(f, CapError::InvalidOperation);
+            }
+            match crate::capspace::invoke_as(droot, cap, op, [x0, x1, x2, x3], Origin::Monitor)
+            {
+                Ok(v) => ret(f, SysError::Ok, v),
+                Err(e) => cap_err(f, e),
+            }
+        }
+        _ => ret(f, SysError::BadArgument, 0),
+    }
+}

@@ -1,0 +1,150 @@
+//! The monitor's requests to its CPU driver (`KernelOp`). They need the core's Kernel
+//! capability, which only the monitor holds; anyone else gets `SysError::NotPermitted`.
+
+use abi::{kop, SysError, Syscall};
+use caps::abi::{CapError, CapIdentity, CapRef};
+
+use crate::syscall::syscall6;
+
+/// Why a kernel operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelError {
+    /// The syscall error.
+    Sys(SysError),
+    /// A capability error (when the syscall error is `CapFailed`).
+    Cap(CapError),
+    /// An error code this library does not know.
+    Unknown(u64),
+}
+
+fn op(o: u64, a: u64, b: u64, c: u64, d: u64) -> Result<u64, KernelError> {
+    let (err, val) = syscall6(Syscall::KernelOp, o, a, b, c, d, 0);
+    match SysError::from_u64(err) {
+        Some(SysError::Ok) => Ok(val),
+        Some(SysError::CapFailed) => Err(CapError::try_from(val)
+            .map(KernelError::Cap)
+            .unwrap_or(KernelError::Unknown(val))),
+        Some(e) => Err(KernelError::Sys(e)),
+        None => Err(KernelError::Unknown(err)),
+    }
+}
+
+/// Number of cores of the machine (including ones that did not come up).
+pub fn cores() -> Result<u32, KernelError> {
+    op(kop::CORES, 0, 0, 0, 0).map(|n| n as u32)
+}
+
+/// Word `w` of the bitmap of cores whose monitors take part; `Sys(NotFound)` while boot
+/// is still going on.
+pub fn online_word(w: u64) -> Result<u64, KernelError> {
+    op(kop::ONLINE, w, 0, 0, 0)
+}
+
+/// Wake the monitor of core `core`.
+pub fn notify(core: u32) -> Result<(), KernelError> {
+    op(kop::NOTIFY, u64::from(core), 0, 0, 0).map(|_| ())
+}
+
+/// Start `bin/NAME` from the ramdisk on this core; returns its dispatcher id.
+pub fn spawn(name: &str, args: &str) -> Result<u32, KernelError> {
+    op(
+        kop::SPAWN,
+        name.as_ptr() as u64,
+        name.len() as u64,
+        args.as_ptr() as u64,
+        args.len() as u64,
+    )
+    .map(|id| id as u32)
+}
+
+/// An event of this core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Dispatcher `id` was created, running program `name`.
+    Started(u32, alloc::string::String),
+    /// Dispatcher `id` ended.
+    Exited(u32),
+    /// An event kind this library does not know.
+    Unknown(u64),
+}
+
+/// The next event, if any.
+pub fn next_event() -> Option<Event> {
+    let mut name = [0u8; 32];
+    let v = op(kop::EVENT, name.as_mut_ptr() as u64, 0, 0, 0).ok()?;
+    let len = ((v >> 40) & 0xffff) as usize;
+    Some(match v >> 56 {
+        kop::event::EXITED => Event::Exited(v as u32),
+        kop::event::STARTED => Event::Started(
+            v as u32,
+            alloc::string::String::from_utf8_lossy(&name[..len.min(32)]).into_owned(),
+        ),
+        _ => Event::Unknown(v),
+    })
+}
+
+/// The TSC frequency in Hz.
+pub fn tsc_hz() -> Result<u64, KernelError> {
+    op(kop::TSC_HZ, 0, 0, 0, 0)
+}
+
+/// The identity of capability `cap` in the CSpace of dispatcher `dispatcher` of this core.
+pub fn cap_identify(dispatcher: u32, cap: CapRef) -> Result<CapIdentity, KernelError> {
+    let mut words = [0u64; 5];
+    op(
+        kop::CAP_IDENTIFY,
+        u64::from(dispatcher),
+        cap.pack(),
+        words.as_mut_ptr() as u64,
+        0,
+    )?;
+    Ok(CapIdentity::from_words(words))
+}
+
+/// Put a capability received from another core into root slot `slot` of dispatcher
+/// `dispatcher`'s CSpace.
+pub fn cap_insert(dispatcher: u32, id: &CapIdentity, slot: u32) -> Result<(), KernelError> {
+    let words = id.to_words();
+    op(
+        kop::CAP_INSERT,
+        u64::from(dispatcher),
+        words.as_ptr() as u64,
+        u64::from(slot),
+        0,
+    )
+    .map(|_| ())
+}
+
+/// Record that capability `cap` of dispatcher `dispatcher` has copies on other cores.
+pub fn cap_mark_remote(dispatcher: u32, cap: CapRef) -> Result<(), KernelError> {
+    op(kop::CAP_MARK_REMOTE, u64::from(dispatcher), cap.pack(), 0, 0).map(|_| ())
+}
+
+/// Record that capability `cap` of dispatcher `dispatcher` no longer has copies or
+/// descendants on other cores (after a distributed revoke).
+pub fn cap_clear_remote(dispatcher: u32, cap: CapRef) -> Result<(), KernelError> {
+    op(kop::CAP_MARK_REMOTE, u64::from(dispatcher), cap.pack(), 1, 0).map(|_| ())
+}
+
+/// Delete this core's capabilities to objects inside `[base, base + size)`; returns how
+/// many were deleted.
+pub fn cap_revoke_range(base: u64, size: u64) -> Result<u64, KernelError> {
+    op(kop::CAP_REVOKE_RANGE, base, size, 0, 0)
+}
+
+/// Invoke capability `cap` of dispatcher `dispatcher` as the monitor (after agreement).
+pub fn cap_invoke(
+    dispatcher: u32,
+    cap: u64,
+    cap_op: u64,
+    args: [u64; 4],
+) -> Result<u64, KernelError> {
+    let words = [cap, cap_op, args[0], args[1], args[2], args[3]];
+    op(
+        kop::CAP_INVOKE,
+        u64::from(dispatcher),
+        words.as_ptr() as u64,
+        0,
+        0,
+    )
+}

@@ -1,0 +1,225 @@
+//! Talking to the core's monitor: the requests a program makes over LRPC (through the
+//! EndPoint in root slot `abi::ROOT_SLOT_MONITOR_EP`), and blocking wrappers over them.
+//!
+//! Requests that involve other cores (spawn elsewhere, names, capability operations that
+//! need agreement) are split-phase at the monitor: the call returns a ticket at once and
+//! the program polls it ([`op::POLL`]); the monitor never waits inside a call. The
+//! wrappers here poll, yielding between polls.
+//!
+//! Every reply message is words: `[status, v0, v1, ...]` with `status` from [`status`].
+
+use alloc::vec::Vec;
+
+use caps::abi::CapRef;
+
+use crate::cap::root_slot;
+use crate::lrpc;
+
+/// Request numbers (the LRPC call's first argument).
+pub mod op {
+    /// Echo: reply with the argument plus one (value only).
+    pub const ECHO: u64 = 1;
+    /// The monitor's core (value only).
+    pub const CORE: u64 = 2;
+    /// Start a program: argument = core, message = `"PROGRAM ARGS"`. Ticket.
+    pub const SPAWN: u64 = 3;
+    /// Poll ticket `argument`: status `PENDING`, or the request's result.
+    pub const POLL: u64 = 4;
+    /// Register the name in the message for the caller, argument = port word. Ticket.
+    pub const REGISTER: u64 = 5;
+    /// Look the name in the message up in the local replica: `[OK, owner, port]`.
+    pub const LOOKUP: u64 = 6;
+    /// Unregister the caller's name in the message. Ticket.
+    pub const UNREGISTER: u64 = 7;
+    /// Send a copy of the caller's capability in root slot `argument` to a domain on
+    /// another core: message = `[domain, dest slot]`. Ticket.
+    pub const CAP_SEND: u64 = 8;
+    /// Retype through the monitors (after `RetryThroughMonitor`): message = the six words
+    /// `[source cap, retype word, offset, size, dest, 0]`. Ticket.
+    pub const CAP_RETYPE: u64 = 9;
+    /// Revoke the caller's capability at the address in `argument` across cores. Ticket.
+    pub const CAP_REVOKE: u64 = 10;
+    /// The domains in the local replica: `[OK, n, domain0, domain1, ...]` (first 100).
+    pub const DOMAINS: u64 = 11;
+    /// Deliberately send a malformed message to the monitor of core `argument` (for
+    /// testing the monitors' handling of bad input). Value only.
+    pub const SEND_GARBAGE: u64 = 12;
+    /// Counters of this monitor: `[OK, committed, aborted retries, bad messages]`.
+    pub const STATS: u64 = 13;
+}
+
+/// Status words.
+pub mod status {
+    /// Done.
+    pub const OK: u64 = 0;
+    /// Not done yet: poll again.
+    pub const PENDING: u64 = 1;
+}
+
+/// Why a request to the monitor failed.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonError {
+    /// The monitor could not be called.
+    Unavailable = 2,
+    /// The request is malformed.
+    BadRequest = 3,
+    /// No monitor on that core.
+    NoSuchCore = 4,
+    /// No such name, program or ticket.
+    NotFound = 5,
+    /// The name is taken.
+    Exists = 6,
+    /// The memory is claimed by another retype.
+    Conflict = 7,
+    /// Not the owner.
+    NotOwner = 8,
+    /// The monitors kept colliding with concurrent updates and gave up.
+    GaveUp = 9,
+    /// The program could not be started.
+    SpawnFailed = 10,
+    /// A capability operation failed (the capability error follows in the reply).
+    CapFailed = 11,
+    /// The monitor is busy (its queues are full): try again.
+    Busy = 12,
+    /// The monitor's mesh is not up yet.
+    NotReady = 13,
+}
+
+impl MonError {
+    /// Decode a status word (not `OK`/`PENDING`).
+    pub fn from_status(s: u64) -> MonError {
+        match s {
+            3 => MonError::BadRequest,
+            4 => MonError::NoSuchCore,
+            5 => MonError::NotFound,
+            6 => MonError::Exists,
+            7 => MonError::Conflict,
+            8 => MonError::NotOwner,
+            9 => MonError::GaveUp,
+            10 => MonError::SpawnFailed,
+            11 => MonError::CapFailed,
+            12 => MonError::Busy,
+            13 => MonError::NotReady,
+            _ => MonError::Unavailable,
+        }
+    }
+}
+
+/// A program instance system-wide: `core << 32 | dispatcher id`.
+pub type DomainId = u64;
+
+fn endpoint() -> CapRef {
+    root_slot(::abi::ROOT_SLOT_MONITOR_EP)
+}
+
+fn words(bytes: &[u8]) -> Vec<u64> {
+    bytes
+        .chunks(8)
+        .map(|c| {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            u64::from_le_bytes(w)
+        })
+        .collect()
+}
+
+fn bytes_of(words: &[u64]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+/// One call: `(status, reply words)`.
+pub fn request(op: u64, arg: u64, msg: &[u8]) -> (u64, Vec<u64>) {
+    let mut reply = [0u8; ::abi::MAX_MSG];
+    match lrpc::call_msg(endpoint(), op, arg, msg, &mut reply) {
+        Ok((_, n)) if n >= 8 => {
+            let w = words(&reply[..n]);
+            (w[0], w[1..].to_vec())
+        }
+        Ok(_) => (MonError::BadRequest as u64, Vec::new()),
+        Err(_) => (MonError::Unavailable as u64, Vec::new()),
+    }
+}
+
+/// Make a request and, if it answers with a ticket, poll it (yielding) until done; the
+/// result words on success.
+pub fn request_wait(op: u64, arg: u64, msg: &[u8]) -> Result<Vec<u64>, MonError> {
+    let (mut st, mut w) = request(op, arg, msg);
+    // Busy monitor or mesh not up yet: try again for a while.
+    let mut tries = 0;
+    while (st == MonError::Busy as u64 || st == MonError::NotReady as u64) && tries < 10_000 {
+        crate::syscall::yield_now();
+        (st, w) = request(op, arg, msg);
+        tries += 1;
+    }
+    if st == status::PENDING {
+        let ticket = w.first().copied().unwrap_or(0);
+        loop {
+            crate::syscall::yield_now();
+            (st, w) = request(op::POLL, ticket, &[]);
+            if st != status::PENDING {
+                break;
+            }
+        }
+    }
+    if st == status::OK {
+        Ok(w)
+    } else {
+        Err(MonError::from_status(st))
+    }
+}
+
+/// Start `program` with `args` on core `core`; returns the new domain.
+pub fn spawn(core: u32, program: &str, args: &str) -> Result<DomainId, MonError> {
+    let mut msg = Vec::from(program.as_bytes());
+    if !args.is_empty() {
+        msg.push(b' ');
+        msg.extend_from_slice(args.as_bytes());
+    }
+    request_wait(op::SPAWN, u64::from(core), &msg).map(|w| w.first().copied().unwrap_or(0))
+}
+
+/// Register `name` for this program with a `port` word of its choosing.
+pub fn register(name: &str, port: u64) -> Result<(), MonError> {
+    request_wait(op::REGISTER, port, name.as_bytes()).map(|_| ())
+}
+
+/// Remove this program's registration of `name`.
+pub fn unregister(name: &str) -> Result<(), MonError> {
+    request_wait(op::UNREGISTER, 0, name.as_bytes()).map(|_| ())
+}
+
+/// Look `name` up in this core's replica: `(owner domain, port)`.
+pub fn lookup(name: &str) -> Result<(DomainId, u64), MonError> {
+    let w = request_wait(op::LOOKUP, 0, name.as_bytes())?;
+    match w.as_slice() {
+        [owner, port, ..] => Ok((*owner, *port)),
+        _ => Err(MonError::BadRequest),
+    }
+}
+
+/// Send a copy of this program's capability in root slot `slot` to root slot `dest_slot`
+/// of `domain` (on another core).
+pub fn send_cap(slot: u32, domain: DomainId, dest_slot: u32) -> Result<(), MonError> {
+    let msg = bytes_of(&[domain, u64::from(dest_slot)]);
+    request_wait(op::CAP_SEND, u64::from(slot), &msg).map(|_| ())
+}
+
+/// Retype through the monitors, for a capability with copies on other cores: the same
+/// words as the `Retype` invocation.
+pub fn retype(src: CapRef, retype_word: u64, offset: u64, size: u64, dest: u64) -> Result<(), MonError> {
+    let msg = bytes_of(&[src.pack(), retype_word, offset, size, dest, 0]);
+    request_wait(op::CAP_RETYPE, 0, &msg).map(|_| ())
+}
+
+/// Revoke the capability at `cap` across every core.
+pub fn revoke(cap: CapRef) -> Result<u64, MonError> {
+    request_wait(op::CAP_REVOKE, cap.pack(), &[]).map(|w| w.first().copied().unwrap_or(0))
+}
+
+/// The domains this core's replica knows.
+pub fn domains() -> Result<Vec<DomainId>, MonError> {
+    let w = request_wait(op::DOMAINS, 0, &[])?;
+    let n = w.first().copied().unwrap_or(0) as usize;
+    Ok(w.iter().skip(1).take(n).copied().collect())
+}

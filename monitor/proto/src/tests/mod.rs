@@ -1,0 +1,8 @@
+//! Host tests: the wire format, the tables' sequential semantics, and the agreement protocol
+//! in a deterministic network simulator.
+
+mod agree_tests;
+mod rng;
+mod sim;
+mod tables_tests;
+mod wire_tests;

@@ -1,0 +1,788 @@
+//! The monitor's state and event handling: its replica of the global tables, the
+//! transactions it coordinates, the requests of its programs (tickets) and of other
+//! monitors, and the kernel's events. Nothing here blocks: every step handles what is
+//! there and returns.
+
+use alloc::collections::BTreeMap;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use caps::abi::{CapError, CapIdentity, CapOp, CapRef};
+use libos::kernel::{self, Event, KernelError};
+use libos::monitor::{status, MonError};
+use libos::println;
+use monitor_proto::{
+    Config, CoreId, DomainId, Effect, MonMsg, Name, Op, Replica, TxId, UpdateError, Vote,
+};
+
+use crate::links::{Incoming, Links};
+
+/// Request kinds between monitors ([`MonMsg::Request`]).
+pub mod kind {
+    /// Start a program here: payload `"PROGRAM ARGS"`; reply payload = the domain (8 bytes).
+    pub const SPAWN: u16 = 1;
+    /// Insert a capability copy: payload words `[domain, slot, identity (5 words)]`.
+    pub const CAP_INSERT: u16 = 2;
+}
+
+/// The domain id of dispatcher `id` of core `core`.
+pub fn domain(core: CoreId, id: u32) -> DomainId {
+    u64::from(core) << 32 | u64::from(id)
+}
+
+/// What to do when a transaction this monitor coordinates completes.
+enum Action {
+    /// Nothing (fire and forget).
+    Nothing,
+    /// Resolve a program's ticket.
+    Ticket(u64),
+    /// The domain table knows dispatcher `id` now: run what waited for it.
+    DomainAdded(u32),
+    /// A claim for a retype: now retype for dispatcher `caller` (the six request words).
+    Retype { ticket: u64, caller: u32, words: [u64; 6] },
+    /// A distributed revoke: now revoke the caller's own capability.
+    Revoke { ticket: u64, caller: u32, cap: u64, range: (u64, u64) },
+}
+
+/// Work waiting for a domain's `AddDomain` to commit.
+enum Deferred {
+    /// Start this update.
+    Start(Op, Action),
+    /// Resolve a ticket with these words.
+    Ticket(u64, Vec<u64>),
+    /// Answer another monitor's spawn request with the domain.
+    Reply { core: CoreId, req: u64, domain: DomainId },
+    /// The domain ended: remove it.
+    Remove,
+}
+
+enum DomState {
+    Adding(Vec<Deferred>),
+    Known,
+}
+
+enum Ticket {
+    Pending,
+    Done(u64, Vec<u64>),
+}
+
+/// Counters, printed and given to programs.
+#[derive(Default, Clone, Copy)]
+pub struct Stats {
+    /// Transactions this monitor coordinated that committed.
+    pub committed: u64,
+    /// That failed.
+    pub failed: u64,
+    /// Malformed or unexpected messages dropped.
+    pub bad: u64,
+}
+
+/// The monitor's state once its mesh is up.
+pub struct Monitor {
+    me: CoreId,
+    members: Vec<CoreId>,
+    links: Links,
+    replica: Replica,
+    cycles_per_us: u64,
+    tickets: BTreeMap<u64, Ticket>,
+    next_ticket: u64,
+    actions: BTreeMap<TxId, Action>,
+    /// Requests sent to other monitors, by request number: the ticket to resolve.
+    requests: BTreeMap<u64, u64>,
+    next_req: u64,
+    domains: BTreeMap<u32, DomState>,
+    /// Ranges of the revokes this monitor coordinates (their local part is done at
+    /// completion, on the caller's capability).
+    own_revokes: Vec<(u64, u64)>,
+    /// Peers that answered the Hello.
+    hello_acks: usize,
+    /// Counters.
+    pub stats: Stats,
+}
+
+fn rdtsc() -> u64 {
+    // SAFETY: rdtsc has no side effects (the kernel does not set CR4.TSD).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+fn update_error(e: UpdateError) -> MonError {
+    match e {
+        UpdateError::Exists => MonError::Exists,
+        UpdateError::NotFound => MonError::NotFound,
+        UpdateError::NotOwner => MonError::NotOwner,
+        UpdateError::Conflict => MonError::Conflict,
+        UpdateError::GaveUp => MonError::GaveUp,
+        UpdateError::Invalid => MonError::BadRequest,
+    }
+}
+
+fn kernel_error(e: KernelError) -> (MonError, Vec<u64>) {
+    match e {
+        KernelError::Cap(c) => (MonError::CapFailed, vec![c as u64]),
+        KernelError::Sys(abi::SysError::NotFound) => (MonError::NotFound, Vec::new()),
+        _ => (MonError::BadRequest, Vec::new()),
+    }
+}
+
+fn words(bytes: &[u8]) -> Vec<u64> {
+    bytes
+        .chunks(8)
+        .map(|c| {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            u64::from_le_bytes(w)
+        })
+        .collect()
+}
+
+fn bytes_of(words: &[u64]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+impl Monitor {
+    /// The monitor of core `me` with the mesh of `members`.
+    pub fn new(me: CoreId, members: Vec<CoreId>) -> Monitor {
+        let hz = kernel::tsc_hz().unwrap_or(1_000_000_000).max(1_000_000);
+        // Emulated and virtual machines take milliseconds per round trip: start the
+        // backoff window at 1 ms (doubling up to about 1 s).
+        let config = Config {
+            retry_base: 1000,
+            max_shift: 10,
+            max_attempts: 64,
+        };
+        let links = Links::new(me, &members);
+        Monitor {
+            me,
+            replica: Replica::with_config(me, &members, config),
+            members,
+            links,
+            cycles_per_us: hz / 1_000_000,
+            tickets: BTreeMap::new(),
+            next_ticket: 1,
+            actions: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            next_req: 1,
+            domains: BTreeMap::new(),
+            own_revokes: Vec::new(),
+            hello_acks: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        rdtsc() / self.cycles_per_us.max(1)
+    }
+
+    /// Number of monitors in the mesh (this one included).
+    pub fn members(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Say hello to every peer.
+    pub fn greet(&mut self) {
+        for &p in &self.members {
+            if p != self.me {
+                let _ = self.links.send(p, &MonMsg::Hello { core: self.me });
+            }
+        }
+    }
+
+    /// Whether every peer answered the hello.
+    pub fn mesh_up(&self) -> bool {
+        self.hello_acks + 1 >= self.members.len()
+    }
+
+    /// Handle everything that is there; true if anything happened.
+    pub fn step(&mut self) -> bool {
+        let mut busy = self.kernel_events();
+        let mut arrived = Vec::new();
+        busy |= self.links.poll(|from, m| arrived.push((from, m))) > 0;
+        for (from, m) in arrived {
+            self.incoming(from, m);
+        }
+        let now = self.now();
+        self.replica.tick(now);
+        busy |= self.drain_replica();
+        self.links.flush();
+        busy
+    }
+
+    /// Before sleeping: arm the links; false if something arrived meanwhile.
+    pub fn may_sleep(&mut self) -> bool {
+        !self.links.arm_all() && !self.links.flush()
+    }
+
+    /// Stop asking for notifications while running.
+    pub fn awake(&mut self) {
+        self.links.disarm_all();
+    }
+
+    fn ticket(&mut self) -> u64 {
+        let t = self.next_ticket;
+        self.next_ticket += 1;
+        self.tickets.insert(t, Ticket::Pending);
+        t
+    }
+
+    fn resolve(&mut self, ticket: u64, status: u64, words: Vec<u64>) {
+        if let Some(t) = self.tickets.get_mut(&ticket) {
+            *t = Ticket::Done(status, words);
+        }
+    }
+
+    fn start(&mut self, op: Op, action: Action) {
+        let now = self.now();
+        let tx = self.replica.start(op, now);
+        self.actions.insert(tx, action);
+        self.drain_replica();
+    }
+
+    // ------------------------------------------------------------------ kernel events
+
+    fn kernel_events(&mut self) -> bool {
+        let mut any = false;
+        while let Some(ev) = kernel::next_event() {
+            any = true;
+            match ev {
+                Event::Started(id, name) => {
+                    let program = Name::new(&name).or_else(|_| Name::new("unnamed"));
+                    let Ok(program) = program else { continue };
+                    self.domains.insert(id, DomState::Adding(Vec::new()));
+                    let op = Op::AddDomain {
+                        domain: domain(self.me, id),
+                        program,
+                    };
+                    self.start(op, Action::DomainAdded(id));
+                }
+                Event::Exited(id) => match self.domains.get_mut(&id) {
+                    Some(DomState::Adding(waiting)) => waiting.push(Deferred::Remove),
+                    _ => {
+                        self.domains.remove(&id);
+                        let op = Op::RemoveDomain {
+                            domain: domain(self.me, id),
+                        };
+                        self.start(op, Action::Nothing);
+                    }
+                },
+                Event::Unknown(v) => println!("monitor: unknown kernel event {v:#x}"),
+            }
+        }
+        any
+    }
+
+    /// Run `d` now if dispatcher `id` is known, else when its `AddDomain` commits.
+    fn when_known(&mut self, id: u32, d: Deferred) {
+        match self.domains.get_mut(&id) {
+            Some(DomState::Adding(waiting)) => waiting.push(d),
+            _ => self.run_deferred(id, d),
+        }
+    }
+
+    fn run_deferred(&mut self, id: u32, d: Deferred) {
+        match d {
+            Deferred::Start(op, action) => self.start(op, action),
+            Deferred::Ticket(t, w) => self.resolve(t, status::OK, w),
+            Deferred::Reply { core, req, domain } => {
+                let msg = MonMsg::Reply {
+                    req,
+                    status: status::OK,
+                    payload: bytes_of(&[domain]),
+                };
+                let _ = self.links.send(core, &msg);
+            }
+            Deferred::Remove => {
+                self.domains.remove(&id);
+                let op = Op::RemoveDomain {
+                    domain: domain(self.me, id),
+                };
+                self.start(op, Action::Nothing);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ the replica
+
+    fn drain_replica(&mut self) -> bool {
+        let mut any = false;
+        loop {
+            let out = self.replica.take_outbox();
+            let done = self.replica.take_completions();
+            let effects = self.replica.take_effects();
+            if out.is_empty() && done.is_empty() && effects.is_empty() {
+                return any;
+            }
+            any = true;
+            // Effects first: a participant's Ack (in the outbox) must follow its local work.
+            for e in effects {
+                self.effect(e);
+            }
+            for (to, m) in out {
+                if let Err(e) = self.links.send(to, &m) {
+                    println!("monitor: cannot encode a message to core {to}: {e:?}");
+                }
+            }
+            for (tx, r) in done {
+                if r.is_ok() {
+                    self.stats.committed += 1;
+                } else {
+                    self.stats.failed += 1;
+                }
+                let action = self.actions.remove(&tx).unwrap_or(Action::Nothing);
+                self.complete(action, r);
+            }
+        }
+    }
+
+    fn effect(&mut self, e: Effect) {
+        match e {
+            Effect::RevokeLocal { base, size } => {
+                if self.own_revokes.contains(&(base, size)) {
+                    return;
+                }
+                match kernel::cap_revoke_range(base, size) {
+                    Ok(n) => println!(
+                        "monitor: revoke of [{base:#x}, {:#x}) deleted {n} capabilities on core {}",
+                        base + size,
+                        self.me
+                    ),
+                    Err(e) => println!("monitor: local revoke of {base:#x} failed: {e:?}"),
+                }
+            }
+            Effect::DomainRemoved { .. } => {}
+        }
+    }
+
+    fn complete(&mut self, action: Action, r: Result<(), UpdateError>) {
+        match action {
+            Action::Nothing => {
+                if let Err(e) = r {
+                    println!("monitor: update failed: {e}");
+                }
+            }
+            Action::Ticket(t) => match r {
+                Ok(()) => self.resolve(t, status::OK, Vec::new()),
+                Err(e) => self.resolve(t, update_error(e) as u64, Vec::new()),
+            },
+            Action::DomainAdded(id) => {
+                if let Err(e) = r {
+                    println!("monitor: domain {id} not added: {e}");
+                }
+                if let Some(DomState::Adding(waiting)) =
+                    self.domains.insert(id, DomState::Known)
+                {
+                    for d in waiting {
+                        self.run_deferred(id, d);
+                    }
+                }
+            }
+            Action::Retype {
+                ticket,
+                caller,
+                words: w,
+            } => match r {
+                Ok(()) => {
+                    let res = kernel::cap_invoke(caller, w[0], CapOp::Retype as u64, [
+                        w[1], w[2], w[3], w[4],
+                    ]);
+                    match res {
+                        Ok(v) => self.resolve(ticket, status::OK, vec![v]),
+                        Err(e) => {
+                            let (s, extra) = kernel_error(e);
+                            self.resolve(ticket, s as u64, extra)
+                        }
+                    }
+                }
+                Err(e) => self.resolve(ticket, update_error(e) as u64, Vec::new()),
+            },
+            Action::Revoke {
+                ticket,
+                caller,
+                cap,
+                range,
+            } => {
+                self.own_revokes.retain(|x| *x != range);
+                match r {
+                    Ok(()) => {
+                        let res = kernel::cap_invoke(caller, cap, CapOp::Revoke as u64, [0; 4]);
+                        if let Ok(c) = CapRef::unpack(cap) {
+                            let _ = kernel::cap_clear_remote(caller, c);
+                        }
+                        match res {
+                            Ok(v) => self.resolve(ticket, status::OK, vec![v]),
+                            Err(e) => {
+                                let (s, extra) = kernel_error(e);
+                                self.resolve(ticket, s as u64, extra)
+                            }
+                        }
+                    }
+                    Err(e) => self.resolve(ticket, update_error(e) as u64, Vec::new()),
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ other monitors
+
+    fn incoming(&mut self, from: CoreId, m: Incoming) {
+        let msg = match m {
+            Incoming::Msg(msg) => msg,
+            Incoming::Bad(e) => {
+                self.stats.bad += 1;
+                println!("monitor: dropped a malformed message from core {from}: {e:?}");
+                return;
+            }
+            Incoming::Channel(e) => {
+                self.stats.bad += 1;
+                println!("monitor: channel from core {from} reported {e:?}; message dropped");
+                return;
+            }
+        };
+        match msg {
+            MonMsg::Hello { core } => {
+                if core != from {
+                    self.stats.bad += 1;
+                    println!("monitor: hello from core {from} claims to be core {core}; dropped");
+                    return;
+                }
+                let _ = self.links.send(from, &MonMsg::HelloAck { core: self.me });
+            }
+            MonMsg::HelloAck { core } => {
+                if core == from {
+                    self.hello_acks += 1;
+                }
+            }
+            MonMsg::Request { req, kind, payload } => self.request_from(from, req, kind, &payload),
+            MonMsg::Reply {
+                req,
+                status,
+                payload,
+            } => match self.requests.remove(&req) {
+                Some(t) => self.resolve(t, status, words(&payload)),
+                None => {
+                    self.stats.bad += 1;
+                    println!("monitor: unexpected reply {req} from core {from}; dropped");
+                }
+            },
+            other => {
+                let now = self.now();
+                if let Err(e) = self.replica.handle(from, other, now) {
+                    self.stats.bad += 1;
+                    println!("monitor: dropped an unexpected message from core {from}: {e:?}");
+                }
+                self.drain_replica();
+            }
+        }
+    }
+
+    fn reply(&mut self, to: CoreId, req: u64, status: u64, payload: Vec<u8>) {
+        let _ = self.links.send(
+            to,
+            &MonMsg::Reply {
+                req,
+                status,
+                payload,
+            },
+        );
+    }
+
+    fn request_from(&mut self, from: CoreId, req: u64, kind: u16, payload: &[u8]) {
+        match kind {
+            kind::SPAWN => {
+                let text = core::str::from_utf8(payload).unwrap_or("");
+                match self.spawn_here(text) {
+                    Ok(id) => {
+                        let d = Deferred::Reply {
+                            core: from,
+                            req,
+                            domain: domain(self.me, id),
+                        };
+                        self.when_known(id, d);
+                    }
+                    Err(e) => self.reply(from, req, e as u64, Vec::new()),
+                }
+            }
+            kind::CAP_INSERT => {
+                let w = words(payload);
+                let r = match w.as_slice() {
+                    [dom, slot, id @ ..] if id.len() == 5 && *dom >> 32 == u64::from(self.me) => {
+                        let mut iw = [0u64; 5];
+                        iw.copy_from_slice(id);
+                        let identity = CapIdentity::from_words(iw);
+                        match u32::try_from(*slot) {
+                            Ok(slot) => kernel::cap_insert(*dom as u32, &identity, slot)
+                                .map_err(kernel_error),
+                            Err(_) => Err((MonError::BadRequest, Vec::new())),
+                        }
+                    }
+                    _ => Err((MonError::BadRequest, Vec::new())),
+                };
+                match r {
+                    Ok(()) => self.reply(from, req, status::OK, Vec::new()),
+                    Err((s, extra)) => self.reply(from, req, s as u64, bytes_of(&extra)),
+                }
+            }
+            k => {
+                self.stats.bad += 1;
+                println!("monitor: unknown request kind {k} from core {from}; refused");
+                self.reply(from, req, MonError::BadRequest as u64, Vec::new());
+            }
+        }
+    }
+
+    fn spawn_here(&mut self, text: &str) -> Result<u32, MonError> {
+        let text = text.trim();
+        let (prog, args) = text.split_once(' ').unwrap_or((text, ""));
+        match kernel::spawn(prog, args.trim()) {
+            Ok(id) => {
+                // Its Started event: the domain is being added from now on.
+                self.kernel_events();
+                Ok(id)
+            }
+            Err(KernelError::Sys(abi::SysError::NotFound)) => Err(MonError::NotFound),
+            Err(e) => {
+                println!("monitor: cannot start `{text}`: {e:?}");
+                Err(MonError::SpawnFailed)
+            }
+        }
+    }
+
+    fn send_request(&mut self, to: CoreId, kind: u16, payload: Vec<u8>, ticket: u64) {
+        let req = self.next_req;
+        self.next_req += 1;
+        self.requests.insert(req, ticket);
+        let msg = MonMsg::Request { req, kind, payload };
+        if let Err(e) = self.links.send(to, &msg) {
+            self.requests.remove(&req);
+            println!("monitor: request to core {to} not sent: {e:?}");
+            self.resolve(ticket, MonError::BadRequest as u64, Vec::new());
+        }
+    }
+
+    // ------------------------------------------------------------------ programs
+
+    /// A program's request (`caller` = its dispatcher id on this core): `(status, words)`.
+    pub fn client(&mut self, caller: u32, op: u64, arg: u64, msg: &[u8]) -> (u64, Vec<u64>) {
+        use libos::monitor::op;
+        // The caller's Started event may still be queued.
+        self.kernel_events();
+        let err = |e: MonError| (e as u64, Vec::new());
+        match op {
+            op::POLL => match self.tickets.get(&arg) {
+                Some(Ticket::Pending) => (status::PENDING, vec![arg]),
+                Some(Ticket::Done(..)) => match self.tickets.remove(&arg) {
+                    Some(Ticket::Done(s, w)) => (s, w),
+                    _ => err(MonError::NotFound),
+                },
+                None => err(MonError::NotFound),
+            },
+            op::SPAWN => {
+                let core = u32::try_from(arg).unwrap_or(u32::MAX);
+                let Ok(text) = core::str::from_utf8(msg) else {
+                    return err(MonError::BadRequest);
+                };
+                if core == self.me {
+                    match self.spawn_here(text) {
+                        Ok(id) => {
+                            let t = self.ticket();
+                            self.when_known(id, Deferred::Ticket(t, vec![domain(self.me, id)]));
+                            (status::PENDING, vec![t])
+                        }
+                        Err(e) => err(e),
+                    }
+                } else if self.links.has(core) {
+                    let t = self.ticket();
+                    self.send_request(core, kind::SPAWN, Vec::from(msg), t);
+                    (status::PENDING, vec![t])
+                } else {
+                    err(MonError::NoSuchCore)
+                }
+            }
+            op::REGISTER | op::UNREGISTER => {
+                let Ok(name) = Name::from_bytes(msg) else {
+                    return err(MonError::BadRequest);
+                };
+                let owner = domain(self.me, caller);
+                let o = if op == op::REGISTER {
+                    Op::RegisterName {
+                        name,
+                        owner,
+                        port: arg,
+                    }
+                } else {
+                    Op::UnregisterName { name, owner }
+                };
+                let t = self.ticket();
+                self.when_known(caller, Deferred::Start(o, Action::Ticket(t)));
+                (status::PENDING, vec![t])
+            }
+            op::LOOKUP => {
+                let Ok(name) = Name::from_bytes(msg) else {
+                    return err(MonError::BadRequest);
+                };
+                match self.replica.lookup(&name) {
+                    Some(b) => (status::OK, vec![b.owner, b.port]),
+                    None => err(MonError::NotFound),
+                }
+            }
+            op::DOMAINS => {
+                let ds: Vec<u64> = self.replica.domains().map(|(d, _)| d).take(100).collect();
+                let mut w = vec![ds.len() as u64];
+                w.extend(ds);
+                (status::OK, w)
+            }
+            op::CAP_SEND => self.cap_send(caller, arg, msg),
+            op::CAP_RETYPE => self.cap_retype(caller, msg),
+            op::CAP_REVOKE => self.cap_revoke(caller, arg),
+            op::SEND_GARBAGE => {
+                let core = u32::try_from(arg).unwrap_or(u32::MAX);
+                if !self.links.has(core) {
+                    return err(MonError::NoSuchCore);
+                }
+                self.send_garbage(core);
+                (status::OK, Vec::new())
+            }
+            op::STATS => {
+                let s = self.stats;
+                (
+                    status::OK,
+                    vec![self.members.len() as u64, s.committed, s.failed, s.bad],
+                )
+            }
+            _ => err(MonError::BadRequest),
+        }
+    }
+
+    fn cap_send(&mut self, caller: u32, slot: u64, msg: &[u8]) -> (u64, Vec<u64>) {
+        let w = words(msg);
+        let ([dom, dslot], Ok(slot)) = (w.as_slice().try_into().unwrap_or([u64::MAX; 2]), u32::try_from(slot))
+        else {
+            return (MonError::BadRequest as u64, Vec::new());
+        };
+        let core = (dom >> 32) as CoreId;
+        if core == self.me || !self.links.has(core) {
+            return (MonError::NoSuchCore as u64, Vec::new());
+        }
+        let cap = libos::cap::root_slot(slot);
+        let id = match kernel::cap_identify(caller, cap) {
+            Ok(id) => id,
+            Err(e) => {
+                let (s, extra) = kernel_error(e);
+                return (s as u64, extra);
+            }
+        };
+        // From now on the sender's copy is known to have a remote copy: its retype,
+        // delete and revoke go through the monitors.
+        if let Err(e) = kernel::cap_mark_remote(caller, cap) {
+            let (s, extra) = kernel_error(e);
+            return (s as u64, extra);
+        }
+        let mut payload = vec![dom, dslot];
+        payload.extend(id.to_words());
+        let t = self.ticket();
+        self.send_request(core, kind::CAP_INSERT, bytes_of(&payload), t);
+        (status::PENDING, vec![t])
+    }
+
+    fn cap_retype(&mut self, caller: u32, msg: &[u8]) -> (u64, Vec<u64>) {
+        let w = words(msg);
+        let Ok(w6): Result<[u64; 6], _> = w.as_slice().try_into() else {
+            return (MonError::BadRequest as u64, Vec::new());
+        };
+        let Ok(src) = CapRef::unpack(w6[0]) else {
+            return (MonError::CapFailed as u64, vec![CapError::InvalidArgument as u64]);
+        };
+        let id = match kernel::cap_identify(caller, src) {
+            Ok(id) => id,
+            Err(e) => {
+                let (s, extra) = kernel_error(e);
+                return (s as u64, extra);
+            }
+        };
+        let Ok((_, count)) = caps::abi::unpack_retype_word(w6[1]) else {
+            return (MonError::CapFailed as u64, vec![CapError::InvalidArgument as u64]);
+        };
+        let region = w6[3]
+            .checked_mul(u64::from(count))
+            .and_then(|len| id.base.checked_add(w6[2]).map(|b| (b, len)));
+        let Some((base, size)) = region.filter(|(_, len)| *len > 0) else {
+            return (MonError::CapFailed as u64, vec![CapError::InvalidSize as u64]);
+        };
+        let t = self.ticket();
+        self.start(
+            Op::ClaimObject {
+                base,
+                size,
+                by: self.me,
+            },
+            Action::Retype {
+                ticket: t,
+                caller,
+                words: w6,
+            },
+        );
+        (status::PENDING, vec![t])
+    }
+
+    fn cap_revoke(&mut self, caller: u32, cap: u64) -> (u64, Vec<u64>) {
+        let Ok(c) = CapRef::unpack(cap) else {
+            return (MonError::CapFailed as u64, vec![CapError::InvalidArgument as u64]);
+        };
+        let id = match kernel::cap_identify(caller, c) {
+            Ok(id) => id,
+            Err(e) => {
+                let (s, extra) = kernel_error(e);
+                return (s as u64, extra);
+            }
+        };
+        if id.bytes == 0 {
+            return (MonError::CapFailed as u64, vec![CapError::WrongType as u64]);
+        }
+        let range = (id.base, id.bytes);
+        self.own_revokes.push(range);
+        let t = self.ticket();
+        self.start(
+            Op::RevokeObject {
+                base: id.base,
+                size: id.bytes,
+            },
+            Action::Revoke {
+                ticket: t,
+                caller,
+                cap,
+                range,
+            },
+        );
+        (status::PENDING, vec![t])
+    }
+
+    /// Send core `to` a few malformed and unexpected messages (for the tests of the
+    /// monitors' handling of bad input).
+    fn send_garbage(&mut self, to: CoreId) {
+        let junk = [
+            urpc::Message::new(0x7777, [1, 2, 3, 4, 5, 6, 7]),
+            urpc::Message::new(0x4000, [u64::MAX; 7]),
+        ];
+        self.links.send_raw(to, Vec::from(junk));
+        let bogus = TxId {
+            core: self.me,
+            seq: u32::MAX,
+        };
+        let _ = self.links.send(
+            to,
+            &MonMsg::Vote {
+                tx: bogus,
+                vote: Vote::Yes,
+            },
+        );
+        let _ = self.links.send(to, &MonMsg::Commit { tx: bogus });
+        let _ = self.links.send(
+            to,
+            &MonMsg::Reply {
+                req: u64::MAX,
+                status: 0,
+                payload: Vec::new(),
+            },
+        );
+        println!("monitor: sent 5 bad messages to core {to}");
+    }
+}
