@@ -101,8 +101,10 @@ impl BootConfig {
                     _ => None,
                 }
                 .map(|b| cfg.bench = Some(b)),
-                // Programs to start on every core; read by the kernel's program loader.
+                // Programs to start on every core (`run`) or on core N (`run@N`); read by
+                // the kernel's program loader.
                 "run" => (!v.is_empty()).then_some(()),
+                k if run_core(k).is_some() => (!v.is_empty()).then_some(()),
                 "inject" => match v {
                     "panic" => Some(Inject::Panic),
                     "page-fault" => Some(Inject::PageFault),
@@ -135,4 +137,9 @@ pub fn set(cfg: BootConfig) {
 /// The boot configuration (the defaults until [`set`] ran).
 pub fn get() -> BootConfig {
     BOOT_CONFIG.get().copied().unwrap_or_default()
+}
+
+/// The core of a `run@N` key.
+pub fn run_core(key: &str) -> Option<u32> {
+    key.strip_prefix("run@").and_then(|n| n.parse().ok())
 }

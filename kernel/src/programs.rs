@@ -19,7 +19,8 @@ pub fn ramdisk(boot_info: &BootInfo) -> &'static [u8] {
 }
 
 /// Start this core's programs: the monitor, then every `run=PROGRAM ARGS` line of
-/// `boot.cfg` (test programs started on every core).
+/// `boot.cfg` (test programs started on every core) and every `run@N=PROGRAM ARGS` line
+/// for this core N.
 pub fn start_core_programs(ramdisk: &'static [u8]) {
     let pc = percore::current();
     pc.ramdisk.set(ramdisk);
@@ -32,9 +33,15 @@ pub fn start_core_programs(ramdisk: &'static [u8]) {
     }
     let cfg = crate::boot_cfg_text(ramdisk).unwrap_or("");
     for line in cfg.lines() {
-        let Some(cmd) = line.trim().strip_prefix("run=") else {
+        let Some((key, cmd)) = line.split_once('=') else {
             continue;
         };
+        let key = key.trim();
+        let here = key == "run" || cpudriver::bootcfg::run_core(key) == Some(pc.core_id);
+        if !here {
+            continue;
+        }
+        let cmd = cmd.trim();
         let (name, args) = cmd.split_once(' ').unwrap_or((cmd, ""));
         match loader::spawn(name.trim(), args.trim()) {
             Ok(id) => {

@@ -30,7 +30,8 @@ pub fn invoke_raw(cap: u64, op: u64, a: [u64; 4]) -> (u64, u64) {
     crate::syscall::syscall6(::abi::Syscall::CapInvoke, cap, op, a[0], a[1], a[2], a[3])
 }
 
-fn dest(index: u32) -> u64 {
+/// The packed destination "root CNode, slot `index`".
+pub fn dest(index: u32) -> u64 {
     Dest {
         cnode: root_slot(::abi::ROOT_SLOT_CNODE),
         index,
@@ -40,7 +41,9 @@ fn dest(index: u32) -> u64 {
 }
 
 /// Retype `count` objects of `ty` and `size` bytes from `src` at `offset` into root slots
-/// starting at `dest_slot`.
+/// starting at `dest_slot`. When the capability has copies on other cores, the kernel
+/// refuses (`RetryThroughMonitor`) and the retype goes through the monitors, which claim
+/// the memory by agreement first (a concurrent claim elsewhere: `RetypeConflict`).
 pub fn retype(
     src: CapRef,
     ty: CapType,
@@ -49,16 +52,26 @@ pub fn retype(
     count: u32,
     dest_slot: u32,
 ) -> Result<u64, CapError> {
-    invoke(
-        src,
-        CapOp::Retype,
-        [
-            abi::pack_retype_word(ty, count),
-            offset,
-            size,
-            dest(dest_slot),
-        ],
-    )
+    let word = abi::pack_retype_word(ty, count);
+    match invoke(src, CapOp::Retype, [word, offset, size, dest(dest_slot)]) {
+        Err(CapError::RetryThroughMonitor) => {
+            crate::monitor::retype(src, word, offset, size, dest(dest_slot))
+                .map(|()| u64::from(count))
+                .map_err(monitor_cap_error)
+        }
+        r => r,
+    }
+}
+
+/// A monitor error as the capability error a program expects.
+fn monitor_cap_error(e: (crate::monitor::MonError, u64)) -> CapError {
+    use crate::monitor::MonError;
+    match e.0 {
+        MonError::Conflict => CapError::RetypeConflict,
+        MonError::CapFailed => CapError::try_from(e.1).unwrap_or(CapError::InvalidArgument),
+        MonError::Busy | MonError::GaveUp | MonError::NotReady => CapError::Busy,
+        _ => CapError::RetryThroughMonitor,
+    }
 }
 
 /// Describe a capability.
@@ -94,7 +107,13 @@ pub fn delete(cap: CapRef) -> Result<u64, CapError> {
     invoke(cap, CapOp::Delete, [0; 4])
 }
 
-/// Delete every descendant and other copy of a capability.
+/// Delete every descendant and other copy of a capability. With copies or descendants on
+/// other cores, the monitors run the distributed revoke.
 pub fn revoke(cap: CapRef) -> Result<u64, CapError> {
-    invoke(cap, CapOp::Revoke, [0; 4])
+    match invoke(cap, CapOp::Revoke, [0; 4]) {
+        Err(CapError::RetryThroughMonitor) => {
+            crate::monitor::revoke(cap).map_err(monitor_cap_error)
+        }
+        r => r,
+    }
 }

@@ -106,6 +106,10 @@ impl MonError {
     }
 }
 
+/// How many times a request is retried (one yield apart, at most a timer tick each) while
+/// the monitor is not ready or busy.
+const RETRIES: u32 = 6000;
+
 /// A program instance system-wide: `core << 32 | dispatcher id`.
 pub type DomainId = u64;
 
@@ -137,17 +141,36 @@ pub fn request(op: u64, arg: u64, msg: &[u8]) -> (u64, Vec<u64>) {
             (w[0], w[1..].to_vec())
         }
         Ok(_) => (MonError::BadRequest as u64, Vec::new()),
-        Err(_) => (MonError::Unavailable as u64, Vec::new()),
+        // No endpoint to a monitor in the slot: nothing to retry.
+        Err(lrpc::CallError::Cap(_)) => (MonError::BadRequest as u64, Vec::new()),
+        // Not listening yet (a program can start before its monitor) or serving another call.
+        Err(lrpc::CallError::Unavailable) => (MonError::Unavailable as u64, Vec::new()),
     }
 }
 
 /// Make a request and, if it answers with a ticket, poll it (yielding) until done; the
 /// result words on success.
 pub fn request_wait(op: u64, arg: u64, msg: &[u8]) -> Result<Vec<u64>, MonError> {
+    let (st, w) = request_raw_wait(op, arg, msg);
+    if st == status::OK {
+        Ok(w)
+    } else {
+        Err(MonError::from_status(st))
+    }
+}
+
+/// [`request`], retried while the monitor is busy, and polled to the end if it answers
+/// with a ticket: the final `(status, words)`.
+fn request_raw_wait(op: u64, arg: u64, msg: &[u8]) -> (u64, Vec<u64>) {
     let (mut st, mut w) = request(op, arg, msg);
-    // Busy monitor or mesh not up yet: try again for a while.
+    // Monitor not listening yet, busy, or its mesh not up yet: try again for a while.
+    let retry = |st: u64| {
+        st == MonError::Busy as u64
+            || st == MonError::NotReady as u64
+            || st == MonError::Unavailable as u64
+    };
     let mut tries = 0;
-    while (st == MonError::Busy as u64 || st == MonError::NotReady as u64) && tries < 10_000 {
+    while retry(st) && tries < RETRIES {
         crate::syscall::yield_now();
         (st, w) = request(op, arg, msg);
         tries += 1;
@@ -157,16 +180,12 @@ pub fn request_wait(op: u64, arg: u64, msg: &[u8]) -> Result<Vec<u64>, MonError>
         loop {
             crate::syscall::yield_now();
             (st, w) = request(op::POLL, ticket, &[]);
-            if st != status::PENDING {
+            if st != status::PENDING && !retry(st) {
                 break;
             }
         }
     }
-    if st == status::OK {
-        Ok(w)
-    } else {
-        Err(MonError::from_status(st))
-    }
+    (st, w)
 }
 
 /// Start `program` with `args` on core `core`; returns the new domain.
@@ -206,15 +225,32 @@ pub fn send_cap(slot: u32, domain: DomainId, dest_slot: u32) -> Result<(), MonEr
 }
 
 /// Retype through the monitors, for a capability with copies on other cores: the same
-/// words as the `Retype` invocation.
-pub fn retype(src: CapRef, retype_word: u64, offset: u64, size: u64, dest: u64) -> Result<(), MonError> {
+/// words as the `Retype` invocation. The error comes with the capability error code when
+/// it is `CapFailed`.
+pub fn retype(
+    src: CapRef,
+    retype_word: u64,
+    offset: u64,
+    size: u64,
+    dest: u64,
+) -> Result<(), (MonError, u64)> {
     let msg = bytes_of(&[src.pack(), retype_word, offset, size, dest, 0]);
-    request_wait(op::CAP_RETYPE, 0, &msg).map(|_| ())
+    request_detail(op::CAP_RETYPE, 0, &msg).map(|_| ())
 }
 
-/// Revoke the capability at `cap` across every core.
-pub fn revoke(cap: CapRef) -> Result<u64, MonError> {
-    request_wait(op::CAP_REVOKE, cap.pack(), &[]).map(|w| w.first().copied().unwrap_or(0))
+/// Revoke the capability at `cap` across every core (errors as for [`retype`]).
+pub fn revoke(cap: CapRef) -> Result<u64, (MonError, u64)> {
+    request_detail(op::CAP_REVOKE, cap.pack(), &[]).map(|w| w.first().copied().unwrap_or(0))
+}
+
+/// [`request_wait`], keeping the first reply word of an error.
+fn request_detail(op: u64, arg: u64, msg: &[u8]) -> Result<Vec<u64>, (MonError, u64)> {
+    let (st, w) = request_raw_wait(op, arg, msg);
+    if st == status::OK {
+        Ok(w)
+    } else {
+        Err((MonError::from_status(st), w.first().copied().unwrap_or(0)))
+    }
 }
 
 /// The domains this core's replica knows.

@@ -142,7 +142,10 @@ enum Phase {
         abort: Option<AfterAbort>,
     },
     /// Applied here and Commit sent; collecting one Ack per participant.
-    Committing { slots: Vec<Slot>, outstanding: usize },
+    Committing {
+        slots: Vec<Slot>,
+        outstanding: usize,
+    },
 }
 
 /// A transaction this replica coordinates.
@@ -174,6 +177,9 @@ pub struct Replica {
     /// Every update applied here, in order (for the tests' replay checks).
     #[cfg(test)]
     pub(crate) log: Vec<(TxId, Op)>,
+    /// The most attempts any update started here needed (for the tests' statistics).
+    #[cfg(test)]
+    pub(crate) max_attempt: u32,
 }
 
 impl Replica {
@@ -202,6 +208,8 @@ impl Replica {
             effects: Vec::new(),
             #[cfg(test)]
             log: Vec::new(),
+            #[cfg(test)]
+            max_attempt: 0,
         }
     }
 
@@ -380,6 +388,10 @@ impl Replica {
             return;
         };
         let attempt = t.attempt.saturating_add(1);
+        #[cfg(test)]
+        {
+            self.max_attempt = self.max_attempt.max(attempt);
+        }
         if self.busy(&t.op, tx) {
             // Lost locally: counts as an attempt.
             let next = self.after_busy(tx, attempt, now);
@@ -406,7 +418,13 @@ impl Replica {
         let slots: Vec<Slot> = self
             .members
             .iter()
-            .map(|&m| if m == self.me { Slot::Me } else { Slot::Pending })
+            .map(|&m| {
+                if m == self.me {
+                    Slot::Me
+                } else {
+                    Slot::Pending
+                }
+            })
             .collect();
         let outstanding = self.members.len().saturating_sub(1);
         if let Some(t) = self.txs.get_mut(&tx) {
@@ -423,13 +441,8 @@ impl Replica {
         }
         for &m in &self.members {
             if m != self.me {
-                self.outbox.push((
-                    m,
-                    MonMsg::Prepare {
-                        tx,
-                        op: op.clone(),
-                    },
-                ));
+                self.outbox
+                    .push((m, MonMsg::Prepare { tx, op: op.clone() }));
             }
         }
     }
@@ -447,10 +460,7 @@ impl Replica {
 
     /// The delay after losing attempt `attempt` (see [`Config`]).
     fn backoff(&self, tx: TxId, attempt: u32) -> u64 {
-        let shift = attempt
-            .saturating_sub(1)
-            .min(self.config.max_shift)
-            .min(40);
+        let shift = attempt.saturating_sub(1).min(self.config.max_shift).min(40);
         let w = self.config.retry_base.max(1).saturating_mul(1u64 << shift);
         let n = self.members.len().max(1) as u64;
         let rank = self.members.binary_search(&self.me).unwrap_or(0) as u64;
@@ -469,7 +479,13 @@ impl Replica {
         let slots: Vec<Slot> = self
             .members
             .iter()
-            .map(|&m| if m == self.me { Slot::Me } else { Slot::Pending })
+            .map(|&m| {
+                if m == self.me {
+                    Slot::Me
+                } else {
+                    Slot::Pending
+                }
+            })
             .collect();
         let outstanding = self.members.len().saturating_sub(1);
         t.phase = Phase::Committing { slots, outstanding };

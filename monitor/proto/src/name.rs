@@ -57,7 +57,11 @@ impl Name {
         if b.len() > MAX_NAME {
             return Err(NameError::TooLong(b.len()));
         }
-        if let Some((index, &byte)) = b.iter().enumerate().find(|(_, c)| !(0x21..=0x7e).contains(*c)) {
+        if let Some((index, &byte)) = b
+            .iter()
+            .enumerate()
+            .find(|(_, c)| !(0x21..=0x7e).contains(*c))
+        {
             return Err(NameError::BadByte { index, byte });
         }
         let mut bytes = [0u8; MAX_NAME];

@@ -163,7 +163,9 @@ impl Op {
     pub fn check_args(&self) -> Result<(), UpdateError> {
         match *self {
             Op::ClaimObject { base, size, .. } | Op::RevokeObject { base, size } => {
-                range_end(base, size).map(|_| ()).ok_or(UpdateError::Invalid)
+                range_end(base, size)
+                    .map(|_| ())
+                    .ok_or(UpdateError::Invalid)
             }
             _ => Ok(()),
         }
@@ -174,7 +176,9 @@ impl Op {
     pub fn conflicts(&self, other: &Op) -> bool {
         let a = self.keys();
         let b = other.keys();
-        a.iter().flatten().any(|x| b.iter().flatten().any(|y| x.conflicts(y)))
+        a.iter()
+            .flatten()
+            .any(|x| b.iter().flatten().any(|y| x.conflicts(y)))
     }
 
     /// The keys an update locks: at most two.

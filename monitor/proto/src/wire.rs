@@ -451,10 +451,7 @@ impl Decoder {
         if tag != tag::CONTINUATION {
             return Err(WireError::Interrupted { tag });
         }
-        let expected = p
-            .total
-            .saturating_sub(p.data.len())
-            .min(CONTINUATION_BYTES);
+        let expected = p.total.saturating_sub(p.data.len()).min(CONTINUATION_BYTES);
         if m.len() != expected || expected == 0 {
             return Err(WireError::BadContinuation {
                 expected,

@@ -1,6 +1,8 @@
 //! The agreement protocol, mostly in the simulator.
 
 use alloc::collections::VecDeque;
+extern crate std;
+
 use alloc::vec::Vec;
 
 use super::rng::Rng;
@@ -123,6 +125,9 @@ fn invalid_against_own_replica_completes_at_once_without_messages() {
 
 /// `k` cores of `n` race to register the same name. Exactly one wins; the rest see Exists.
 fn register_race(n: usize, k: usize, seeds: u64) {
+    let mut contended = 0;
+    let mut max_time = 0;
+    let mut max_attempt = 0;
     for seed in 0..seeds {
         let mut sim = Sim::new(n, seed * 1000 + k as u64);
         sim.rate = [1, 4, 16][(seed % 3) as usize];
@@ -133,7 +138,10 @@ fn register_race(n: usize, k: usize, seeds: u64) {
             who.swap(i, rng.index(i + 1));
         }
         who.truncate(k);
-        let setup: VecDeque<_> = who.iter().map(|&i| add_domain(i, dom(&sim, i, 1))).collect();
+        let setup: VecDeque<_> = who
+            .iter()
+            .map(|&i| add_domain(i, dom(&sim, i, 1)))
+            .collect();
         sim.run_with(setup, 3);
         let mut txs = Vec::new();
         let spread = if seed % 2 == 0 { 0 } else { 20 };
@@ -148,8 +156,15 @@ fn register_race(n: usize, k: usize, seeds: u64) {
                 sim.step();
             }
         }
+        let t0 = sim.now;
+        let busy0 = sim.busy_votes;
         sim.run();
         sim.check_consistent();
+        if sim.busy_votes > busy0 {
+            contended += 1;
+        }
+        max_time = max_time.max(sim.now - t0);
+        max_attempt = max_attempt.max(sim.reps.iter().map(|r| r.max_attempt).max().unwrap());
         let out = sim.outcomes(&txs);
         let winners: Vec<usize> = (0..k).filter(|&j| out[j].is_ok()).collect();
         assert_eq!(winners.len(), 1, "n {n} k {k} seed {seed}: {out:?}");
@@ -168,6 +183,12 @@ fn register_race(n: usize, k: usize, seeds: u64) {
             assert_eq!(r.lookup(&name("svc")), Some(&want));
         }
     }
+    // The races were real: most runs saw Busy votes.
+    std::println!(
+        "n {n} k {k}: {contended}/{seeds} contended, longest race {max_time} time units, \
+         at most {max_attempt} attempts"
+    );
+    assert!(contended * 4 > seeds, "{contended}/{seeds}");
 }
 
 #[test]
@@ -192,7 +213,7 @@ fn register_race_4_of_32() {
 
 #[test]
 fn register_race_32_of_32() {
-    register_race(32, 32, 40);
+    register_race(32, 32, 60);
 }
 
 /// With a tiny attempt budget updates give up, but there are never two winners.
@@ -223,7 +244,10 @@ fn gave_up_never_two_winners() {
         let out = sim.outcomes(&txs);
         let ok = out.iter().filter(|o| o.is_ok()).count();
         assert!(ok <= 1, "{out:?}");
-        gave_up += out.iter().filter(|o| **o == Err(UpdateError::GaveUp)).count();
+        gave_up += out
+            .iter()
+            .filter(|o| **o == Err(UpdateError::GaveUp))
+            .count();
         for o in &out {
             assert!(matches!(
                 o,
@@ -376,8 +400,7 @@ fn revoke_races_claims_consistently() {
         sim.run_with(ops, 5);
         sim.check_consistent();
         // Every revoke that committed ran on every replica.
-        let revokes = sim
-            .reps[0]
+        let revokes = sim.reps[0]
             .log
             .iter()
             .filter(|(_, op)| matches!(op, Op::RevokeObject { .. }))
@@ -524,7 +547,11 @@ fn malformed_messages_are_refused_without_effect() {
             },
             ProtoError::NotOurs(theirs(0))
         ),
-        (4, MonMsg::Commit { tx: theirs(0) }, ProtoError::NotPrepared(theirs(0))),
+        (
+            4,
+            MonMsg::Commit { tx: theirs(0) },
+            ProtoError::NotPrepared(theirs(0))
+        ),
         (
             4,
             MonMsg::Commit { tx: ours(0) },
@@ -542,7 +569,11 @@ fn malformed_messages_are_refused_without_effect() {
             }
         ),
         (4, MonMsg::Ack { tx }, ProtoError::UnexpectedAck(tx)),
-        (4, MonMsg::Ack { tx: ours(42) }, ProtoError::UnknownTx(ours(42))),
+        (
+            4,
+            MonMsg::Ack { tx: ours(42) },
+            ProtoError::UnknownTx(ours(42))
+        ),
         (
             9,
             MonMsg::Vote {
@@ -682,12 +713,21 @@ fn malformed_messages_are_refused_without_effect() {
         )],
     );
     b.handle(1, MonMsg::Commit { tx }, 3).unwrap();
-    check(&mut b, &[(1, MonMsg::Commit { tx }, ProtoError::NotPrepared(tx))]);
+    check(
+        &mut b,
+        &[(1, MonMsg::Commit { tx }, ProtoError::NotPrepared(tx))],
+    );
     a.handle(4, MonMsg::Ack { tx }, 3).unwrap();
-    check(&mut a, &[(4, MonMsg::Ack { tx }, ProtoError::UnexpectedAck(tx))]);
+    check(
+        &mut a,
+        &[(4, MonMsg::Ack { tx }, ProtoError::UnexpectedAck(tx))],
+    );
     a.handle(7, MonMsg::Ack { tx }, 3).unwrap();
     assert_eq!(a.take_completions(), [(tx, Ok(()))]);
-    check(&mut a, &[(7, MonMsg::Ack { tx }, ProtoError::UnknownTx(tx))]);
+    check(
+        &mut a,
+        &[(7, MonMsg::Ack { tx }, ProtoError::UnknownTx(tx))],
+    );
     assert_eq!(a.digest(), b.digest());
 
     // Abort of a transaction not locked here is accepted and changes nothing.
@@ -769,7 +809,10 @@ fn random_mix(n: usize, seeds: u64, ops_per_seed: usize) {
         total += sim.started.len();
     }
     // The mix is not degenerate: a fair share commits, and not everything.
-    assert!(committed * 5 > total && committed < total, "{committed}/{total}");
+    assert!(
+        committed * 5 > total && committed < total,
+        "{committed}/{total}"
+    );
 }
 
 #[test]
@@ -784,5 +827,5 @@ fn random_mix_4() {
 
 #[test]
 fn random_mix_32() {
-    random_mix(32, 6, 120);
+    random_mix(32, 15, 150);
 }

@@ -12,7 +12,7 @@ use std::string::String;
 use urpc::Message;
 
 use super::rng::Rng;
-use crate::wire::{encode, Decoder};
+use crate::wire::{encode, Decoder, MonMsg, Vote};
 use crate::{Config, CoreId, Effect, Op, Replica, Tables, TxId, UpdateError};
 
 pub type Outcome = Result<(), UpdateError>;
@@ -38,6 +38,10 @@ pub struct Sim {
     /// Effects per replica, in order.
     pub effects: Vec<Vec<Effect>>,
     pub delivered: u64,
+    /// Busy votes delivered (evidence of contention).
+    pub busy_votes: u64,
+    /// Abort messages delivered.
+    pub aborts: u64,
 }
 
 impl Sim {
@@ -66,6 +70,8 @@ impl Sim {
             done: BTreeMap::new(),
             effects: (0..n).map(|_| Vec::new()).collect(),
             delivered: 0,
+            busy_votes: 0,
+            aborts: 0,
             ids,
         }
     }
@@ -97,8 +103,14 @@ impl Sim {
             self.links[l].extend(parts);
         }
         for (tx, r) in self.reps[i].take_completions() {
-            assert_eq!(tx.core, self.ids[i], "completion of a tx coordinated elsewhere");
-            assert!(self.started.contains_key(&tx), "completion of an unknown tx");
+            assert_eq!(
+                tx.core, self.ids[i],
+                "completion of a tx coordinated elsewhere"
+            );
+            assert!(
+                self.started.contains_key(&tx),
+                "completion of an unknown tx"
+            );
             assert!(self.done.insert(tx, r).is_none(), "{tx} completed twice");
             if r.is_ok() {
                 for rep in &self.reps {
@@ -139,6 +151,13 @@ impl Sim {
         match self.decoders[l].push(&m) {
             Ok(None) => {}
             Ok(Some(msg)) => {
+                match msg {
+                    MonMsg::Vote {
+                        vote: Vote::Busy, ..
+                    } => self.busy_votes += 1,
+                    MonMsg::Abort { .. } => self.aborts += 1,
+                    _ => {}
+                }
                 let now = self.now;
                 let r = self.reps[to].handle(self.ids[from], msg.clone(), now);
                 assert_eq!(r, Ok(()), "replica {} refused {msg:?}", self.ids[to]);
@@ -224,15 +243,23 @@ impl Sim {
             let mut t = Tables::new();
             let mut eff = Vec::new();
             for (tx, op) in &r.log {
-                assert_eq!(t.apply(op, &mut eff), Ok(()), "replay of {tx} at {}", r.me());
+                assert_eq!(
+                    t.apply(op, &mut eff),
+                    Ok(()),
+                    "replay of {tx} at {}",
+                    r.me()
+                );
             }
             assert_eq!(&t, r.tables());
             assert_eq!(eff, self.effects[i], "effects of {}", r.me());
         }
         // Same transactions, conflicting ones in the same order.
         let log0: Vec<(TxId, Op)> = self.reps[0].log.clone();
-        let committed: BTreeMap<TxId, usize> =
-            log0.iter().enumerate().map(|(k, (tx, _))| (*tx, k)).collect();
+        let committed: BTreeMap<TxId, usize> = log0
+            .iter()
+            .enumerate()
+            .map(|(k, (tx, _))| (*tx, k))
+            .collect();
         assert_eq!(committed.len(), log0.len(), "a tx applied twice");
         let mut pairs = Vec::new();
         for a in 0..log0.len() {
@@ -244,18 +271,30 @@ impl Sim {
         }
         for r in &self.reps[1..] {
             assert_eq!(r.log.len(), log0.len());
-            let pos: BTreeMap<TxId, usize> =
-                r.log.iter().enumerate().map(|(k, (tx, _))| (*tx, k)).collect();
+            let pos: BTreeMap<TxId, usize> = r
+                .log
+                .iter()
+                .enumerate()
+                .map(|(k, (tx, _))| (*tx, k))
+                .collect();
             assert_eq!(pos.len(), r.log.len());
             for (tx, _) in &log0 {
                 assert!(pos.contains_key(tx), "{tx} missing at {}", r.me());
             }
             for (a, b) in &pairs {
-                assert!(pos[a] < pos[b], "{a} and {b} in different orders at {}", r.me());
+                assert!(
+                    pos[a] < pos[b],
+                    "{a} and {b} in different orders at {}",
+                    r.me()
+                );
             }
         }
         // Completions.
-        assert_eq!(self.done.len(), self.started.len(), "not every update completed");
+        assert_eq!(
+            self.done.len(),
+            self.started.len(),
+            "not every update completed"
+        );
         for (tx, r) in &self.done {
             assert_eq!(r.is_ok(), committed.contains_key(tx), "{tx}: {r:?}");
         }

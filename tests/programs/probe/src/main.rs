@@ -12,11 +12,15 @@
 //!   map, and revoke removing the mappings made from derived capabilities;
 //! * `lrpc N`: N LRPC calls to the core's monitor, checked, then the null-syscall and LRPC
 //!   round-trip costs as `BENCH-JSON` lines;
-//! * `spin MS`: compute for about MS milliseconds of timer ticks (preemption test).
+//! * `spin MS`: compute for about MS milliseconds of timer ticks (preemption test);
+//! * monitor modes (see `mon`): `spawn-all`, `name-race`, `doomed`, `stale-check CORE`,
+//!   `garbage CORE`, `xrevoke`, `cap-sink`.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
+
+mod mon;
 
 use libos::println;
 use libos::syscall::raw_syscall;
@@ -82,6 +86,13 @@ fn main() -> i32 {
             0
         }
         "caps" => caps_probe(core),
+        "spawn-all" => mon::spawn_all(core),
+        "name-race" => mon::name_race(core),
+        "doomed" => mon::doomed(core),
+        "stale-check" => mon::stale_check(core, rest.trim().parse().unwrap_or(1)),
+        "garbage" => mon::garbage(core, rest.trim().parse().unwrap_or(1)),
+        "xrevoke" => mon::xrevoke(core),
+        "cap-sink" => mon::cap_sink(core),
         "lrpc" => lrpc_probe(core, rest.trim().parse().unwrap_or(1000)),
         "fuzz" => {
             let n: u64 = rest.trim().parse().unwrap_or(1000);
@@ -94,7 +105,7 @@ fn main() -> i32 {
                 let mut nr = if r.is_multiple_of(4) {
                     xorshift(&mut seed)
                 } else {
-                    r % 12
+                    r % 14
                 };
                 if nr == abi::Syscall::Exit as u64 {
                     nr = 0;

@@ -1,0 +1,280 @@
+//! Probe modes for the monitors: spawning anywhere, the name service, concurrent
+//! conflicting updates, a dying program's entries, bad messages, and capability operations
+//! across cores.
+
+use alloc::format;
+use alloc::string::String;
+
+use caps::abi::{CapError, CapType, Rights};
+use libos::cap::{self, root_slot};
+use libos::monitor::{self, MonError};
+use libos::println;
+
+/// Number of monitors in the mesh (cores `0..n`, when every core came up).
+fn members() -> u32 {
+    match monitor::request_wait(monitor::op::STATS, 0, &[]) {
+        Ok(w) => w.first().copied().unwrap_or(1) as u32,
+        Err(_) => 1,
+    }
+}
+
+/// Poll `name` until `found` is what lookup says, yielding; false on timeout.
+fn wait_name(name: &str, found: bool, max_yields: u32) -> bool {
+    for _ in 0..max_yields {
+        if monitor::lookup(name).is_ok() == found {
+            return true;
+        }
+        libos::yield_now();
+    }
+    false
+}
+
+/// Long enough for anything under emulation (a yield is at most one 10 ms tick).
+const PATIENCE: u32 = 6000;
+
+/// `spawn-all`: start `probe hello` on every core from this one.
+pub fn spawn_all(core: u32) -> i32 {
+    let n = members();
+    let mut ok = 0;
+    for c in 0..n {
+        match monitor::spawn(c, "probe", "hello") {
+            Ok(d) => {
+                ok += 1;
+                if d >> 32 != u64::from(c) {
+                    println!("probe: spawn-all: FAILED: domain {d:#x} is not on core {c}");
+                    return 1;
+                }
+            }
+            Err(e) => println!("probe: spawn-all from core {core}: core {c} refused: {e:?}"),
+        }
+    }
+    // Bad requests get errors.
+    let bad_core = monitor::spawn(n + 5, "probe", "hello");
+    let bad_prog = monitor::spawn((core + 1) % n, "no-such-program", "");
+    let bad_name = monitor::spawn(core, "../etc", "");
+    println!(
+        "probe: spawn-all from core {core}: started {ok}/{n}; bad core {bad_core:?}, bad program {bad_prog:?}, bad name {bad_name:?}"
+    );
+    i32::from(ok != n)
+}
+
+/// `name-race`: every core registers the same name at once; exactly one wins. The losers
+/// then look the name up and report the owner they see, and stay until the winner's exit
+/// removes the name everywhere; the winner waits until every loser has reported.
+pub fn name_race(core: u32) -> i32 {
+    let n = members();
+    match monitor::register("race", u64::from(core)) {
+        Ok(()) => {
+            println!("probe: race on core {core}: won");
+            for c in (0..n).filter(|&c| c != core) {
+                if !wait_name(&format!("race-seen-{c}"), true, PATIENCE) {
+                    println!("probe: race on core {core}: FAILED: core {c} never reported");
+                    return 1;
+                }
+            }
+            println!("probe: race winner on core {core}: all {} others saw it", n - 1);
+            0
+        }
+        Err(MonError::Exists) => {
+            println!("probe: race on core {core}: lost (Exists)");
+            if !wait_name("race", true, PATIENCE) {
+                println!("probe: race on core {core}: FAILED: no owner visible");
+                return 1;
+            }
+            match monitor::lookup("race") {
+                Ok((owner, port)) => {
+                    println!("probe: race on core {core}: owner core {port} domain {owner:#x}")
+                }
+                Err(e) => println!("probe: race on core {core}: owner gone already ({e:?})"),
+            }
+            if let Err(e) = monitor::register(&format!("race-seen-{core}"), 0) {
+                println!("probe: race on core {core}: FAILED: cannot report: {e:?}");
+                return 1;
+            }
+            // The winner ends once everyone reported: its name must vanish here too.
+            if !wait_name("race", false, PATIENCE) {
+                println!("probe: race on core {core}: FAILED: stale name after the winner ended");
+                return 1;
+            }
+            println!("probe: race on core {core}: name gone after the winner ended");
+            0
+        }
+        Err(e) => {
+            println!("probe: race on core {core}: FAILED: {e:?}");
+            1
+        }
+    }
+}
+
+/// `doomed`: register `doomed-CORE`, wait for the watcher's ack, then fault (killed).
+pub fn doomed(core: u32) -> i32 {
+    let name = format!("doomed-{core}");
+    if let Err(e) = monitor::register(&name, 7) {
+        println!("probe: doomed on core {core}: FAILED: {e:?}");
+        return 1;
+    }
+    wait_name(&format!("{name}-ack"), true, PATIENCE);
+    println!("probe: doomed on core {core}: faulting now");
+    // SAFETY: deliberately unsound: the page is unmapped, the program is killed.
+    unsafe { core::ptr::write_volatile(core::ptr::null_mut::<u64>(), 1) };
+    1
+}
+
+/// `stale-check CORE`: start `probe doomed` on CORE, see its name, let it die, and see the
+/// name disappear from this core's replica.
+pub fn stale_check(core: u32, target: u32) -> i32 {
+    if let Err(e) = monitor::spawn(target, "probe", "doomed") {
+        println!("probe: stale-check: FAILED: spawn on core {target}: {e:?}");
+        return 1;
+    }
+    let name = format!("doomed-{target}");
+    if !wait_name(&name, true, PATIENCE) {
+        println!("probe: stale-check: FAILED: {name} never appeared");
+        return 1;
+    }
+    let _ = monitor::register(&format!("{name}-ack"), 0);
+    if !wait_name(&name, false, PATIENCE) {
+        println!("probe: stale-check: FAILED: {name} stayed after its owner died");
+        return 1;
+    }
+    println!("probe: stale-check on core {core}: {name} removed after its owner died");
+    0
+}
+
+/// `garbage CORE`: send malformed messages to CORE's monitor, then check an update still
+/// goes through everywhere.
+pub fn garbage(core: u32, target: u32) -> i32 {
+    if let Err(e) = monitor::request_wait(monitor::op::SEND_GARBAGE, u64::from(target), &[]) {
+        println!("probe: garbage: FAILED: {e:?}");
+        return 1;
+    }
+    let name = format!("after-garbage-{core}");
+    match monitor::register(&name, 1) {
+        Ok(()) => {
+            println!("probe: garbage sent to core {target}; an update afterwards committed");
+            0
+        }
+        Err(e) => {
+            println!("probe: garbage: FAILED: update after garbage: {e:?}");
+            1
+        }
+    }
+}
+
+/// `xrevoke`: capabilities across cores. A 64 KiB RAM capability is copied to sinks on two
+/// other cores, which race to retype the same frame from it (one wins); the winner maps
+/// it; a retype of the same memory here is refused; the revoke here removes the remote
+/// copies, their descendants and the winner's mapping.
+pub fn xrevoke(core: u32) -> i32 {
+    let n = members();
+    let ram = root_slot(abi::ROOT_SLOT_RAM);
+    if let Err(e) = cap::retype(ram, CapType::Ram, 512 << 10, 64 << 10, 1, 10) {
+        println!("probe: xrevoke: FAILED: retype RAM: {e:?}");
+        return 1;
+    }
+    let sinks: alloc::vec::Vec<u32> = (0..n).filter(|&c| c != core).take(2).collect();
+    for &c in &sinks {
+        let d = match monitor::spawn(c, "probe", "cap-sink") {
+            Ok(d) => d,
+            Err(e) => {
+                println!("probe: xrevoke: FAILED: spawn sink on core {c}: {e:?}");
+                return 1;
+            }
+        };
+        if let Err(e) = monitor::send_cap(10, d, 20) {
+            println!("probe: xrevoke: FAILED: send capability to core {c}: {e:?}");
+            return 1;
+        }
+    }
+    println!("probe: xrevoke: RAM copy sent to cores {sinks:?}");
+    if !wait_name("sink-ready", true, PATIENCE) {
+        println!("probe: xrevoke: FAILED: no sink mapped the frame");
+        return 1;
+    }
+    let mine = cap::retype(root_slot(10), CapType::Frame, 0, 4096, 1, 11);
+    println!("probe: xrevoke: retype of the sink's memory here: {mine:?}");
+    if mine != Err(CapError::RetypeConflict) {
+        println!("probe: xrevoke: FAILED: overlapping retype allowed");
+        return 1;
+    }
+    match cap::revoke(root_slot(10)) {
+        Ok(_) => println!("probe: xrevoke: revoke across cores done"),
+        Err(e) => {
+            println!("probe: xrevoke: FAILED: revoke: {e:?}");
+            return 1;
+        }
+    }
+    if !wait_name("sink-ready", false, PATIENCE) {
+        println!("probe: xrevoke: FAILED: the sink still runs after the revoke");
+        return 1;
+    }
+    // After the revoke, the memory is free again here.
+    match cap::retype(root_slot(10), CapType::Frame, 0, 4096, 1, 11) {
+        Ok(_) => println!("probe: xrevoke: memory reusable after the revoke"),
+        Err(e) => {
+            println!("probe: xrevoke: FAILED: retype after revoke: {e:?}");
+            return 1;
+        }
+    }
+    0
+}
+
+/// `cap-sink`: wait for a capability in slot 20, race to retype a frame from it, and if
+/// this one wins, map and use the frame until the revoke takes it away.
+pub fn cap_sink(core: u32) -> i32 {
+    let mut got = false;
+    for _ in 0..PATIENCE {
+        if cap::identify(root_slot(20)).is_ok() {
+            got = true;
+            break;
+        }
+        libos::yield_now();
+    }
+    if !got {
+        println!("probe: cap-sink on core {core}: FAILED: no capability arrived");
+        return 1;
+    }
+    match cap::retype(root_slot(20), CapType::Frame, 0, 4096, 1, 21) {
+        Ok(_) => println!("probe: cap-sink on core {core}: retype won"),
+        Err(CapError::RetypeConflict) => {
+            println!("probe: cap-sink on core {core}: retype lost (RetypeConflict)");
+            return 0;
+        }
+        Err(e) => {
+            println!("probe: cap-sink on core {core}: FAILED: retype: {e:?}");
+            return 1;
+        }
+    }
+    let pt = root_slot(abi::ROOT_SLOT_PT);
+    if let Err(e) = cap::map(pt, root_slot(21), 0, 1, Rights::READ | Rights::WRITE, 0) {
+        println!("probe: cap-sink on core {core}: FAILED: map: {e:?}");
+        return 1;
+    }
+    let page = abi::CAP_WINDOW as *mut u64;
+    // SAFETY: entry 0 of our page table maps the frame we just retyped.
+    unsafe { page.write_volatile(0xfeed) };
+    libos::set_fault_handler(|info| {
+        println!(
+            "probe: cap-sink: mapping revoked from another core: fault vector {} at {:#x}",
+            info.vector, info.address
+        );
+        libos::FaultAction::Exit(0)
+    });
+    if let Err(e) = monitor::register("sink-ready", 0) {
+        println!("probe: cap-sink on core {core}: FAILED: register: {e:?}");
+        return 1;
+    }
+    println!("probe: cap-sink on core {core}: frame mapped, waiting for the revoke");
+    let mut last = String::new();
+    for _ in 0..PATIENCE * 10 {
+        // SAFETY: reading our mapped frame; after the revoke this faults (handled above).
+        let v = unsafe { page.read_volatile() };
+        if v != 0xfeed {
+            last = format!("{v:#x}");
+            break;
+        }
+        libos::yield_now();
+    }
+    println!("probe: cap-sink on core {core}: FAILED: frame still mapped ({last})");
+    1
+}
