@@ -5,7 +5,7 @@ use core::cell::UnsafeCell;
 use linked_list_allocator::LockedHeap;
 
 /// Size of every program's heap.
-pub const HEAP_SIZE: usize = 256 * 1024;
+pub const HEAP_SIZE: usize = 512 * 1024;
 
 #[repr(C, align(4096))]
 struct HeapSpace(UnsafeCell<[u8; HEAP_SIZE]>);
@@ -29,4 +29,11 @@ pub(crate) fn init() {
 /// Bytes free in the heap.
 pub fn free_bytes() -> usize {
     ALLOCATOR.lock().free()
+}
+
+/// Whether the allocator's lock is held. An LRPC entry runs on the receiving dispatcher
+/// while its own thread may have been preempted inside the allocator: it must not
+/// allocate then (it would spin forever on a lock whose holder cannot run).
+pub fn is_busy() -> bool {
+    ALLOCATOR.try_lock().is_none()
 }

@@ -28,6 +28,14 @@ unsafe impl Sync for Stack {}
 
 static STACK: Stack = Stack(UnsafeCell::new([0; STACK_SIZE]));
 static HANDLER: AtomicUsize = AtomicUsize::new(0);
+/// The reply value of a call that arrived while the server could not take it: retry.
+///
+/// A handler runs on the receiving dispatcher while that dispatcher's own thread may have
+/// been preempted anywhere, also inside the allocator or holding a lock the handler
+/// needs: a handler that allocates must check [`crate::heap::is_busy`] first (and answer
+/// `BUSY`), and must only `try_lock` what its thread locks.
+pub const BUSY: u64 = u64::MAX - 1;
+
 /// Length of the reply message of the call being served.
 static REPLY_LEN: AtomicUsize = AtomicUsize::new(0);
 

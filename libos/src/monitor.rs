@@ -140,6 +140,7 @@ pub fn request(op: u64, arg: u64, msg: &[u8]) -> (u64, Vec<u64>) {
             let w = words(&reply[..n]);
             (w[0], w[1..].to_vec())
         }
+        Ok((lrpc::BUSY, 0)) => (MonError::Busy as u64, Vec::new()),
         Ok(_) => (MonError::BadRequest as u64, Vec::new()),
         // No endpoint to a monitor in the slot: nothing to retry.
         Err(lrpc::CallError::Cap(_)) => (MonError::BadRequest as u64, Vec::new()),

@@ -45,6 +45,8 @@ fn serve(badge: u64, op: u64, arg: u64, _arg2: u64) -> u64 {
     let (st, w) = match op {
         op::ECHO => return arg.wrapping_add(1),
         op::CORE => return u64::from(libos::core_id()),
+        // The event loop was preempted inside the allocator: no allocation now.
+        _ if libos::heap::is_busy() => return libos::lrpc::BUSY,
         _ => match (badge.checked_sub(1).map(|b| b as u32), STATE.try_lock()) {
             (None, _) => (MonError::BadRequest as u64, Vec::new()),
             (_, None) => (MonError::Busy as u64, Vec::new()),
