@@ -41,8 +41,9 @@ pub fn dest(index: u32) -> u64 {
 }
 
 /// Retype `count` objects of `ty` and `size` bytes from `src` at `offset` into root slots
-/// starting at `dest_slot`. When the capability has copies on other cores, the kernel
-/// refuses (`RetryThroughMonitor`) and the retype goes through the monitors, which claim
+/// starting at `dest_slot`. When the capability has copies on other cores or is owned by
+/// another core, the kernel refuses (`RetryThroughMonitor`, `NotOwner`) and the retype
+/// goes through the monitors, which claim
 /// the memory by agreement first (a concurrent claim elsewhere: `RetypeConflict`).
 pub fn retype(
     src: CapRef,
@@ -54,7 +55,7 @@ pub fn retype(
 ) -> Result<u64, CapError> {
     let word = abi::pack_retype_word(ty, count);
     match invoke(src, CapOp::Retype, [word, offset, size, dest(dest_slot)]) {
-        Err(CapError::RetryThroughMonitor) => {
+        Err(CapError::RetryThroughMonitor | CapError::NotOwner) => {
             crate::monitor::retype(src, word, offset, size, dest(dest_slot))
                 .map(|()| u64::from(count))
                 .map_err(monitor_cap_error)
