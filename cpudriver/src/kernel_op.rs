@@ -196,13 +196,22 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
             let r = Capability::try_from(&identity).and_then(|cap| {
                 let mut caps = pc.caps.borrow_mut();
                 let c = caps.as_mut().ok_or(CapError::InvalidRoot)?;
-                let index = u32::try_from(a2).map_err(|_| CapError::OutOfRange)?;
                 let cnode = c.state.cnode_of(droot)?;
+                let index = if a2 == kop::ANY_SLOT {
+                    // The first free slot from FIRST_FREE_SLOT on.
+                    let slots = c.state.cnode_slots(cnode).unwrap_or(0);
+                    (kop::FIRST_FREE_SLOT..slots)
+                        .find(|&i| c.state.cap(Slot { cnode, index: i }).is_err())
+                        .ok_or(CapError::LimitReached)?
+                } else {
+                    u32::try_from(a2).map_err(|_| CapError::OutOfRange)?
+                };
                 c.state
                     .insert_copy(Slot { cnode, index }, cap, Relations::REMOTE_COPIES)
+                    .map(|()| index)
             });
             match r {
-                Ok(()) => ret(f, SysError::Ok, 0),
+                Ok(index) => ret(f, SysError::Ok, u64::from(index)),
                 Err(e) => cap_err(f, e),
             }
         }

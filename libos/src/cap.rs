@@ -118,3 +118,12 @@ pub fn revoke(cap: CapRef) -> Result<u64, CapError> {
         r => r,
     }
 }
+
+/// Remove the mapping of `pages` pages at `entry` of page table `table`.
+pub fn unmap(table: CapRef, entry: u16, pages: u16) -> Result<u64, CapError> {
+    invoke(
+        table,
+        CapOp::Unmap,
+        [abi::pack_map_word(entry, pages, Rights::empty()), 0, 0, 0],
+    )
+}

@@ -104,15 +104,25 @@ pub fn cap_identify(dispatcher: u32, cap: CapRef) -> Result<CapIdentity, KernelE
 /// Put a capability received from another core into root slot `slot` of dispatcher
 /// `dispatcher`'s CSpace.
 pub fn cap_insert(dispatcher: u32, id: &CapIdentity, slot: u32) -> Result<(), KernelError> {
+    cap_insert_at(dispatcher, id, u64::from(slot)).map(|_| ())
+}
+
+/// As [`cap_insert`] into the first free slot from `abi::kop::FIRST_FREE_SLOT`; returns
+/// the slot.
+pub fn cap_insert_any(dispatcher: u32, id: &CapIdentity) -> Result<u32, KernelError> {
+    cap_insert_at(dispatcher, id, kop::ANY_SLOT)
+}
+
+fn cap_insert_at(dispatcher: u32, id: &CapIdentity, slot: u64) -> Result<u32, KernelError> {
     let words = id.to_words();
     op(
         kop::CAP_INSERT,
         u64::from(dispatcher),
         words.as_ptr() as u64,
-        u64::from(slot),
+        slot,
         0,
     )
-    .map(|_| ())
+    .map(|s| s as u32)
 }
 
 /// Record that capability `cap` of dispatcher `dispatcher` has copies on other cores.

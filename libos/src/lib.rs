@@ -8,12 +8,14 @@
 
 extern crate alloc;
 
+pub mod binding;
 pub mod cap;
 pub mod heap;
 pub mod kernel;
 pub mod lrpc;
 pub mod monitor;
 pub mod syscall;
+pub mod vspace;
 
 use abi::DispatcherFrame;
 use core::fmt::Write;

@@ -44,8 +44,14 @@ pub mod op {
     /// Deliberately send a malformed message to the monitor of core `argument` (for
     /// testing the monitors' handling of bad input). Value only.
     pub const SEND_GARBAGE: u64 = 12;
-    /// Counters of this monitor: `[OK, committed, aborted retries, bad messages]`.
+    /// Counters of this monitor: `[OK, members, committed, failed, bad messages]`.
     pub const STATS: u64 = 13;
+    /// Connect to the service named in the message: argument = root slot of a Frame
+    /// capability (the channel page) that goes to the service's domain. Ticket.
+    pub const BIND: u64 = 14;
+    /// A binding a client made to the caller's service named in the message: `[OK, slot]`
+    /// (the channel frame's capability, now in the caller's CSpace), `NotFound` if none.
+    pub const ACCEPT: u64 = 15;
 }
 
 /// Status words.

@@ -23,6 +23,9 @@ pub mod kind {
     pub const SPAWN: u16 = 1;
     /// Insert a capability copy: payload words `[domain, slot, identity (5 words)]`.
     pub const CAP_INSERT: u16 = 2;
+    /// A binding to a service: payload words `[domain, identity (5 words)]` (the channel
+    /// frame) then the service name; reply payload = the slot it went into.
+    pub const BIND: u16 = 3;
 }
 
 /// The domain id of dispatcher `id` of core `core`.
@@ -96,6 +99,9 @@ pub struct Monitor {
     own_revokes: Vec<(u64, u64)>,
     /// Peers that answered the Hello.
     hello_acks: usize,
+    /// Bindings made to this core's services and not yet accepted: (dispatcher, service
+    /// name) -> slots of the channel frames.
+    accepts: BTreeMap<(u32, Name), alloc::collections::VecDeque<u32>>,
     /// Counters.
     pub stats: Stats,
 }
@@ -165,6 +171,7 @@ impl Monitor {
             domains: BTreeMap::new(),
             own_revokes: Vec::new(),
             hello_acks: 0,
+            accepts: BTreeMap::new(),
             stats: Stats::default(),
         }
     }
@@ -254,7 +261,11 @@ impl Monitor {
                     };
                     self.start(op, Action::DomainAdded(id));
                 }
-                Event::Exited(id) => match self.domains.get_mut(&id) {
+                Event::Exited(id) => match {
+                    // Bindings it never accepted die with it.
+                    self.accepts.retain(|(d, _), _| *d != id);
+                    self.domains.get_mut(&id)
+                } {
                     Some(DomState::Adding(waiting)) => waiting.push(Deferred::Remove),
                     _ => {
                         self.domains.remove(&id);
@@ -521,12 +532,49 @@ impl Monitor {
                     Err((s, extra)) => self.reply(from, req, s as u64, bytes_of(&extra)),
                 }
             }
+            kind::BIND => {
+                let r = self.bind_here(payload);
+                match r {
+                    Ok(slot) => self.reply(from, req, status::OK, bytes_of(&[u64::from(slot)])),
+                    Err((s, extra)) => self.reply(from, req, s as u64, bytes_of(&extra)),
+                }
+            }
             k => {
                 self.stats.bad += 1;
                 println!("monitor: unknown request kind {k} from core {from}; refused");
                 self.reply(from, req, MonError::BadRequest as u64, Vec::new());
             }
         }
+    }
+
+    /// A binding to a service of this core: put the channel frame into the service's
+    /// CSpace and queue it for the service's `accept`.
+    fn bind_here(&mut self, payload: &[u8]) -> Result<u32, (MonError, Vec<u64>)> {
+        let bad = || (MonError::BadRequest, Vec::new());
+        let head = payload.get(..48).ok_or_else(bad)?;
+        let w = words(head);
+        let name = Name::from_bytes(&payload[48..]).map_err(|_| bad())?;
+        let dom = w[0];
+        if dom >> 32 != u64::from(self.me) {
+            return Err(bad());
+        }
+        // The service must still hold the name.
+        match self.replica.lookup(&name) {
+            Some(b) if b.owner == dom => {}
+            _ => return Err((MonError::NotFound, Vec::new())),
+        }
+        let mut iw = [0u64; 5];
+        iw.copy_from_slice(&w[1..6]);
+        let identity = CapIdentity::from_words(iw);
+        if identity.cap_type != caps::abi::CapType::Frame as u8 || identity.bytes != 4096 {
+            return Err((MonError::CapFailed, vec![CapError::WrongType as u64]));
+        }
+        let slot = kernel::cap_insert_any(dom as u32, &identity).map_err(kernel_error)?;
+        self.accepts
+            .entry((dom as u32, name))
+            .or_default()
+            .push_back(slot);
+        Ok(slot)
     }
 
     fn spawn_here(&mut self, text: &str) -> Result<u32, MonError> {
@@ -631,6 +679,20 @@ impl Monitor {
                 (status::OK, w)
             }
             op::CAP_SEND => self.cap_send(caller, arg, msg),
+            op::BIND => self.bind(caller, arg, msg),
+            op::ACCEPT => {
+                let Ok(name) = Name::from_bytes(msg) else {
+                    return err(MonError::BadRequest);
+                };
+                match self
+                    .accepts
+                    .get_mut(&(caller, name))
+                    .and_then(|q| q.pop_front())
+                {
+                    Some(slot) => (status::OK, vec![u64::from(slot)]),
+                    None => err(MonError::NotFound),
+                }
+            }
             op::CAP_RETYPE => self.cap_retype(caller, msg),
             op::CAP_REVOKE => self.cap_revoke(caller, arg),
             op::SEND_GARBAGE => {
@@ -680,6 +742,44 @@ impl Monitor {
         payload.extend(id.to_words());
         let t = self.ticket();
         self.send_request(core, kind::CAP_INSERT, bytes_of(&payload), t);
+        (status::PENDING, vec![t])
+    }
+
+    fn bind(&mut self, caller: u32, slot: u64, msg: &[u8]) -> (u64, Vec<u64>) {
+        let (Ok(name), Ok(slot)) = (Name::from_bytes(msg), u32::try_from(slot)) else {
+            return (MonError::BadRequest as u64, Vec::new());
+        };
+        let Some(owner) = self.replica.lookup(&name).map(|b| b.owner) else {
+            return (MonError::NotFound as u64, Vec::new());
+        };
+        let cap = libos::cap::root_slot(slot);
+        let id = match kernel::cap_identify(caller, cap) {
+            Ok(id) => id,
+            Err(e) => {
+                let (s, extra) = kernel_error(e);
+                return (s as u64, extra);
+            }
+        };
+        if let Err(e) = kernel::cap_mark_remote(caller, cap) {
+            let (s, extra) = kernel_error(e);
+            return (s as u64, extra);
+        }
+        let mut words = vec![owner];
+        words.extend(id.to_words());
+        let mut payload = bytes_of(&words);
+        payload.extend_from_slice(name.as_bytes());
+        let core = (owner >> 32) as CoreId;
+        if core == self.me {
+            return match self.bind_here(&payload) {
+                Ok(s) => (status::OK, vec![u64::from(s)]),
+                Err((s, extra)) => (s as u64, extra),
+            };
+        }
+        if !self.links.has(core) {
+            return (MonError::NoSuchCore as u64, Vec::new());
+        }
+        let t = self.ticket();
+        self.send_request(core, kind::BIND, payload, t);
         (status::PENDING, vec![t])
     }
 

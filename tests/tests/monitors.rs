@@ -192,3 +192,35 @@ fn capabilities_across_cores_4() {
 fn capabilities_across_cores_32() {
     cross_core_caps(32);
 }
+
+/// Programs on different cores connect a URPC binding by name through the monitors (the
+/// channel frame's capability travels from client to server) and talk over it directly.
+fn bindings(cores: u32) {
+    let name = format!("mon-binding-{cores}");
+    let last = format!("run@{}", cores - 1);
+    let r = run(
+        &name,
+        cores,
+        &[
+            ("run@0", "probe bind-server echo 2"),
+            ("run@1", "probe bind-client echo 1000"),
+            (&last, "probe bind-client echo 1000"),
+        ],
+    );
+    r.assert_contains("bind-server on core 0: served 2 clients, echoed 2000 messages");
+    for c in [1, cores - 1] {
+        r.assert_contains(&format!(
+            "bind-client on core {c}: 1000 round trips over a binding to echo, median"
+        ));
+    }
+}
+
+#[test]
+fn bindings_by_name_across_cores_4() {
+    bindings(4);
+}
+
+#[test]
+fn bindings_by_name_across_cores_32() {
+    bindings(32);
+}

@@ -272,8 +272,14 @@ pub mod kop {
     /// CSpace of dispatcher `rsi` of this core.
     pub const CAP_IDENTIFY: u64 = 6;
     /// Put a copy of a capability received from another core (identity: 5 words at `rdx`)
-    /// into root slot `r10` of dispatcher `rsi`'s CSpace, marked as having remote copies.
+    /// into root slot `r10` of dispatcher `rsi`'s CSpace, marked as having remote copies;
+    /// `r10` = [`ANY_SLOT`] picks the first free slot from [`FIRST_FREE_SLOT`] on. Returns
+    /// the slot.
     pub const CAP_INSERT: u64 = 7;
+    /// "Any free slot" for [`CAP_INSERT`].
+    pub const ANY_SLOT: u64 = u64::MAX;
+    /// Slots below this one are left to the program for [`CAP_INSERT`] with [`ANY_SLOT`].
+    pub const FIRST_FREE_SLOT: u32 = 192;
     /// Mark capability address `rdx` of dispatcher `rsi` (and its local copies) as having
     /// copies on other cores (`r10` = 0), or as having none any more (`r10` = 1, after a
     /// distributed revoke).

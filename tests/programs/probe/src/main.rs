@@ -14,7 +14,8 @@
 //!   round-trip costs as `BENCH-JSON` lines;
 //! * `spin MS`: compute for about MS milliseconds of timer ticks (preemption test);
 //! * monitor modes (see `mon`): `spawn-all`, `name-race`, `doomed`, `stale-check CORE`,
-//!   `garbage CORE`, `xrevoke`, `cap-sink`.
+//!   `garbage CORE`, `xrevoke`, `cap-sink`, `bind-server NAME CLIENTS`,
+//!   `bind-client NAME COUNT`.
 #![no_std]
 #![no_main]
 
@@ -93,6 +94,8 @@ fn main() -> i32 {
         "garbage" => mon::garbage(core, rest.trim().parse().unwrap_or(1)),
         "xrevoke" => mon::xrevoke(core),
         "cap-sink" => mon::cap_sink(core),
+        "bind-server" => mon::bind_server(core, rest),
+        "bind-client" => mon::bind_client(core, rest),
         "lrpc" => lrpc_probe(core, rest.trim().parse().unwrap_or(1000)),
         "fuzz" => {
             let n: u64 = rest.trim().parse().unwrap_or(1000);

@@ -278,3 +278,108 @@ pub fn cap_sink(core: u32) -> i32 {
     println!("probe: cap-sink on core {core}: FAILED: frame still mapped ({last})");
     1
 }
+
+/// Message tags of the binding test.
+const PING: u16 = 1;
+const DONE: u16 = 2;
+
+/// `bind-server NAME CLIENTS`: offer NAME, accept CLIENTS bindings and echo every message
+/// on each until its client says it is done.
+pub fn bind_server(core: u32, args: &str) -> i32 {
+    use libos::binding;
+    let (name, n) = args.trim().split_once(' ').unwrap_or((args.trim(), "1"));
+    let n: usize = n.trim().parse().unwrap_or(1);
+    if let Err(e) = binding::offer(name) {
+        println!("probe: bind-server: FAILED: offer {name}: {e:?}");
+        return 1;
+    }
+    let mut bindings = alloc::vec::Vec::new();
+    for _ in 0..n {
+        match binding::accept(name, PATIENCE) {
+            Ok(b) => bindings.push(Some(b)),
+            Err(e) => {
+                println!("probe: bind-server: FAILED: accept: {e:?}");
+                return 1;
+            }
+        }
+    }
+    let mut echoed = 0u64;
+    let mut open = n;
+    let mut idle = 0u32;
+    while open > 0 && idle < PATIENCE * 100 {
+        let mut any = false;
+        for slot in bindings.iter_mut() {
+            let Some(b) = slot else { continue };
+            match b.try_recv() {
+                Ok(Some(m)) if m.tag() == PING => {
+                    any = true;
+                    echoed += 1;
+                    if b.send(&m).is_err() {
+                        println!("probe: bind-server: FAILED: send");
+                        return 1;
+                    }
+                }
+                Ok(Some(_)) => {
+                    any = true;
+                    *slot = None;
+                    open -= 1;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    println!("probe: bind-server: FAILED: receive: {e:?}");
+                    return 1;
+                }
+            }
+        }
+        if any {
+            idle = 0;
+        } else {
+            idle += 1;
+            libos::yield_now();
+        }
+    }
+    if open > 0 {
+        println!("probe: bind-server: FAILED: {open} clients never finished");
+        return 1;
+    }
+    println!("probe: bind-server on core {core}: served {n} clients, echoed {echoed} messages");
+    0
+}
+
+/// `bind-client NAME COUNT`: connect to NAME and make COUNT round trips over the binding.
+pub fn bind_client(core: u32, args: &str) -> i32 {
+    use libos::binding;
+    let (name, n) = args.trim().split_once(' ').unwrap_or((args.trim(), "100"));
+    let n: usize = n.trim().parse().unwrap_or(100).max(1);
+    let mut b = match binding::connect(name, PATIENCE) {
+        Ok(b) => b,
+        Err(e) => {
+            println!("probe: bind-client on core {core}: FAILED: connect: {e:?}");
+            return 1;
+        }
+    };
+    let mut samples = alloc::vec![0u64; n];
+    for (i, s) in samples.iter_mut().enumerate() {
+        let t = super::rdtsc();
+        let m = urpc::Message::new(PING, [i as u64, u64::from(core), t, 0, 0, 0, 0]);
+        if b.send(&m).is_err() {
+            println!("probe: bind-client on core {core}: FAILED: send");
+            return 1;
+        }
+        match b.recv(100_000, PATIENCE) {
+            Ok(r) if r.words()[0] == i as u64 && r.words()[1] == u64::from(core) => {}
+            other => {
+                println!("probe: bind-client on core {core}: FAILED: reply {i}: {other:?}");
+                return 1;
+            }
+        }
+        *s = super::rdtsc() - t;
+    }
+    let _ = b.send(&urpc::Message::new(DONE, [0; 7]));
+    samples.sort_unstable();
+    println!(
+        "probe: bind-client on core {core}: {n} round trips over a binding to {name}, median {} cycles",
+        samples[n / 2]
+    );
+    0
+}
