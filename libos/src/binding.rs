@@ -12,6 +12,7 @@ use caps::abi::CapError;
 use urpc::{Config, Endpoint, Message, PageChannel, Side};
 
 use crate::monitor::{self, MonError};
+use crate::time::Deadline;
 use crate::vspace::{self, Mapped};
 
 /// Why a binding could not be made or used.
@@ -46,10 +47,11 @@ pub fn offer(name: &str) -> Result<(), BindError> {
     monitor::register(name, 0).map_err(BindError::Monitor)
 }
 
-/// Wait (yielding, at most `max_yields` times) for a client of `name` and return the
-/// binding to it.
-pub fn accept(name: &str, max_yields: u32) -> Result<Binding, BindError> {
-    for _ in 0..max_yields {
+/// Wait (yielding, at most `timeout_ms`) for a client of `name` and return the binding
+/// to it.
+pub fn accept(name: &str, timeout_ms: u64) -> Result<Binding, BindError> {
+    let deadline = Deadline::after_ms(timeout_ms);
+    while !deadline.passed() {
         match monitor::request_wait(monitor::op::ACCEPT, 0, name.as_bytes()) {
             Ok(w) => {
                 let slot = w.first().copied().unwrap_or(0) as u32;
@@ -64,11 +66,12 @@ pub fn accept(name: &str, max_yields: u32) -> Result<Binding, BindError> {
     Err(BindError::Timeout)
 }
 
-/// Connect to the service offered under `name`, waiting (yielding, at most `max_yields`
-/// times) for the name to appear.
-pub fn connect(name: &str, max_yields: u32) -> Result<Binding, BindError> {
+/// Connect to the service offered under `name`, waiting (yielding, at most `timeout_ms`)
+/// for the name to appear.
+pub fn connect(name: &str, timeout_ms: u64) -> Result<Binding, BindError> {
     let mut found = false;
-    for _ in 0..max_yields {
+    let deadline = Deadline::after_ms(timeout_ms);
+    while !deadline.passed() {
         if monitor::lookup(name).is_ok() {
             found = true;
             break;
@@ -111,15 +114,16 @@ impl Binding {
     }
 
     /// Wait for a message: poll `spins` times, then yield between polls (at most
-    /// `max_yields` times).
-    pub fn recv(&mut self, spins: u32, max_yields: u32) -> Result<Message, BindError> {
+    /// `timeout_ms`).
+    pub fn recv(&mut self, spins: u32, timeout_ms: u64) -> Result<Message, BindError> {
         for _ in 0..spins {
             if let Some(m) = self.try_recv()? {
                 return Ok(m);
             }
             core::hint::spin_loop();
         }
-        for _ in 0..max_yields {
+        let deadline = Deadline::after_ms(timeout_ms);
+        while !deadline.passed() {
             if let Some(m) = self.try_recv()? {
                 return Ok(m);
             }

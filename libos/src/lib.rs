@@ -15,6 +15,7 @@ pub mod kernel;
 pub mod lrpc;
 pub mod monitor;
 pub mod syscall;
+pub mod time;
 pub mod vspace;
 
 use abi::DispatcherFrame;

@@ -112,9 +112,10 @@ impl MonError {
     }
 }
 
-/// How many times a request is retried (one yield apart, at most a timer tick each) while
-/// the monitor is not ready or busy.
-const RETRIES: u32 = 6000;
+/// How long a request is retried (one yield apart) while the monitor is not listening
+/// yet, busy, or waiting for its mesh (boot of an emulated 32-core machine on a loaded
+/// host takes seconds).
+const RETRY_MS: u64 = 60_000;
 
 /// A program instance system-wide: `core << 32 | dispatcher id`.
 pub type DomainId = u64;
@@ -176,11 +177,10 @@ fn request_raw_wait(op: u64, arg: u64, msg: &[u8]) -> (u64, Vec<u64>) {
             || st == MonError::NotReady as u64
             || st == MonError::Unavailable as u64
     };
-    let mut tries = 0;
-    while retry(st) && tries < RETRIES {
+    let deadline = crate::time::Deadline::after_ms(RETRY_MS);
+    while retry(st) && !deadline.passed() {
         crate::syscall::yield_now();
         (st, w) = request(op, arg, msg);
-        tries += 1;
     }
     if st == status::PENDING {
         let ticket = w.first().copied().unwrap_or(0);

@@ -9,6 +9,7 @@ use caps::abi::{CapError, CapType, Rights};
 use libos::cap::{self, root_slot};
 use libos::monitor::{self, MonError};
 use libos::println;
+use libos::time::Deadline;
 
 /// Number of monitors in the mesh (cores `0..n`, when every core came up).
 fn members() -> u32 {
@@ -18,9 +19,10 @@ fn members() -> u32 {
     }
 }
 
-/// Poll `name` until `found` is what lookup says, yielding; false on timeout.
-fn wait_name(name: &str, found: bool, max_yields: u32) -> bool {
-    for _ in 0..max_yields {
+/// Poll `name` until `found` is what lookup says, yielding; false after `timeout_ms`.
+fn wait_name(name: &str, found: bool, timeout_ms: u64) -> bool {
+    let deadline = Deadline::after_ms(timeout_ms);
+    while !deadline.passed() {
         if monitor::lookup(name).is_ok() == found {
             return true;
         }
@@ -29,8 +31,8 @@ fn wait_name(name: &str, found: bool, max_yields: u32) -> bool {
     false
 }
 
-/// Long enough for anything under emulation (a yield is at most one 10 ms tick).
-const PATIENCE: u32 = 6000;
+/// Long enough for anything under emulation on a loaded host, in milliseconds.
+const PATIENCE: u64 = 60_000;
 
 /// `spawn-all`: start `probe hello` on every core from this one.
 pub fn spawn_all(core: u32) -> i32 {
@@ -223,7 +225,8 @@ pub fn xrevoke(core: u32) -> i32 {
 /// this one wins, map and use the frame until the revoke takes it away.
 pub fn cap_sink(core: u32) -> i32 {
     let mut got = false;
-    for _ in 0..PATIENCE {
+    let deadline = Deadline::after_ms(PATIENCE);
+    while !deadline.passed() {
         if cap::identify(root_slot(20)).is_ok() {
             got = true;
             break;
@@ -266,7 +269,8 @@ pub fn cap_sink(core: u32) -> i32 {
     }
     println!("probe: cap-sink on core {core}: frame mapped, waiting for the revoke");
     let mut last = String::new();
-    for _ in 0..PATIENCE * 10 {
+    let deadline = Deadline::after_ms(PATIENCE * 2);
+    while !deadline.passed() {
         // SAFETY: reading our mapped frame; after the revoke this faults (handled above).
         let v = unsafe { page.read_volatile() };
         if v != 0xfeed {
@@ -305,8 +309,8 @@ pub fn bind_server(core: u32, args: &str) -> i32 {
     }
     let mut echoed = 0u64;
     let mut open = n;
-    let mut idle = 0u32;
-    while open > 0 && idle < PATIENCE * 100 {
+    let mut deadline = Deadline::after_ms(PATIENCE);
+    while open > 0 && !deadline.passed() {
         let mut any = false;
         for slot in bindings.iter_mut() {
             let Some(b) = slot else { continue };
@@ -332,9 +336,8 @@ pub fn bind_server(core: u32, args: &str) -> i32 {
             }
         }
         if any {
-            idle = 0;
+            deadline = Deadline::after_ms(PATIENCE);
         } else {
-            idle += 1;
             libos::yield_now();
         }
     }
