@@ -15,6 +15,7 @@ pub mod kernel;
 pub mod lrpc;
 pub mod monitor;
 pub mod syscall;
+pub mod thread;
 pub mod time;
 pub mod vspace;
 
@@ -131,12 +132,18 @@ extern "C" fn libos_start(_frame: *mut DispatcherFrame) -> ! {
 }
 
 extern "C" fn libos_upcall(frame: *mut DispatcherFrame) -> ! {
-    // Running disabled on the upcall stack. With one thread per dispatcher, the only
-    // decision is to resume the preempted thread.
+    // Running disabled on the upcall stack: resume the next ready user-level thread
+    // round-robin, or, with a single thread, the preempted one.
     // SAFETY: the kernel passes this dispatcher's own frame.
     let f = unsafe { &mut *frame };
     if f.enabled_valid != 0 {
         f.enabled_valid = 0;
+        if let Some(next) = thread::preempted(&f.enabled_area) {
+            // SAFETY: `next` is the complete saved state of a ready thread in the thread
+            // table (static), which nothing changes while disabled; the resume sequence
+            // loads it and re-enables in the critical region.
+            unsafe { libos_resume(next) }
+        }
         let regs = f.enabled_area;
         // SAFETY: the state was saved by the kernel from this dispatcher's own thread;
         // `regs` lives on the upcall stack until the resume sequence has loaded it.
