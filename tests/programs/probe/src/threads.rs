@@ -182,7 +182,9 @@ pub fn threads(core: u32) -> i32 {
         return 1;
     }
     println!(
-        "probe: threads on core {core}: {PREEMPTED} preempted + {YIELDING} yielding threads joined, results ok ({} spins, {interleaved}/{} yields interleaved, {filled} more threads filled the table, {} upcalls)",
+        "probe: threads on core {core}: {} preempted + {} yielding threads joined, results ok ({} spins, {interleaved}/{} yields interleaved, {filled} more threads filled the table, {} upcalls)",
+        joined[0],
+        joined[1],
         SPINS.load(Ordering::Relaxed),
         YIELDING * YIELDS,
         libos::dispatcher_frame().upcalls,
