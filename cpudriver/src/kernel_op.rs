@@ -93,10 +93,7 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
             });
             match (apic_id, pc.apic.get()) {
                 (Some(id), Some(apic)) => {
-                    if apic
-                        .send_ipi(id, crate::trap::NOTIFY_VECTOR)
-                        .is_err()
-                    {
+                    if apic.send_ipi(id, crate::trap::NOTIFY_VECTOR).is_err() {
                         return ret(f, SysError::BadArgument, 0);
                     }
                     ret(f, SysError::Ok, 0)
@@ -265,8 +262,7 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
             if op == caps::abi::CapOp::Identify as u64 {
                 return cap_err(f, CapError::InvalidOperation);
             }
-            match crate::capspace::invoke_as(droot, cap, op, [x0, x1, x2, x3], Origin::Monitor)
-            {
+            match crate::capspace::invoke_as(droot, cap, op, [x0, x1, x2, x3], Origin::Monitor) {
                 Ok(v) => ret(f, SysError::Ok, v),
                 Err(e) => cap_err(f, e),
             }

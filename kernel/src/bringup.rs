@@ -284,7 +284,10 @@ fn build_mesh(
     let pc = percore::current();
     let n = u32::try_from(machine.cores.len()).ok()?;
     if n as usize > cpudriver::mesh::MAX_CORES {
-        log::error!("monitor mesh: {n} cores is more than {}", cpudriver::mesh::MAX_CORES);
+        log::error!(
+            "monitor mesh: {n} cores is more than {}",
+            cpudriver::mesh::MAX_CORES
+        );
         return None;
     }
     let pages = cpudriver::mesh::directory_bytes(n).div_ceil(4096);

@@ -42,9 +42,18 @@ enum Action {
     /// The domain table knows dispatcher `id` now: run what waited for it.
     DomainAdded(u32),
     /// A claim for a retype: now retype for dispatcher `caller` (the six request words).
-    Retype { ticket: u64, caller: u32, words: [u64; 6] },
+    Retype {
+        ticket: u64,
+        caller: u32,
+        words: [u64; 6],
+    },
     /// A distributed revoke: now revoke the caller's own capability.
-    Revoke { ticket: u64, caller: u32, cap: u64, range: (u64, u64) },
+    Revoke {
+        ticket: u64,
+        caller: u32,
+        cap: u64,
+        range: (u64, u64),
+    },
 }
 
 /// Work waiting for a domain's `AddDomain` to commit.
@@ -54,7 +63,11 @@ enum Deferred {
     /// Resolve a ticket with these words.
     Ticket(u64, Vec<u64>),
     /// Answer another monitor's spawn request with the domain.
-    Reply { core: CoreId, req: u64, domain: DomainId },
+    Reply {
+        core: CoreId,
+        req: u64,
+        domain: DomainId,
+    },
     /// The domain ended: remove it.
     Remove,
 }
@@ -261,20 +274,20 @@ impl Monitor {
                     };
                     self.start(op, Action::DomainAdded(id));
                 }
-                Event::Exited(id) => match {
+                Event::Exited(id) => {
                     // Bindings it never accepted die with it.
                     self.accepts.retain(|(d, _), _| *d != id);
-                    self.domains.get_mut(&id)
-                } {
-                    Some(DomState::Adding(waiting)) => waiting.push(Deferred::Remove),
-                    _ => {
-                        self.domains.remove(&id);
-                        let op = Op::RemoveDomain {
-                            domain: domain(self.me, id),
-                        };
-                        self.start(op, Action::Nothing);
+                    match self.domains.get_mut(&id) {
+                        Some(DomState::Adding(waiting)) => waiting.push(Deferred::Remove),
+                        _ => {
+                            self.domains.remove(&id);
+                            let op = Op::RemoveDomain {
+                                domain: domain(self.me, id),
+                            };
+                            self.start(op, Action::Nothing);
+                        }
                     }
-                },
+                }
                 Event::Unknown(v) => println!("monitor: unknown kernel event {v:#x}"),
             }
         }
@@ -378,9 +391,7 @@ impl Monitor {
                 if let Err(e) = r {
                     println!("monitor: domain {id} not added: {e}");
                 }
-                if let Some(DomState::Adding(waiting)) =
-                    self.domains.insert(id, DomState::Known)
-                {
+                if let Some(DomState::Adding(waiting)) = self.domains.insert(id, DomState::Known) {
                     for d in waiting {
                         self.run_deferred(id, d);
                     }
@@ -392,9 +403,12 @@ impl Monitor {
                 words: w,
             } => match r {
                 Ok(()) => {
-                    let res = kernel::cap_invoke(caller, w[0], CapOp::Retype as u64, [
-                        w[1], w[2], w[3], w[4],
-                    ]);
+                    let res = kernel::cap_invoke(
+                        caller,
+                        w[0],
+                        CapOp::Retype as u64,
+                        [w[1], w[2], w[3], w[4]],
+                    );
                     match res {
                         Ok(v) => self.resolve(ticket, status::OK, vec![v]),
                         Err(e) => {
@@ -716,8 +730,10 @@ impl Monitor {
 
     fn cap_send(&mut self, caller: u32, slot: u64, msg: &[u8]) -> (u64, Vec<u64>) {
         let w = words(msg);
-        let ([dom, dslot], Ok(slot)) = (w.as_slice().try_into().unwrap_or([u64::MAX; 2]), u32::try_from(slot))
-        else {
+        let ([dom, dslot], Ok(slot)) = (
+            w.as_slice().try_into().unwrap_or([u64::MAX; 2]),
+            u32::try_from(slot),
+        ) else {
             return (MonError::BadRequest as u64, Vec::new());
         };
         let core = (dom >> 32) as CoreId;
@@ -789,7 +805,10 @@ impl Monitor {
             return (MonError::BadRequest as u64, Vec::new());
         };
         let Ok(src) = CapRef::unpack(w6[0]) else {
-            return (MonError::CapFailed as u64, vec![CapError::InvalidArgument as u64]);
+            return (
+                MonError::CapFailed as u64,
+                vec![CapError::InvalidArgument as u64],
+            );
         };
         let id = match kernel::cap_identify(caller, src) {
             Ok(id) => id,
@@ -799,13 +818,19 @@ impl Monitor {
             }
         };
         let Ok((_, count)) = caps::abi::unpack_retype_word(w6[1]) else {
-            return (MonError::CapFailed as u64, vec![CapError::InvalidArgument as u64]);
+            return (
+                MonError::CapFailed as u64,
+                vec![CapError::InvalidArgument as u64],
+            );
         };
         let region = w6[3]
             .checked_mul(u64::from(count))
             .and_then(|len| id.base.checked_add(w6[2]).map(|b| (b, len)));
         let Some((base, size)) = region.filter(|(_, len)| *len > 0) else {
-            return (MonError::CapFailed as u64, vec![CapError::InvalidSize as u64]);
+            return (
+                MonError::CapFailed as u64,
+                vec![CapError::InvalidSize as u64],
+            );
         };
         let t = self.ticket();
         self.start(
@@ -825,7 +850,10 @@ impl Monitor {
 
     fn cap_revoke(&mut self, caller: u32, cap: u64) -> (u64, Vec<u64>) {
         let Ok(c) = CapRef::unpack(cap) else {
-            return (MonError::CapFailed as u64, vec![CapError::InvalidArgument as u64]);
+            return (
+                MonError::CapFailed as u64,
+                vec![CapError::InvalidArgument as u64],
+            );
         };
         let id = match kernel::cap_identify(caller, c) {
             Ok(id) => id,

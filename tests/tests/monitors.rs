@@ -59,7 +59,10 @@ fn spawn_everywhere(cores: u32) {
     for core in 0..cores {
         let line = format!("probe: hello from core {core}");
         let n = r.lines_with(&line).filter(|l| l.ends_with(&line)).count();
-        assert_eq!(n, 2, "[{name}] core {core} should have run two spawned programs");
+        assert_eq!(
+            n, 2,
+            "[{name}] core {core} should have run two spawned programs"
+        );
     }
 }
 
@@ -91,7 +94,11 @@ fn name_race(cores: u32) {
         .lines_with("owner core")
         .map(|l| l.split("owner core ").nth(1).unwrap_or(""))
         .collect();
-    assert_eq!(owners.len() as u32, cores - 1, "[{name}] every loser reports the owner");
+    assert_eq!(
+        owners.len() as u32,
+        cores - 1,
+        "[{name}] every loser reports the owner"
+    );
     let first = owners[0];
     assert!(
         owners.iter().all(|o| *o == first),
@@ -129,16 +136,14 @@ fn stale_and_garbage(cores: u32) {
     let target = (cores / 2).to_string();
     let stale = format!("probe stale-check {target}");
     let garbage = format!("probe garbage {target}");
-    let r = run(
-        &name,
-        cores,
-        &[("run@0", &stale), ("run@1", &garbage)],
-    );
+    let r = run(&name, cores, &[("run@0", &stale), ("run@1", &garbage)]);
     r.assert_contains(&format!(
         "stale-check on core 0: doomed-{target} removed after its owner died"
     ))
     .assert_contains(&format!("core {target}: program `probe`"))
-    .assert_contains(&format!("garbage sent to core {target}; an update afterwards committed"))
+    .assert_contains(&format!(
+        "garbage sent to core {target}; an update afterwards committed"
+    ))
     .assert_contains("monitor: dropped a malformed message from core 1: UnknownTag(30583)")
     .assert_contains("monitor: dropped an unexpected message from core 1")
     .assert_contains("monitor: unexpected reply 18446744073709551615 from core 1; dropped");
@@ -176,7 +181,10 @@ fn cross_core_caps(cores: u32) {
         .assert_contains("cap-sink: mapping revoked from another core: fault vector 14")
         .assert_contains("xrevoke: memory reusable after the revoke");
     // The remote monitors deleted their copies (and the winner's frame).
-    let remote: Vec<&str> = r.lines_with("deleted").filter(|l| l.contains("revoke of")).collect();
+    let remote: Vec<&str> = r
+        .lines_with("deleted")
+        .filter(|l| l.contains("revoke of"))
+        .collect();
     assert!(
         remote.iter().any(|l| l.contains("deleted 2 capabilities")),
         "[{name}] the winner's core deletes its copy and its frame: {remote:?}"

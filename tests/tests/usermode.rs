@@ -113,3 +113,14 @@ fn lrpc_calls_reach_the_monitor_on_every_core() {
     }
     run.assert_lacks("FAILED");
 }
+
+#[test]
+fn user_level_threads_are_preempted_yield_and_join() {
+    let run = run_probe("user-threads", "probe threads");
+    for core in 0..CORES {
+        run.assert_contains(&format!(
+            "probe: threads on core {core}: 4 preempted + 4 yielding threads joined, results ok"
+        ));
+    }
+    run.assert_lacks("FAILED").assert_lacks("killed");
+}

@@ -71,8 +71,7 @@ impl CapState {
                     object_size: a2,
                     count,
                 };
-                self.retype(slot, req, dest, origin)
-                    .map(Outcome::Retyped)
+                self.retype(slot, req, dest, origin).map(Outcome::Retyped)
             }
             CapOp::Copy => {
                 let dest = self.resolve_dest(root, Dest::unpack(a0)?)?;

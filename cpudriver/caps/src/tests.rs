@@ -1054,8 +1054,7 @@ fn revoke_range_deletes_what_lies_inside_and_keeps_ancestors() {
     e.rt(1, T::Ram, 0, 0x10000, 1, 10).unwrap();
     e.rt(10, T::Frame, 0, 0x1000, 2, 11).unwrap();
     e.rt(1, T::VNodePt, 0x20000, 0x1000, 1, 20).unwrap();
-    e.s.map(e.slot(11), e.slot(20), 0, RW, 0, 1)
-        .unwrap();
+    e.s.map(e.slot(11), e.slot(20), 0, RW, 0, 1).unwrap();
     // A frame outside the range stays.
     e.rt(1, T::Frame, 0x30000, 0x1000, 1, 21).unwrap();
     let before = e.s.live_caps();
