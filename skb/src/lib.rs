@@ -79,6 +79,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod facts;
 mod arith;
 mod atom;
 mod builtins;

@@ -2,43 +2,36 @@
 //! schema of `skb/rules`: `core/4`, `node/1`, `node_distance/3`, `memory_range/3`,
 //! `memory_free/2`.
 
-use std::fmt::Write;
-
 use topology::Topology;
 
 /// The facts a topology yields, as Prolog text. Cores are numbered in MADT order of the
 /// enabled entries; packages are the topology's (estimated from proximity domains when no
 /// CPUID information is available, as on the host); all memory counts as free.
 pub fn facts(t: &Topology) -> String {
-    let mut s = String::from("% facts from the ACPI topology\n");
+    let mut f = skb::facts::Facts::new("the ACPI topology");
     let default_node = t.nodes.first().copied().unwrap_or(0);
     for (i, c) in t.enabled_cpus().enumerate() {
         let node = c.node.unwrap_or(default_node);
-        let _ = writeln!(
-            s,
-            "core({i}, {}, {}, {node}).",
-            c.apic_id,
-            c.package.unwrap_or(node)
-        );
+        f.core(i as u32, c.apic_id, c.package.unwrap_or(node), node);
     }
     for &n in &t.nodes {
-        let _ = writeln!(s, "node({n}).");
+        f.node(n);
     }
     for &a in &t.nodes {
         for &b in &t.nodes {
-            let _ = writeln!(s, "node_distance({a}, {b}, {}).", t.distance(a, b));
+            f.node_distance(a, b, t.distance(a, b));
         }
     }
     for m in &t.memory {
-        let _ = writeln!(s, "memory_range({}, {}, {}).", m.node, m.base, m.length);
+        f.memory_range(m.node, m.base, m.length);
     }
     for &n in &t.nodes {
         let free: u64 = t.memory_of_node(n).map(|m| m.length).sum();
         if free > 0 {
-            let _ = writeln!(s, "memory_free({n}, {free}).");
+            f.memory_free(n, free);
         }
     }
-    s
+    f.into_text()
 }
 
 #[cfg(test)]
