@@ -19,7 +19,7 @@ pub fn facts(t: &Topology) -> String {
     }
     for &a in &t.nodes {
         for &b in &t.nodes {
-            f.node_distance(a, b, t.distance(a, b));
+            f.node_distance(a, b, u32::from(t.distance(a, b)));
         }
     }
     for m in &t.memory {

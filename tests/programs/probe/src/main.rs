@@ -13,6 +13,7 @@
 //! * `lrpc N`: N LRPC calls to the core's monitor, checked, then the null-syscall and LRPC
 //!   round-trip costs as `BENCH-JSON` lines;
 //! * `spin MS`: compute for about MS milliseconds of timer ticks (preemption test);
+//! * `threads`: preemptive and yielding user-level threads, joined, and their error cases;
 //! * monitor modes (see `mon`): `spawn-all`, `name-race`, `doomed`, `stale-check CORE`,
 //!   `garbage CORE`, `xrevoke`, `cap-sink`, `bind-server NAME CLIENTS`,
 //!   `bind-client NAME COUNT`.
@@ -22,6 +23,7 @@
 extern crate alloc;
 
 mod mon;
+mod threads;
 
 use libos::println;
 use libos::syscall::raw_syscall;
@@ -94,6 +96,7 @@ fn main() -> i32 {
         "garbage" => mon::garbage(core, rest.trim().parse().unwrap_or(1)),
         "xrevoke" => mon::xrevoke(core),
         "cap-sink" => mon::cap_sink(core),
+        "threads" => threads::threads(core),
         "bind-server" => mon::bind_server(core, rest),
         "bind-client" => mon::bind_client(core, rest),
         "lrpc" => lrpc_probe(core, rest.trim().parse().unwrap_or(1000)),
