@@ -153,6 +153,20 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
             ret(f, SysError::Ok, kind << 56 | len << 40 | u64::from(id))
         }
         kop::TSC_HZ => ret(f, SysError::Ok, pc.tsc_hz.get()),
+        kop::FACTS => {
+            let facts = pc.facts.borrow();
+            let bytes = facts.as_bytes();
+            let start = usize::try_from(a2).unwrap_or(usize::MAX).min(bytes.len());
+            let len = usize::try_from(a1).unwrap_or(0).min(bytes.len() - start);
+            let chunk = &bytes[start..start + len];
+            let ok = chunk.is_empty() || pc.sched.borrow_mut().write_current(a0, chunk);
+            drop(facts);
+            if ok {
+                ret(f, SysError::Ok, len as u64)
+            } else {
+                ret(f, SysError::BadAddress, 0)
+            }
+        }
         kop::CAP_IDENTIFY => {
             let Some(droot) = root_of(pc, a0) else {
                 return ret(f, SysError::NotFound, 0);

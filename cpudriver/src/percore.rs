@@ -66,6 +66,10 @@ pub struct PerCore {
     pub monitor: Cell<Option<u32>>,
     /// Where the monitor mesh's directory is.
     pub mesh: Cell<Option<crate::mesh::Mesh>>,
+    /// The machine's facts for the SKB (the boot core only; empty elsewhere).
+    pub facts: RefCell<alloc::string::String>,
+    /// Dispatchers started from `boot.cfg` (the boot waits for them to end).
+    pub boot_programs: RefCell<alloc::vec::Vec<u32>>,
 }
 
 impl PerCore {
@@ -96,6 +100,8 @@ impl PerCore {
             ramdisk: Cell::new(&[]),
             monitor: Cell::new(None),
             mesh: Cell::new(None),
+            facts: RefCell::new(alloc::string::String::new()),
+            boot_programs: RefCell::new(alloc::vec::Vec::new()),
         }
     }
 
@@ -112,7 +118,7 @@ impl PerCore {
 pub struct CoreCounters {
     /// Syscalls served.
     pub syscalls: AtomicU64,
-    /// Runnable dispatchers.
+    /// Programs from `boot.cfg` still running.
     pub live: AtomicU64,
     /// Timer interrupts taken.
     pub ticks: AtomicU64,
@@ -130,11 +136,19 @@ impl CoreCounters {
         self.ipis.store(pc.notify_ipis.get(), Ordering::Relaxed);
         self.monitor_up
             .store(u64::from(pc.reported_in.get()), Ordering::Relaxed);
-        if let Ok(s) = pc.sched.try_borrow() {
-            self.live.store(s.live() as u64, Ordering::Relaxed);
+        if let Some(n) = boot_programs_live(pc) {
+            self.live.store(n as u64, Ordering::Relaxed);
         }
         core::sync::atomic::fence(Ordering::Release);
     }
+}
+
+/// How many of the programs started from `boot.cfg` on this core still run (None if the
+/// scheduler is busy right now).
+pub fn boot_programs_live(pc: &PerCore) -> Option<usize> {
+    let s = pc.sched.try_borrow().ok()?;
+    let ids = pc.boot_programs.try_borrow().ok()?;
+    Some(ids.iter().filter(|&&id| s.by_id(id).is_some()).count())
 }
 
 /// Make `record` this core's per-core record. `record` must live forever and belong to

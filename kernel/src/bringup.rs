@@ -257,7 +257,8 @@ pub fn bring_up(boot_info: &BootInfo, mut frames: FrameAllocator, phys_offset: u
         m.publish(pc, online);
     }
     let mut links = crate::kchannels::attach(&ready_records);
-    let (answered, median) = crate::kchannels::round_trips(&mut links, apic, hz);
+    let (answered, median, per_core) = crate::kchannels::round_trips(&mut links, apic, hz);
+    *pc.facts.borrow_mut() = facts(&machine, &ready_records, &per_core);
     log::info!(
         "URPC: core 0 has a channel to {} cores; round trip ok on {answered} (median {median} cycles, including the IPI wake-up)",
         links.len()
@@ -271,6 +272,42 @@ pub fn bring_up(boot_info: &BootInfo, mut frames: FrameAllocator, phys_offset: u
         ready: ready_records,
         links,
     }
+}
+
+/// The System Knowledge Base's facts about this machine: the cores that came up (id, APIC
+/// id, package, node), the nodes, their distances and memory, and the URPC round trips from
+/// core 0 measured just now (for the SKB service, through the monitor of core 0).
+fn facts(
+    machine: &Machine,
+    ready: &[&'static crate::smp::ApBootRecord],
+    latencies: &[(u32, u64)],
+) -> String {
+    let mut f = skb::facts::Facts::new("the boot core's discovery and measurements");
+    let up = |c: u32| c == 0 || ready.iter().any(|r| r.core_id == c);
+    for c in machine.cores.iter().filter(|c| up(c.core_id)) {
+        f.core(c.core_id, c.apic_id, c.package, c.node);
+    }
+    for n in &machine.nodes {
+        f.node(n.node);
+    }
+    for a in &machine.nodes {
+        for b in &machine.nodes {
+            f.node_distance(a.node, b.node, machine.distance(a.node, b.node));
+        }
+    }
+    for n in &machine.nodes {
+        for r in &n.ranges {
+            f.memory_range(n.node, r.start, r.end - r.start);
+        }
+        let bytes: u64 = n.ranges.iter().map(|r| r.end - r.start).sum();
+        if bytes > 0 {
+            f.memory_free(n.node, bytes);
+        }
+    }
+    for &(c, cycles) in latencies {
+        f.urpc_latency(0, c, cycles);
+    }
+    f.into_text()
 }
 
 /// Allocate the monitor mesh (see `cpudriver::mesh`): the directory from the boot core's
@@ -388,15 +425,15 @@ pub fn announce_when_ready(status: BootStatus, entry_tsc: u64) {
             return;
         }
         let me = percore::current();
-        let own_live = me.sched.try_borrow().map_or(usize::MAX, |s| s.live());
+        let own_live = percore::boot_programs_live(me).unwrap_or(usize::MAX);
         let own = usize::from(me.reported_in.get());
         let counters = || status.ready.iter().map(|r| &r.report.counters);
         let up = counters()
             .filter(|c| c.monitor_up.load(Ordering::Acquire) != 0)
             .count();
-        let busy = usize::from(own_live > 1)
+        let busy = usize::from(own_live > 0)
             + counters()
-                .filter(|c| c.live.load(Ordering::Acquire) > 1)
+                .filter(|c| c.live.load(Ordering::Acquire) > 0)
                 .count();
         let all = status.ready.len() + 1;
         let timed_out = rdtsc() - started > tsc::ms_to_cycles(hz, MONITOR_TIMEOUT_MS);

@@ -83,11 +83,13 @@ pub fn attach(ready: &[&'static ApBootRecord]) -> Vec<Link> {
         .collect()
 }
 
-/// Check a round trip on every link; returns how many answered and the median round trip
-/// in cycles (including the notification IPI that wakes the other core).
-pub fn round_trips(links: &mut [Link], apic: LocalApic, hz: u64) -> (usize, u64) {
+/// Check a round trip on every link; returns how many answered, the median round trip in
+/// cycles (including the notification IPI that wakes the other core), and each answering
+/// core's round trip.
+pub fn round_trips(links: &mut [Link], apic: LocalApic, hz: u64) -> (usize, u64, Vec<(u32, u64)>) {
     let mut ok = 0;
     let mut cycles = Vec::new();
+    let mut per_core = Vec::new();
     for l in links.iter_mut() {
         let t0 = rdtsc();
         let seq = 0x5eed_0000 + l.core_id as u64;
@@ -96,7 +98,9 @@ pub fn round_trips(links: &mut [Link], apic: LocalApic, hz: u64) -> (usize, u64)
         match r {
             Ok(m) if m.tag() == tag::PONG && m.words()[0] == seq => {
                 ok += 1;
-                cycles.push(rdtsc() - t0);
+                let c = rdtsc() - t0;
+                cycles.push(c);
+                per_core.push((l.core_id, c));
             }
             Ok(m) => log::error!(
                 "core {}: wrong reply {:#x} to the URPC ping",
@@ -107,5 +111,5 @@ pub fn round_trips(links: &mut [Link], apic: LocalApic, hz: u64) -> (usize, u64)
         }
     }
     cycles.sort_unstable();
-    (ok, cycles.get(cycles.len() / 2).copied().unwrap_or(0))
+    (ok, cycles.get(cycles.len() / 2).copied().unwrap_or(0), per_core)
 }

@@ -45,6 +45,7 @@ pub fn start_core_programs(ramdisk: &'static [u8]) {
         let (name, args) = cmd.split_once(' ').unwrap_or((cmd, ""));
         match loader::spawn(name.trim(), args.trim()) {
             Ok(id) => {
+                pc.boot_programs.borrow_mut().push(id);
                 if let Err(e) = loader::give_monitor_endpoint(id) {
                     log::error!("no monitor endpoint for dispatcher {id}: {e:?}");
                 }

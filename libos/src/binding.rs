@@ -51,7 +51,7 @@ pub fn offer(name: &str) -> Result<(), BindError> {
 /// to it.
 pub fn accept(name: &str, timeout_ms: u64) -> Result<Binding, BindError> {
     let deadline = Deadline::after_ms(timeout_ms);
-    while !deadline.passed() {
+    loop {
         match monitor::request_wait(monitor::op::ACCEPT, 0, name.as_bytes()) {
             Ok(w) => {
                 let slot = w.first().copied().unwrap_or(0) as u32;
@@ -59,11 +59,11 @@ pub fn accept(name: &str, timeout_ms: u64) -> Result<Binding, BindError> {
                 let ep = endpoint(&frame, Side::B)?;
                 return Ok(Binding { ep, frame });
             }
-            Err(MonError::NotFound) => crate::syscall::yield_now(),
+            Err(MonError::NotFound) if !deadline.passed() => crate::syscall::yield_now(),
+            Err(MonError::NotFound) => return Err(BindError::Timeout),
             Err(e) => return Err(BindError::Monitor(e)),
         }
     }
-    Err(BindError::Timeout)
 }
 
 /// Connect to the service offered under `name`, waiting (yielding, at most `timeout_ms`)
@@ -130,6 +130,42 @@ impl Binding {
             crate::syscall::yield_now();
         }
         Err(BindError::Timeout)
+    }
+
+    /// Send a byte message of any length up to `urpc`'s limit (fragments), yielding while
+    /// the ring is full.
+    pub fn send_bytes(&mut self, tag: u16, data: &[u8]) -> Result<(), BindError> {
+        loop {
+            match self.ep.try_send_bytes(tag, data) {
+                Ok(s) if s.complete => return Ok(()),
+                Ok(_) | Err(urpc::SendError::Full) => crate::syscall::yield_now(),
+                Err(_) => return Err(BindError::Channel),
+            }
+        }
+    }
+
+    /// A whole byte message if one is there: `(tag, length)` in `buf`. A message that
+    /// has only partly arrived stays pending in `buf` (call again with the same buffer).
+    pub fn try_recv_bytes(&mut self, buf: &mut [u8]) -> Result<Option<(u16, usize)>, BindError> {
+        match self.ep.recv_bytes(buf) {
+            Ok(r) => Ok(Some((r.tag, r.len))),
+            Err(urpc::RecvError::WouldBlock) => Ok(None),
+            Err(_) => Err(BindError::Channel),
+        }
+    }
+
+    /// Wait for a whole byte message (yielding, at most `timeout_ms`).
+    pub fn recv_bytes(&mut self, buf: &mut [u8], timeout_ms: u64) -> Result<(u16, usize), BindError> {
+        let deadline = Deadline::after_ms(timeout_ms);
+        loop {
+            if let Some(r) = self.try_recv_bytes(buf)? {
+                return Ok(r);
+            }
+            if deadline.passed() {
+                return Err(BindError::Timeout);
+            }
+            crate::syscall::yield_now();
+        }
     }
 
     /// The frame the channel lives in.

@@ -158,3 +158,16 @@ pub fn cap_invoke(
         0,
     )
 }
+
+/// Copy bytes from `offset` of the machine's facts for the SKB into `buf`; returns how
+/// many (0 past the end, or on a core other than the boot core).
+pub fn facts(offset: u64, buf: &mut [u8]) -> Result<usize, KernelError> {
+    op(
+        kop::FACTS,
+        buf.as_mut_ptr() as u64,
+        buf.len() as u64,
+        offset,
+        0,
+    )
+    .map(|n| n as usize)
+}

@@ -14,6 +14,7 @@ pub mod heap;
 pub mod kernel;
 pub mod lrpc;
 pub mod monitor;
+pub mod skb;
 pub mod syscall;
 pub mod thread;
 pub mod time;

@@ -52,6 +52,9 @@ pub mod op {
     /// A binding a client made to the caller's service named in the message: `[OK, slot]`
     /// (the channel frame's capability, now in the caller's CSpace), `NotFound` if none.
     pub const ACCEPT: u64 = 15;
+    /// Bytes from offset `argument` of the machine's facts for the SKB (boot core only):
+    /// the reply message is `[OK]` followed by the bytes (none past the end).
+    pub const FACTS: u64 = 16;
 }
 
 /// Status words.
@@ -265,4 +268,31 @@ pub fn domains() -> Result<Vec<DomainId>, MonError> {
     let w = request_wait(op::DOMAINS, 0, &[])?;
     let n = w.first().copied().unwrap_or(0) as usize;
     Ok(w.iter().skip(1).take(n).copied().collect())
+}
+
+/// The machine's facts for the SKB, as its core 0 monitor has them (empty elsewhere).
+pub fn facts() -> Result<alloc::string::String, MonError> {
+    let mut all = Vec::new();
+    let mut reply = [0u8; ::abi::MAX_MSG];
+    loop {
+        let mut n = None;
+        let deadline = crate::time::Deadline::after_ms(RETRY_MS);
+        while n.is_none() && !deadline.passed() {
+            match lrpc::call_msg(endpoint(), op::FACTS, all.len() as u64, &[], &mut reply) {
+                Ok((status::OK, len)) if len >= 8 => n = Some(len - 8),
+                Ok((s, _)) if s == MonError::Busy as u64 || s == lrpc::BUSY => {
+                    crate::syscall::yield_now()
+                }
+                Err(lrpc::CallError::Unavailable) => crate::syscall::yield_now(),
+                Ok((s, _)) => return Err(MonError::from_status(s)),
+                Err(_) => return Err(MonError::Unavailable),
+            }
+        }
+        match n {
+            Some(0) => break,
+            Some(k) => all.extend_from_slice(&reply[8..8 + k]),
+            None => return Err(MonError::Unavailable),
+        }
+    }
+    alloc::string::String::from_utf8(all).map_err(|_| MonError::BadRequest)
 }

@@ -19,7 +19,7 @@ mod service;
 
 use alloc::vec::Vec;
 
-use libos::monitor::{op, MonError};
+use libos::monitor::{op, status, MonError};
 use libos::println;
 use spin::Mutex;
 
@@ -45,6 +45,7 @@ fn serve(badge: u64, op: u64, arg: u64, _arg2: u64) -> u64 {
     let (st, w) = match op {
         op::ECHO => return arg.wrapping_add(1),
         op::CORE => return u64::from(libos::core_id()),
+        op::FACTS => return facts(arg),
         // The event loop was preempted inside the allocator: no allocation now.
         _ if libos::heap::is_busy() => return libos::lrpc::BUSY,
         _ => match (badge.checked_sub(1).map(|b| b as u32), STATE.try_lock()) {
@@ -58,6 +59,23 @@ fn serve(badge: u64, op: u64, arg: u64, _arg2: u64) -> u64 {
     };
     reply_words(st, &w);
     st
+}
+
+/// Serve a chunk of the machine's facts from the kernel (no allocation, no lock).
+fn facts(offset: u64) -> u64 {
+    let mut buf = [0u8; abi::MAX_MSG];
+    buf[..8].copy_from_slice(&status::OK.to_le_bytes());
+    match libos::kernel::facts(offset, &mut buf[8..]) {
+        Ok(n) => {
+            libos::lrpc::set_reply(&buf[..8 + n]);
+            status::OK
+        }
+        Err(_) => {
+            let s = MonError::NotFound as u64;
+            libos::lrpc::set_reply(&s.to_le_bytes());
+            s
+        }
+    }
 }
 
 /// The cores whose monitors take part, once the boot core has published them.
@@ -119,6 +137,13 @@ fn main() -> i32 {
                 println!("monitor on core {me}: not every peer answered; reporting in anyway");
             }
             libos::report_in();
+            // The monitor of core 0 starts the System Knowledge Base service.
+            if me == 0 {
+                match libos::kernel::spawn("skbd", "") {
+                    Ok(id) => println!("monitor: started the SKB service (dispatcher {id})"),
+                    Err(e) => println!("monitor: cannot start the SKB service: {e:?}"),
+                }
+            }
         }
         if !busy {
             libos::yield_now();

@@ -295,6 +295,10 @@ pub mod kop {
     pub const CAP_INVOKE: u64 = 10;
     /// The TSC frequency in Hz (`rdx`).
     pub const TSC_HZ: u64 = 11;
+    /// Copy bytes `[r10, r10 + rdx)` of the machine's facts for the SKB (Prolog text made
+    /// at boot: cores, nodes, distances, memory, URPC latencies) to `rsi`; returns how
+    /// many were copied (0 past the end). Only the boot core has them.
+    pub const FACTS: u64 = 12;
 
     /// Event kinds.
     pub mod event {

@@ -386,3 +386,35 @@ pub fn bind_client(core: u32, args: &str) -> i32 {
     );
     0
 }
+
+/// `skb-query N GOAL`: ask the SKB service GOAL N times from this core; print the answer
+/// and the median round trip in cycles (BENCH-JSON).
+pub fn skb_query(core: u32, args: &str) -> i32 {
+    let (n, goal) = args.trim().split_once(' ').unwrap_or(("1", args.trim()));
+    let n: usize = n.parse().unwrap_or(1).max(1);
+    let mut samples = alloc::vec![0u64; n];
+    let mut last = String::new();
+    for s in samples.iter_mut() {
+        let t = super::rdtsc();
+        match libos::skb::query(goal) {
+            Ok(a) => last = a,
+            Err(e) => {
+                println!("probe: skb-query on core {core}: {goal}: error {e:?}");
+                return 1;
+            }
+        }
+        *s = super::rdtsc() - t;
+    }
+    for line in last.lines() {
+        println!("probe: skb-query on core {core}: {line}");
+    }
+    samples.sort_unstable();
+    println!(
+        "BENCH-JSON {{\"kind\":\"skb_query\",\"core\":{core},\"goal\":\"{}\",\"count\":{n},\"min\":{},\"median\":{},\"max\":{}}}",
+        goal.replace('"', "'"),
+        samples[0],
+        samples[n / 2],
+        samples[n - 1]
+    );
+    0
+}
