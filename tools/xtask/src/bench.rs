@@ -278,3 +278,144 @@ pub fn lrpc(m: &Machine, timeout: Duration, calls: usize) -> Result<(), String> 
     println!("\nwritten: {}", path.display());
     Ok(())
 }
+
+/// The queries `cargo xtask bench skb` times (the probe's `skb-bench` runs the same).
+const SKB_GOALS: [&str; 4] = [
+    "alloc_node(1, N)",
+    "place_dispatchers(8, Cs)",
+    "multicast_tree(0, T)",
+    "transport(0, 1, T)",
+];
+
+/// `cargo xtask bench skb`: the latency of placement and routing queries (1) asked of the
+/// SKB service over a URPC binding by a program on the last core of a booted machine
+/// (round trip, cycles), and (2) run by the engine on the host with the facts of the
+/// largest real server dump in `../shared/acpi` (microseconds).
+pub fn skb(m: &Machine, timeout: Duration, count: usize) -> Result<(), String> {
+    deps::ensure(&[deps::QEMU])?;
+    let built = images::build_all()?;
+    let dir = paths::xtask_out().join("bench-skb");
+    let key = format!("run@{}", m.smp.saturating_sub(1));
+    let run = format!("probe skb-bench {count}");
+    let cfg = crate::boot_cfg(true, &[(key.as_str(), run.as_str()), ("fbcon", "0")]);
+    let image = images::make_image(&built, &dir, Firmware::Bios, &cfg)?;
+    let accel = qemu::choose_accel(m);
+    if let Some(w) = emulation_warning(&accel) {
+        eprintln!("xtask: {w}");
+    }
+    let opts = RunOptions {
+        timeout: Some(timeout),
+        echo: false,
+        interactive: false,
+    };
+    let r = qemu::run(m, &image, &opts)?;
+    let lines: Vec<Value> = bench_lines(&r.log)
+        .into_iter()
+        .filter(|v| v["kind"] == "skb_query")
+        .collect();
+    if r.exit != Exit::Success || lines.len() != SKB_GOALS.len() {
+        return Err(format!(
+            "the benchmark run did not finish ({:?}); last lines:\n{}",
+            r.exit,
+            r.tail(30)
+        ));
+    }
+    // The host engine on the largest dump (most enabled CPUs).
+    let mut best: Option<(usize, std::path::PathBuf, topology::Topology)> = None;
+    let acpi = paths::shared().join("acpi");
+    let entries = std::fs::read_dir(&acpi).map_err(|e| format!("{}: {e}", acpi.display()))?;
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().and_then(|x| x.to_str()) != Some("acpidump") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        let Ok(t) = topology::from_acpidump_text(&text, topology::CpuHint::NONE) else {
+            continue;
+        };
+        let n = t.enabled_cpu_count();
+        if best.as_ref().is_none_or(|b| n > b.0) {
+            best = Some((n, p, t));
+        }
+    }
+    let mut host = Vec::new();
+    if let Some((n, path, t)) = &best {
+        let mut s = skb::Skb::with_system_rules();
+        s.consult(&crate::skbfacts::facts(t))
+            .map_err(|e| format!("facts of {}: {e}", path.display()))?;
+        for goal in SKB_GOALS {
+            let mut us = Vec::new();
+            for _ in 0..count {
+                let t0 = std::time::Instant::now();
+                s.query(goal, skb::Limits::default())
+                    .map_err(|e| format!("{goal}: {e}"))?;
+                us.push(t0.elapsed().as_secs_f64() * 1e6);
+            }
+            us.sort_by(f64::total_cmp);
+            host.push(
+                json!({"goal": goal, "cpus": n, "median_us": us[us.len() / 2], "min_us": us[0]}),
+            );
+        }
+    }
+    println!();
+    if let Some(w) = emulation_warning(&accel) {
+        println!("{w}");
+    }
+    println!(
+        "SKB query latency: {} | {} cores | {count} queries each, from core {}",
+        accel.describe(),
+        m.smp,
+        m.smp.saturating_sub(1)
+    );
+    println!(
+        "{:<28} {:>16} {:>16}",
+        "query", "median cycles", "min cycles"
+    );
+    for l in &lines {
+        println!(
+            "{:<28} {:>16} {:>16}",
+            l["goal"].as_str().unwrap_or("?"),
+            num(l, "median"),
+            num(l, "min")
+        );
+    }
+    if let Some((n, path, _)) = &best {
+        println!(
+            "\nhost engine (release build of xtask? {}), facts of {} ({n} CPUs):",
+            if cfg!(debug_assertions) {
+                "no: debug"
+            } else {
+                "yes"
+            },
+            path.file_name().and_then(|x| x.to_str()).unwrap_or("?")
+        );
+        for h in &host {
+            println!(
+                "{:<28} {:>12.1} us median {:>10.1} us min",
+                h["goal"].as_str().unwrap_or("?"),
+                h["median_us"].as_f64().unwrap_or(0.0),
+                h["min_us"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    let out_dir = paths::target().join("bench");
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let report = json!({
+        "benchmark": "skb",
+        "accelerator": accel.describe(),
+        "emulated": accel != Accel::Kvm,
+        "warning": emulation_warning(&accel),
+        "qemu": r.cmdline,
+        "queries": lines,
+        "host_dump": best.as_ref().map(|b| b.1.display().to_string()),
+        "host_debug_build": cfg!(debug_assertions),
+        "host": host,
+    });
+    let path = out_dir.join("skb.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("\nwritten: {}", path.display());
+    Ok(())
+}

@@ -314,7 +314,9 @@ fn cmd_image(args: Args) -> Result<(), String> {
 }
 
 fn cmd_bench(mut args: Args) -> Result<(), String> {
-    let smp: u32 = args.number("--smp")?.unwrap_or(4);
+    let smp_arg: Option<u32> = args.number("--smp")?;
+    let smp_given = smp_arg.is_some();
+    let smp = smp_arg.unwrap_or(4);
     let emulate = args.flag("--emulate");
     let no_host = args.flag("--no-host");
     let timeout = Duration::from_secs(args.number("--timeout")?.unwrap_or(900));
@@ -332,8 +334,18 @@ fn cmd_bench(mut args: Args) -> Result<(), String> {
     match rest.first().map(String::as_str) {
         Some("urpc") => xtask::bench::urpc(&m, timeout, !no_host),
         Some("lrpc") => xtask::bench::lrpc(&m, timeout, 10_000),
+        Some("skb") => {
+            // The 32-core machine `cargo xtask run` boots, unless --smp says otherwise.
+            let mut m = m;
+            if m.smp == 4 && !smp_given {
+                m.smp = 32;
+            }
+            m.numa_nodes = 4.min(m.smp);
+            m.mem_mb = 2048;
+            xtask::bench::skb(&m, timeout, 50)
+        }
         Some(other) => Err(format!(
-            "unknown benchmark `{other}` (available: urpc, lrpc)"
+            "unknown benchmark `{other}` (available: urpc, lrpc, skb)"
         )),
         None => Err("usage: cargo xtask bench urpc [--smp N] [--emulate] [--no-host]".into()),
     }

@@ -74,7 +74,10 @@ pub fn name_race(core: u32) -> i32 {
                     return 1;
                 }
             }
-            println!("probe: race winner on core {core}: all {} others saw it", n - 1);
+            println!(
+                "probe: race winner on core {core}: all {} others saw it",
+                n - 1
+            );
             0
         }
         Err(MonError::Exists) => {
@@ -416,5 +419,25 @@ pub fn skb_query(core: u32, args: &str) -> i32 {
         samples[n / 2],
         samples[n - 1]
     );
+    0
+}
+
+/// The placement and routing queries `skb-bench` times (the same as `cargo xtask bench
+/// skb` times on the host).
+pub const SKB_BENCH_GOALS: [&str; 4] = [
+    "alloc_node(1, N)",
+    "place_dispatchers(8, Cs)",
+    "multicast_tree(0, T)",
+    "transport(0, 1, T)",
+];
+
+/// `skb-bench N`: each of [`SKB_BENCH_GOALS`] N times from this core (BENCH-JSON lines).
+pub fn skb_bench(core: u32, args: &str) -> i32 {
+    let n = args.trim().parse::<usize>().unwrap_or(20);
+    for goal in SKB_BENCH_GOALS {
+        if skb_query(core, &alloc::format!("{n} {goal}")) != 0 {
+            return 1;
+        }
+    }
     0
 }
