@@ -267,24 +267,14 @@ fn disable() -> bool {
     }
     // SAFETY: writes this dispatcher's own `disabled` flag at fs:[0]. The asm has no
     // `nomem`, so it is also a compiler barrier: table accesses stay after it.
-    unsafe {
-        core::arch::asm!(
-            "mov dword ptr fs:[0], 1",
-            options(nostack, preserves_flags)
-        )
-    };
+    unsafe { core::arch::asm!("mov dword ptr fs:[0], 1", options(nostack, preserves_flags)) };
     true
 }
 
 /// Clear `disabled` (after [`disable`] returned true).
 fn enable() {
     // SAFETY: as in `disable`; a compiler barrier, so table accesses stay before it.
-    unsafe {
-        core::arch::asm!(
-            "mov dword ptr fs:[0], 0",
-            options(nostack, preserves_flags)
-        )
-    };
+    unsafe { core::arch::asm!("mov dword ptr fs:[0], 0", options(nostack, preserves_flags)) };
 }
 
 core::arch::global_asm!(
@@ -380,11 +370,20 @@ pub fn current() -> ThreadId {
 
 /// Start `f(arg)` as a new thread with a [`DEFAULT_STACK_SIZE`] stack. It becomes ready at
 /// once and runs when its turn comes (a yield or a timer preemption).
+///
+/// # Errors
+/// As [`spawn_with_stack`].
 pub fn spawn(f: fn(usize) -> usize, arg: usize) -> Result<ThreadId, ThreadError> {
     spawn_with_stack(f, arg, DEFAULT_STACK_SIZE)
 }
 
 /// Start `f(arg)` as a new thread with a stack of `stack_size` bytes from the heap.
+///
+/// # Errors
+/// [`ThreadError::BadStackSize`] outside `MIN_STACK_SIZE..=MAX_STACK_SIZE`,
+/// [`ThreadError::Disabled`] while the dispatcher runs disabled,
+/// [`ThreadError::OutOfMemory`] when the heap has no room for the stack,
+/// [`ThreadError::TooManyThreads`] when all [`MAX_THREADS`] slots are taken.
 pub fn spawn_with_stack(
     f: fn(usize) -> usize,
     arg: usize,
@@ -405,7 +404,7 @@ pub fn spawn_with_stack(
         return Err(ThreadError::OutOfMemory);
     }
     // SAFETY: `stack` is a fresh allocation of at least MIN_STACK_SIZE bytes, 16-aligned.
-    unsafe { (stack as *mut u64).write_volatile(STACK_CANARY) };
+    unsafe { stack.cast::<u64>().write_volatile(STACK_CANARY) };
     let free_stack = || {
         // SAFETY: `stack` was allocated above with `layout` and never handed out.
         unsafe { alloc::alloc::dealloc(stack, layout) }
@@ -469,10 +468,7 @@ pub fn yield_now() {
         }
         t.current = next;
         CURRENT_ID.store(t.slots[next].id, Ordering::Relaxed);
-        (
-            &raw mut t.slots[cur].regs,
-            &raw const t.slots[next].regs,
-        )
+        (&raw mut t.slots[cur].regs, &raw const t.slots[next].regs)
     };
     // SAFETY: disabled; both pointers name control blocks in the static table, distinct
     // slots (`next_ready` never returns `cur`); `next` holds the complete state of a ready
@@ -483,7 +479,12 @@ pub fn yield_now() {
 }
 
 /// Wait (yielding) until thread `id` has ended and return its result. A thread can be
-/// joined once; its stack is freed then.
+/// joined once; its stack is freed then. Two threads joining each other wait forever.
+///
+/// # Errors
+/// [`ThreadError::JoinSelf`], [`ThreadError::NotJoinable`] for the main thread,
+/// [`ThreadError::NoSuchThread`] for an id never spawned or already joined,
+/// [`ThreadError::Disabled`] while the dispatcher runs disabled.
 pub fn join(id: ThreadId) -> Result<usize, ThreadError> {
     if id == current() {
         return Err(ThreadError::JoinSelf);
