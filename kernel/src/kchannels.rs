@@ -111,5 +111,9 @@ pub fn round_trips(links: &mut [Link], apic: LocalApic, hz: u64) -> (usize, u64,
         }
     }
     cycles.sort_unstable();
-    (ok, cycles.get(cycles.len() / 2).copied().unwrap_or(0), per_core)
+    (
+        ok,
+        cycles.get(cycles.len() / 2).copied().unwrap_or(0),
+        per_core,
+    )
 }

@@ -83,12 +83,8 @@ pub fn connect(name: &str, timeout_ms: u64) -> Result<Binding, BindError> {
     }
     let frame = vspace::new_frame().map_err(BindError::Cap)?;
     let ep = endpoint(&frame, Side::A)?;
-    monitor::request_wait(
-        monitor::op::BIND,
-        u64::from(frame.slot),
-        name.as_bytes(),
-    )
-    .map_err(BindError::Monitor)?;
+    monitor::request_wait(monitor::op::BIND, u64::from(frame.slot), name.as_bytes())
+        .map_err(BindError::Monitor)?;
     Ok(Binding { ep, frame })
 }
 
@@ -155,7 +151,11 @@ impl Binding {
     }
 
     /// Wait for a whole byte message (yielding, at most `timeout_ms`).
-    pub fn recv_bytes(&mut self, buf: &mut [u8], timeout_ms: u64) -> Result<(u16, usize), BindError> {
+    pub fn recv_bytes(
+        &mut self,
+        buf: &mut [u8],
+        timeout_ms: u64,
+    ) -> Result<(u16, usize), BindError> {
         let deadline = Deadline::after_ms(timeout_ms);
         loop {
             if let Some(r) = self.try_recv_bytes(buf)? {

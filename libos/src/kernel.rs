@@ -127,13 +127,27 @@ fn cap_insert_at(dispatcher: u32, id: &CapIdentity, slot: u64) -> Result<u32, Ke
 
 /// Record that capability `cap` of dispatcher `dispatcher` has copies on other cores.
 pub fn cap_mark_remote(dispatcher: u32, cap: CapRef) -> Result<(), KernelError> {
-    op(kop::CAP_MARK_REMOTE, u64::from(dispatcher), cap.pack(), 0, 0).map(|_| ())
+    op(
+        kop::CAP_MARK_REMOTE,
+        u64::from(dispatcher),
+        cap.pack(),
+        0,
+        0,
+    )
+    .map(|_| ())
 }
 
 /// Record that capability `cap` of dispatcher `dispatcher` no longer has copies or
 /// descendants on other cores (after a distributed revoke).
 pub fn cap_clear_remote(dispatcher: u32, cap: CapRef) -> Result<(), KernelError> {
-    op(kop::CAP_MARK_REMOTE, u64::from(dispatcher), cap.pack(), 1, 0).map(|_| ())
+    op(
+        kop::CAP_MARK_REMOTE,
+        u64::from(dispatcher),
+        cap.pack(),
+        1,
+        0,
+    )
+    .map(|_| ())
 }
 
 /// Delete this core's capabilities to objects inside `[base, base + size)`; returns how

@@ -55,9 +55,7 @@ pub fn set_reply(bytes: &[u8]) {
     let len = bytes.len().min(::abi::MAX_MSG);
     // SAFETY: the frame is mapped read-write for this dispatcher; the kernel reads the
     // buffer only at the reply syscall, after this write.
-    unsafe {
-        core::ptr::copy_nonoverlapping(bytes.as_ptr(), (*frame_mut()).msg.as_mut_ptr(), len)
-    };
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), (*frame_mut()).msg.as_mut_ptr(), len) };
     REPLY_LEN.store(len, Ordering::Release);
 }
 

@@ -52,7 +52,14 @@ pub fn map_frame(slot: u32) -> Result<Mapped, CapError> {
         return Err(CapError::LimitReached);
     }
     let pt = root_slot(::abi::ROOT_SLOT_PT);
-    cap::map(pt, root_slot(slot), entry as u16, 1, Rights::READ | Rights::WRITE, 0)?;
+    cap::map(
+        pt,
+        root_slot(slot),
+        entry as u16,
+        1,
+        Rights::READ | Rights::WRITE,
+        0,
+    )?;
     Ok(Mapped {
         slot,
         entry,

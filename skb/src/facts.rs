@@ -74,7 +74,11 @@ mod tests {
         s.consult(&f.into_text()).unwrap();
         let lim = crate::Limits::default();
         let a = s.query_once("alloc_node(0, N)", lim).unwrap().unwrap();
-        assert_eq!(a.int("N"), Some(1), "node 0 has no memory: the nearest with some");
+        assert_eq!(
+            a.int("N"),
+            Some(1),
+            "node 0 has no memory: the nearest with some"
+        );
         let l = s.query_once("urpc_latency(0, 1, L)", lim).unwrap().unwrap();
         assert_eq!(l.int("L"), Some(900));
     }

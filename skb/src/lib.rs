@@ -79,7 +79,6 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-pub mod facts;
 mod arith;
 mod atom;
 mod builtins;
@@ -88,6 +87,7 @@ mod cell;
 pub mod cli;
 mod db;
 mod error;
+pub mod facts;
 mod lexer;
 mod machine;
 mod ops;

@@ -60,13 +60,19 @@ fn main() -> i32 {
         println!("skbd: facts rejected: {e}");
     }
     let cores = skb
-        .query_once("findall(C, core(C,_,_,_), L), length(L, N)", skb::Limits::default())
+        .query_once(
+            "findall(C, core(C,_,_,_), L), length(L, N)",
+            skb::Limits::default(),
+        )
         .ok()
         .flatten()
         .and_then(|s| s.int("N"))
         .unwrap_or(0);
     let lat = skb
-        .query_once("findall(L, urpc_latency(_,_,L), Ls), length(Ls, N)", skb::Limits::default())
+        .query_once(
+            "findall(L, urpc_latency(_,_,L), Ls), length(Ls, N)",
+            skb::Limits::default(),
+        )
         .ok()
         .flatten()
         .and_then(|s| s.int("N"))
