@@ -46,16 +46,17 @@ fn queries(cores: u32) {
         ],
     );
     // The last core is on the last node (4 nodes, cores split evenly), which has memory.
-    r.assert_contains(&format!(
-        "skb-query on core {last}: alloc_node({last},3)"
-    ));
+    r.assert_contains(&format!("skb-query on core {last}: alloc_node({last},3)"));
     // The tree from core 0 reaches every other core: one message per remote node.
     let tree = r
         .lines_with("skb-query on core 1: multicast_tree(0,tree(0,")
         .next()
         .unwrap_or_else(|| panic!("[{name}] no multicast tree answer"));
     let edges = tree.matches("edge(").count();
-    assert!(edges >= 3, "[{name}] a forwarder per remote node at least: {tree}");
+    assert!(
+        edges >= 3,
+        "[{name}] a forwarder per remote node at least: {tree}"
+    );
     r.assert_contains("skb-query on core 2: place_dispatchers(4,[")
         .assert_contains("skb-query on core 1: 1 solutions")
         // A malformed query gets an error, and the service goes on.
