@@ -104,8 +104,17 @@ pub fn map(
 }
 
 /// Delete a capability.
+///
+/// The last local copy of an object with copies on other cores (or owned by another core)
+/// is deleted by the monitor (`RetryThroughMonitor` from the kernel): the other cores'
+/// copies stay valid.
 pub fn delete(cap: CapRef) -> Result<u64, CapError> {
-    invoke(cap, CapOp::Delete, [0; 4])
+    match invoke(cap, CapOp::Delete, [0; 4]) {
+        Err(CapError::RetryThroughMonitor) => {
+            crate::monitor::delete(cap).map_err(monitor_cap_error)
+        }
+        r => r,
+    }
 }
 
 /// Delete every descendant and other copy of a capability. With copies or descendants on

@@ -52,6 +52,9 @@ pub mod op {
     /// A binding a client made to the caller's service named in the message: `[OK, slot]`
     /// (the channel frame's capability, now in the caller's CSpace), `NotFound` if none.
     pub const ACCEPT: u64 = 15;
+    /// Delete the caller's capability at the address in `argument`, the last local copy of
+    /// an object with copies elsewhere: `[OK]`.
+    pub const CAP_DELETE: u64 = 17;
     /// Bytes from offset `argument` of the machine's facts for the SKB (boot core only):
     /// the reply message is `[OK]` followed by the bytes (none past the end).
     pub const FACTS: u64 = 16;
@@ -251,6 +254,12 @@ pub fn retype(
 /// Revoke the capability at `cap` across every core (errors as for [`retype`]).
 pub fn revoke(cap: CapRef) -> Result<u64, (MonError, u64)> {
     request_detail(op::CAP_REVOKE, cap.pack(), &[]).map(|w| w.first().copied().unwrap_or(0))
+}
+
+/// Delete the last local copy of a capability that has copies on other cores (errors as
+/// for [`retype`]).
+pub fn delete(cap: CapRef) -> Result<u64, (MonError, u64)> {
+    request_detail(op::CAP_DELETE, cap.pack(), &[]).map(|w| w.first().copied().unwrap_or(0))
 }
 
 /// [`request_wait`], keeping the first reply word of an error.

@@ -709,6 +709,16 @@ impl Monitor {
             }
             op::CAP_RETYPE => self.cap_retype(caller, msg),
             op::CAP_REVOKE => self.cap_revoke(caller, arg),
+            // Deleting a local copy of an object that lives on in other cores' copies
+            // needs no agreement: the object stays, the remote copies stay valid. (Its
+            // ownership is not moved to another core when the owner's last copy goes.)
+            op::CAP_DELETE => match kernel::cap_invoke(caller, arg, CapOp::Delete as u64, [0; 4]) {
+                Ok(v) => (status::OK, vec![v]),
+                Err(e) => {
+                    let (s, extra) = kernel_error(e);
+                    (s as u64, extra)
+                }
+            },
             op::SEND_GARBAGE => {
                 let core = u32::try_from(arg).unwrap_or(u32::MAX);
                 if !self.links.has(core) {

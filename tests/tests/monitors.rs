@@ -176,6 +176,7 @@ fn cross_core_caps(cores: u32) {
         1,
         "[{name}] the other sink loses"
     );
+    r.assert_contains("shared copy deleted");
     r.assert_contains("xrevoke: retype of the sink's memory here: Err(RetypeConflict)")
         .assert_contains("xrevoke: revoke across cores done")
         .assert_contains("cap-sink: mapping revoked from another core: fault vector 14")

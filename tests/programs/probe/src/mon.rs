@@ -196,6 +196,10 @@ pub fn xrevoke(core: u32) -> i32 {
         println!("probe: xrevoke: FAILED: no sink mapped the frame");
         return 1;
     }
+    if sinks.len() == 2 && !wait_name("sink-lost", true, PATIENCE) {
+        println!("probe: xrevoke: FAILED: the second sink never reported");
+        return 1;
+    }
     let mine = cap::retype(root_slot(10), CapType::Frame, 0, 4096, 1, 11);
     println!("probe: xrevoke: retype of the sink's memory here: {mine:?}");
     if mine != Err(CapError::RetypeConflict) {
@@ -244,6 +248,21 @@ pub fn cap_sink(core: u32) -> i32 {
         Ok(_) => println!("probe: cap-sink on core {core}: retype won"),
         Err(CapError::RetypeConflict) => {
             println!("probe: cap-sink on core {core}: retype lost (RetypeConflict)");
+            // Its copy of the shared RAM is of no use: delete it (through the monitor,
+            // since copies live on other cores); the others' copies stay valid.
+            match cap::delete(root_slot(20)) {
+                Ok(_) if cap::identify(root_slot(20)) == Err(CapError::EmptySlot) => {
+                    println!("probe: cap-sink on core {core}: shared copy deleted");
+                }
+                other => {
+                    println!("probe: cap-sink on core {core}: FAILED: delete: {other:?}");
+                    return 1;
+                }
+            }
+            // Tell the source, and stay until the winner is gone (the name goes with us).
+            let _ = monitor::register("sink-lost", 0);
+            wait_name("sink-ready", true, PATIENCE);
+            wait_name("sink-ready", false, PATIENCE);
             return 0;
         }
         Err(e) => {
