@@ -56,7 +56,8 @@ impl Default for Config {
 /// Why [`Replica::handle`] refused a message. The replica's state is unchanged.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ProtoError {
-    /// Hello, HelloAck, Request and Reply are the monitor's business, not the protocol's.
+    /// Hello, HelloAck, Request, Reply and Forward are the monitor's business, not the
+    /// protocol's.
     NotAgreement,
     /// The sender is not a member.
     NotMember(CoreId),
@@ -265,7 +266,9 @@ impl Replica {
     }
 
     /// A message from monitor `from`. Agreement messages only (Prepare, Vote, Commit, Abort,
-    /// Ack); a malformed or unexpected one is refused with the state unchanged.
+    /// Ack); a malformed or unexpected one is refused with the state unchanged. A
+    /// [`MonMsg::Forward`] is unpacked by [`crate::route::deliver`] first: pass its inner
+    /// message here with `from` = its origin.
     pub fn handle(&mut self, from: CoreId, msg: MonMsg, now: u64) -> Result<(), ProtoError> {
         if matches!(
             msg,
@@ -273,6 +276,7 @@ impl Replica {
                 | MonMsg::HelloAck { .. }
                 | MonMsg::Request { .. }
                 | MonMsg::Reply { .. }
+                | MonMsg::Forward { .. }
         ) {
             return Err(ProtoError::NotAgreement);
         }

@@ -19,7 +19,9 @@
 //!
 //! Updates ([`Op`]) are agreed by two-phase commit coordinated by the monitor that starts
 //! them, with per-key locks and retries with backoff under contention ([`agree`]); their
-//! sequential meaning is in [`tables`]. `PROTOCOL.md` in this crate's directory is the full
+//! sequential meaning is in [`tables`]. A coordinator's broadcasts can go through a NUMA-aware
+//! multicast tree of forwarders ([`route`]): [`route::plan`] turns an outbox into sends and
+//! [`route::deliver`] unpacks what arrives. `PROTOCOL.md` in this crate's directory is the full
 //! description: message layouts, protocol steps, locking, backoff, error rules, scope.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -30,6 +32,7 @@ extern crate alloc;
 pub mod agree;
 mod name;
 mod op;
+pub mod route;
 pub mod tables;
 pub mod wire;
 
@@ -39,6 +42,7 @@ mod tests;
 pub use agree::{Config, ProtoError, Replica};
 pub use name::{Name, NameError};
 pub use op::{Binding, Effect, Key, Op, TxId, UpdateError};
+pub use route::{Delivery, RouteError, Tree, TreeError};
 pub use tables::Tables;
 pub use wire::{Decoder, MonMsg, Vote, WireError};
 

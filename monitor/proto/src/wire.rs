@@ -23,14 +23,25 @@
 //! | 0x4030 | Request | 56 | req, kind \| len << 16, payload bytes 0..40 |
 //! | 0x4031 | Reply | 56 | req, status, len, payload bytes 0..32 |
 //! | 0x403f | continuation | 1..=56 | the next `min(56, rest)` payload bytes |
+//! | 0x4040 | Forward | 8 + min(48, total) | origin \| count << 32 \| inner_len << 48, then the first payload bytes |
+//!
+//! A [`MonMsg::Forward`]'s payload is `total = 4 * count + inner_len` bytes: the `count`
+//! targets (`u32` little-endian each), then the inner message as the records of its own URPC
+//! messages (`encode(inner)`), each record a little-endian `u16` tag, a `u8` length and that
+//! many bytes. The first message carries the first 48 payload bytes, continuations the rest as
+//! for Request/Reply. So a Forward is one multi-part message whatever it carries, and the
+//! decoder rejects it whole: no part of a bad Forward is ever taken for a message of its own.
 //!
 //! `tx` is [`TxId::pack`]. Error codes: 1 Exists, 2 NotFound, 3 NotOwner, 4 Conflict,
 //! 5 GaveUp, 6 Invalid. A name is 32 bytes, zero-padded; it ends at the first zero byte.
 //! `len` is the URPC message length in bytes and must be exactly the one in the table.
+//! A Forward has 1..=[`MAX_TARGETS`] distinct targets and an inner message that is not a
+//! Forward, at most [`MAX_INNER_BYTES`] bytes of records.
 //! Encoding is canonical: unused bits, padding bytes and payload bytes past the length are
 //! zero, and the decoder rejects anything else, so decode(encode(m)) == m and every message
 //! the decoder accepts re-encodes to the same words.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -72,8 +83,10 @@ pub mod tag {
     pub const REQUEST: u16 = 0x4030;
     /// First message of a [`super::MonMsg::Reply`].
     pub const REPLY: u16 = 0x4031;
-    /// Continuation of a Request's or Reply's payload.
+    /// Continuation of a Request's, Reply's or Forward's payload.
     pub const CONTINUATION: u16 = 0x403f;
+    /// First message of a [`super::MonMsg::Forward`].
+    pub const FORWARD: u16 = 0x4040;
 }
 
 /// Payload bytes in the first message of a Request.
@@ -82,6 +95,13 @@ pub const REQUEST_FIRST_BYTES: usize = 40;
 pub const REPLY_FIRST_BYTES: usize = 32;
 /// Payload bytes in a continuation message.
 pub const CONTINUATION_BYTES: usize = 56;
+/// Payload bytes in the first message of a Forward.
+pub const FORWARD_FIRST_BYTES: usize = 48;
+/// Targets of a [`MonMsg::Forward`], at most.
+pub const MAX_TARGETS: usize = 1024;
+/// Bytes of a Forward's inner message records, at most: the longest message, a Reply with a
+/// 512-byte payload, is 10 URPC messages of 566 record bytes (10 x 3 header bytes + 56 + 480).
+pub const MAX_INNER_BYTES: usize = 566;
 
 /// A message between two monitors.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -142,6 +162,24 @@ pub enum MonMsg {
         status: u64,
         /// Up to [`MAX_PAYLOAD`] bytes.
         payload: Vec<u8>,
+    },
+    /// Multicast routing ([`crate::route`]): "deliver `inner`, as sent by `origin`, to every
+    /// core in `targets`". The receiver delivers `inner` to itself (as if it came from
+    /// `origin`) if it is one of the targets, and sends every other target its own copy,
+    /// `Forward { origin, targets: [that target], inner }`. Only the origin may ask for
+    /// copies: a Forward that arrives from any other core must target exactly its receiver,
+    /// so a broadcast takes at most two hops (origin -> forwarder -> target).
+    ///
+    /// Well-formed (else [`encode`] and the [`Decoder`] refuse it): 1..=[`MAX_TARGETS`]
+    /// targets, no duplicates, `inner` not itself a Forward. Whether the cores exist and whether
+    /// `origin` is the right sender are the monitor's business ([`crate::route::deliver`]).
+    Forward {
+        /// The core that sent `inner` (the receiver handles `inner` as coming from it).
+        origin: CoreId,
+        /// The cores to deliver `inner` to (in the order the copies are to be sent).
+        targets: Vec<CoreId>,
+        /// The message (not a Forward).
+        inner: Box<MonMsg>,
     },
 }
 
@@ -210,6 +248,20 @@ pub enum WireError {
         /// The interrupting message's tag.
         tag: u16,
     },
+    /// A Forward without targets.
+    EmptyForward,
+    /// A Forward with more than [`MAX_TARGETS`] targets.
+    TooManyTargets {
+        /// The number of targets.
+        count: usize,
+    },
+    /// A Forward listing a core twice.
+    DuplicateTarget {
+        /// The core.
+        core: CoreId,
+    },
+    /// A Forward whose inner message is a Forward.
+    NestedForward,
 }
 
 impl fmt::Display for WireError {
@@ -230,6 +282,12 @@ impl fmt::Display for WireError {
             WireError::Interrupted { tag } => {
                 write!(f, "multi-part message interrupted by tag {tag:#06x}")
             }
+            WireError::EmptyForward => write!(f, "forward without targets"),
+            WireError::TooManyTargets { count } => {
+                write!(f, "forward to {count} targets (at most {MAX_TARGETS})")
+            }
+            WireError::DuplicateTarget { core } => write!(f, "forward lists core {core} twice"),
+            WireError::NestedForward => write!(f, "forward inside a forward"),
         }
     }
 }
@@ -328,7 +386,69 @@ pub fn encode(m: &MonMsg) -> Result<Vec<Message>, WireError> {
             pack_bytes(&mut w[3..], first);
             multi(Message::new(tag::REPLY, w), payload, REPLY_FIRST_BYTES)
         }
+        MonMsg::Forward {
+            origin,
+            targets,
+            inner,
+        } => encode_forward(*origin, targets, inner),
     }
+}
+
+/// Check the rules of a well-formed Forward: 1..=[`MAX_TARGETS`] distinct targets, an inner
+/// message that is not a Forward.
+pub(crate) fn check_forward(targets: &[CoreId], inner: &MonMsg) -> Result<(), WireError> {
+    if matches!(inner, MonMsg::Forward { .. }) {
+        return Err(WireError::NestedForward);
+    }
+    if targets.is_empty() {
+        return Err(WireError::EmptyForward);
+    }
+    if targets.len() > MAX_TARGETS {
+        return Err(WireError::TooManyTargets {
+            count: targets.len(),
+        });
+    }
+    let mut sorted = targets.to_vec();
+    sorted.sort_unstable();
+    match sorted.windows(2).find(|w| w[0] == w[1]) {
+        Some(w) => Err(WireError::DuplicateTarget { core: w[0] }),
+        None => Ok(()),
+    }
+}
+
+fn encode_forward(
+    origin: CoreId,
+    targets: &[CoreId],
+    inner: &MonMsg,
+) -> Result<Vec<Message>, WireError> {
+    check_forward(targets, inner)?;
+    let parts = encode(inner)?;
+    let mut payload: Vec<u8> = Vec::with_capacity(4 * targets.len() + MAX_INNER_BYTES);
+    for t in targets {
+        payload.extend_from_slice(&t.to_le_bytes());
+    }
+    let start = payload.len();
+    for p in &parts {
+        let (bytes, n) = p.to_bytes();
+        payload.extend_from_slice(&p.tag().to_le_bytes());
+        payload.push(n as u8);
+        payload.extend_from_slice(bytes.get(..n).unwrap_or(&[]));
+    }
+    let inner_len = payload.len() - start;
+    if inner_len > MAX_INNER_BYTES {
+        // Cannot happen: no message encodes to more.
+        return Err(WireError::BadField {
+            tag: tag::FORWARD,
+            field: "inner length",
+        });
+    }
+    let w0 = origin as u64 | (targets.len() as u64) << 32 | (inner_len as u64) << 48;
+    let mut head = Vec::with_capacity(8 + FORWARD_FIRST_BYTES);
+    head.extend_from_slice(&w0.to_le_bytes());
+    head.extend_from_slice(payload.get(..FORWARD_FIRST_BYTES).unwrap_or(&payload));
+    let first = Message::from_bytes(tag::FORWARD, &head)
+        .map_err(|_| WireError::TooLong { len: head.len() })?;
+    multi(first, &payload, FORWARD_FIRST_BYTES)
 }
 
 fn check_len(payload: &[u8]) -> Result<(), WireError> {
@@ -397,13 +517,25 @@ struct Partial {
 
 #[derive(Clone, Copy, Debug)]
 enum Head {
-    Request { req: u64, kind: u16 },
-    Reply { req: u64, status: u64 },
+    Request {
+        req: u64,
+        kind: u16,
+    },
+    Reply {
+        req: u64,
+        status: u64,
+    },
+    /// `data` is `count` targets then the inner message's records.
+    Forward {
+        origin: CoreId,
+        count: usize,
+    },
 }
 
 impl Partial {
-    fn finish(self) -> MonMsg {
-        match self.head {
+    /// The whole message, once `data` holds `total` bytes.
+    fn finish(self) -> Result<MonMsg, WireError> {
+        Ok(match self.head {
             Head::Request { req, kind } => MonMsg::Request {
                 req,
                 kind,
@@ -414,13 +546,65 @@ impl Partial {
                 status,
                 payload: self.data,
             },
+            Head::Forward { origin, count } => {
+                let (t, records) =
+                    self.data
+                        .split_at_checked(4 * count)
+                        .ok_or(WireError::BadField {
+                            tag: tag::FORWARD,
+                            field: "inner",
+                        })?;
+                let targets: Vec<CoreId> = t
+                    .as_chunks::<4>()
+                    .0
+                    .iter()
+                    .map(|c| u32::from_le_bytes(*c))
+                    .collect();
+                let inner = decode_records(records)?;
+                check_forward(&targets, &inner)?;
+                MonMsg::Forward {
+                    origin,
+                    targets,
+                    inner: Box::new(inner),
+                }
+            }
+        })
+    }
+}
+
+/// The inner message of a Forward from its records (tag, length, bytes), which must be
+/// exactly the URPC messages of one message that is not a Forward.
+fn decode_records(mut rest: &[u8]) -> Result<MonMsg, WireError> {
+    let bad = WireError::BadField {
+        tag: tag::FORWARD,
+        field: "inner",
+    };
+    let mut d = Decoder::new();
+    let mut out = None;
+    while let [t0, t1, n, tail @ ..] = rest {
+        let tag = u16::from_le_bytes([*t0, *t1]);
+        let n = *n as usize;
+        if tag == tag::FORWARD {
+            return Err(WireError::NestedForward);
         }
+        if out.is_some() || n > CONTINUATION_BYTES || n > tail.len() {
+            return Err(bad);
+        }
+        let (bytes, next) = tail.split_at(n);
+        let m = Message::from_bytes(tag, bytes).map_err(|_| bad)?;
+        out = d.push(&m)?;
+        rest = next;
+    }
+    match out {
+        Some(m) if rest.is_empty() => Ok(m),
+        _ => Err(bad),
     }
 }
 
 /// Reassembles [`MonMsg`]s from the URPC messages of one link (links are FIFO; use one
 /// decoder per peer). Any error drops what was pending, and the decoder then accepts the next
-/// valid message.
+/// valid message. It holds at most one partial message: a payload of [`MAX_PAYLOAD`] bytes,
+/// or a Forward's `4 * MAX_TARGETS + MAX_INNER_BYTES`.
 #[derive(Clone, Debug, Default)]
 pub struct Decoder {
     partial: Option<Partial>,
@@ -461,7 +645,7 @@ impl Decoder {
         let (bytes, n) = m.to_bytes();
         p.data.extend_from_slice(bytes.get(..n).unwrap_or(&[]));
         if p.data.len() >= p.total {
-            Ok(Some(p.finish()))
+            p.finish().map(Some)
         } else {
             self.partial = Some(p);
             Ok(None)
@@ -590,6 +774,7 @@ impl Decoder {
                 };
                 self.first_part(head, total, &w[3..], REPLY_FIRST_BYTES, tag)
             }
+            tag::FORWARD => self.forward_head(m),
             _ => Err(WireError::UnknownTag(tag)),
         }
     }
@@ -615,9 +800,50 @@ impl Decoder {
             });
         }
         data.truncate(used);
-        let p = Partial { head, total, data };
-        if total <= first_bytes {
-            Ok(Some(p.finish()))
+        self.begin(Partial { head, total, data })
+    }
+
+    /// The first message of a Forward.
+    fn forward_head(&mut self, m: &Message) -> Result<Option<MonMsg>, WireError> {
+        let tag = tag::FORWARD;
+        let (bytes, len) = m.to_bytes();
+        let bad_len = WireError::BadLength { tag, len };
+        let w0 = bytes
+            .first_chunk::<8>()
+            .filter(|_| len >= 8)
+            .map(|b| u64::from_le_bytes(*b))
+            .ok_or(bad_len)?;
+        let origin = w0 as u32;
+        let count = ((w0 >> 32) & 0xffff) as usize;
+        let inner_len = (w0 >> 48) as usize;
+        if count == 0 {
+            return Err(WireError::EmptyForward);
+        }
+        if count > MAX_TARGETS {
+            return Err(WireError::TooManyTargets { count });
+        }
+        if inner_len == 0 || inner_len > MAX_INNER_BYTES {
+            return Err(WireError::BadField {
+                tag,
+                field: "inner length",
+            });
+        }
+        let total = 4 * count + inner_len;
+        if len != 8 + total.min(FORWARD_FIRST_BYTES) {
+            return Err(bad_len);
+        }
+        let data = bytes.get(8..len).unwrap_or(&[]).to_vec();
+        self.begin(Partial {
+            head: Head::Forward { origin, count },
+            total,
+            data,
+        })
+    }
+
+    /// A multi-part message whose first part is in: finished if that was all, else pending.
+    fn begin(&mut self, p: Partial) -> Result<Option<MonMsg>, WireError> {
+        if p.data.len() >= p.total {
+            p.finish().map(Some)
         } else {
             self.partial = Some(p);
             Ok(None)

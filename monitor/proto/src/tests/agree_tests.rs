@@ -124,7 +124,10 @@ fn invalid_against_own_replica_completes_at_once_without_messages() {
 }
 
 /// `k` cores of `n` race to register the same name. Exactly one wins; the rest see Exists.
-fn register_race(n: usize, k: usize, seeds: u64) {
+/// With `nodes > 0` the broadcasts go through random multicast trees over that many nodes.
+/// Returns how many Forwards went to a relay that only relayed (an Abort to some members).
+pub(super) fn register_race(n: usize, k: usize, seeds: u64, nodes: usize) -> u64 {
+    let mut relay_only = 0;
     let mut contended = 0;
     let mut max_time = 0;
     let mut max_attempt = 0;
@@ -132,6 +135,7 @@ fn register_race(n: usize, k: usize, seeds: u64) {
         let mut sim = Sim::new(n, seed * 1000 + k as u64);
         sim.rate = [1, 4, 16][(seed % 3) as usize];
         let mut rng = Rng::new(seed);
+        route_randomly(&mut sim, nodes, &mut rng);
         // k distinct contenders.
         let mut who: Vec<usize> = (0..n).collect();
         for i in (1..n).rev() {
@@ -182,6 +186,7 @@ fn register_race(n: usize, k: usize, seeds: u64) {
         for r in &sim.reps {
             assert_eq!(r.lookup(&name("svc")), Some(&want));
         }
+        relay_only += sim.relay_only;
     }
     // The races were real: most runs saw Busy votes.
     std::println!(
@@ -189,31 +194,32 @@ fn register_race(n: usize, k: usize, seeds: u64) {
          at most {max_attempt} attempts"
     );
     assert!(contended * 4 > seeds, "{contended}/{seeds}");
+    relay_only
 }
 
 #[test]
 fn register_race_2_of_2() {
-    register_race(2, 2, 200);
+    register_race(2, 2, 200, 0);
 }
 
 #[test]
 fn register_race_4_of_4() {
-    register_race(4, 4, 200);
+    register_race(4, 4, 200, 0);
 }
 
 #[test]
 fn register_race_2_of_32() {
-    register_race(32, 2, 200);
+    register_race(32, 2, 200, 0);
 }
 
 #[test]
 fn register_race_4_of_32() {
-    register_race(32, 4, 200);
+    register_race(32, 4, 200, 0);
 }
 
 #[test]
 fn register_race_32_of_32() {
-    register_race(32, 32, 60);
+    register_race(32, 32, 60, 0);
 }
 
 /// With a tiny attempt budget updates give up, but there are never two winners.
@@ -758,15 +764,29 @@ fn malformed_messages_are_refused_without_effect() {
     assert_eq!(sim.done[&t], Ok(()));
 }
 
+/// With `nodes > 0`: route `sim`'s broadcasts through random trees over 1..=`nodes` nodes
+/// (groups left out now and then).
+fn route_randomly(sim: &mut Sim, nodes: usize, rng: &mut Rng) {
+    if nodes > 0 {
+        let k = 1 + rng.index(nodes);
+        let node_of: Vec<usize> = (0..sim.ids.len()).map(|_| rng.index(k)).collect();
+        sim.set_trees(&node_of, 4);
+    }
+}
+
 /// Many random mixed updates from every core with random delivery: at quiescence every
 /// replica agrees and equals a sequential replay of its log (`Sim::check_consistent`).
-fn random_mix(n: usize, seeds: u64, ops_per_seed: usize) {
+/// With `nodes > 0` the broadcasts go through random multicast trees over that many nodes.
+/// Returns how many Forwards went to a relay that only relayed (an Abort to some members).
+pub(super) fn random_mix(n: usize, seeds: u64, ops_per_seed: usize, nodes: usize) -> u64 {
+    let mut relay_only = 0;
     let mut committed = 0;
     let mut total = 0;
     for seed in 0..seeds {
         let mut sim = Sim::new(n, seed.wrapping_mul(0x9e37) ^ n as u64);
         sim.rate = 1 + seed % 10;
         let mut rng = Rng::new(seed ^ 0x5eed);
+        route_randomly(&mut sim, nodes, &mut rng);
         let names = ["a", "b", "c", "d", "e", "f"];
         let doms: Vec<DomainId> = (0..6).map(|k| dom(&sim, k % n, k as u64)).collect();
         let mut ops = VecDeque::new();
@@ -807,25 +827,27 @@ fn random_mix(n: usize, seeds: u64, ops_per_seed: usize) {
         );
         committed += sim.reps[0].log.len();
         total += sim.started.len();
+        relay_only += sim.relay_only;
     }
     // The mix is not degenerate: a fair share commits, and not everything.
     assert!(
         committed * 5 > total && committed < total,
         "{committed}/{total}"
     );
+    relay_only
 }
 
 #[test]
 fn random_mix_2() {
-    random_mix(2, 150, 60);
+    random_mix(2, 150, 60, 0);
 }
 
 #[test]
 fn random_mix_4() {
-    random_mix(4, 150, 60);
+    random_mix(4, 150, 60, 0);
 }
 
 #[test]
 fn random_mix_32() {
-    random_mix(32, 15, 150);
+    random_mix(32, 15, 150, 0);
 }

@@ -3,6 +3,7 @@
 
 mod agree_tests;
 mod rng;
+mod route_tests;
 mod sim;
 mod tables_tests;
 mod wire_tests;

@@ -1,6 +1,8 @@
 //! A deterministic network of replicas: one FIFO queue of URPC messages per ordered pair of
 //! members, a seeded PRNG choosing which non-empty link delivers next and when time advances.
 //! Every message goes through `wire::encode` and the receiving link's `wire::Decoder`.
+//! Optionally ([`Sim::set_trees`]) every replica's outbox is routed through a multicast tree
+//! (`route::plan`) and every arrival passes `route::deliver`, relays included.
 
 extern crate std;
 
@@ -12,6 +14,7 @@ use std::string::String;
 use urpc::Message;
 
 use super::rng::Rng;
+use crate::route::{deliver, plan, Tree};
 use crate::wire::{encode, Decoder, MonMsg, Vote};
 use crate::{Config, CoreId, Effect, Op, Replica, Tables, TxId, UpdateError};
 
@@ -42,6 +45,14 @@ pub struct Sim {
     pub busy_votes: u64,
     /// Abort messages delivered.
     pub aborts: u64,
+    /// One multicast tree per replica (rooted there), or none: everything direct.
+    pub trees: Option<Vec<Tree>>,
+    /// Monitor messages sent, per replica (relayed copies included).
+    pub sent: Vec<u64>,
+    /// Forwards sent (first hops and relayed copies).
+    pub forwards: u64,
+    /// First-hop Forwards to a relay that is not a target (it only relays).
+    pub relay_only: u64,
 }
 
 impl Sim {
@@ -72,6 +83,10 @@ impl Sim {
             delivered: 0,
             busy_votes: 0,
             aborts: 0,
+            trees: None,
+            sent: alloc::vec![0; n],
+            forwards: 0,
+            relay_only: 0,
             ids,
         }
     }
@@ -89,18 +104,72 @@ impl Sim {
         tx
     }
 
+    /// Route every replica's broadcasts through a tree: `node_of[i]` is the NUMA node of
+    /// replica `i`; each root's tree has its own node's group (forwarder = root) and one group
+    /// per other node with a random forwarder, in random order; with probability
+    /// `1/leave_out` (0: never) a group is left out (its cores are then reached directly).
+    pub fn set_trees(&mut self, node_of: &[usize], leave_out: u64) {
+        let nodes = node_of.iter().max().map_or(0, |m| m + 1);
+        let mut trees = Vec::new();
+        for root in 0..self.n {
+            let mut groups = Vec::new();
+            for node in 0..nodes {
+                let mut cores: Vec<CoreId> = (0..self.n)
+                    .filter(|&i| node_of[i] == node)
+                    .map(|i| self.ids[i])
+                    .collect();
+                if cores.is_empty() {
+                    continue;
+                }
+                shuffle(&mut self.rng, &mut cores);
+                let fwd = if node == node_of[root] {
+                    self.ids[root]
+                } else {
+                    if leave_out > 0 && self.rng.chance(1, leave_out) {
+                        continue;
+                    }
+                    cores[self.rng.index(cores.len())]
+                };
+                groups.push((fwd, cores));
+            }
+            shuffle(&mut self.rng, &mut groups);
+            trees.push(Tree::new(self.ids[root], groups).expect("valid tree"));
+        }
+        self.trees = Some(trees);
+    }
+
+    /// Put `msg` from replica `i` on the link to `to`.
+    fn send(&mut self, i: usize, to: CoreId, msg: &MonMsg) {
+        let j = self.idx(to);
+        assert_ne!(i, j, "message to self");
+        let parts = encode(msg).expect("encodable");
+        self.sent[i] += 1;
+        if let MonMsg::Forward {
+            origin, targets, ..
+        } = msg
+        {
+            self.forwards += 1;
+            if *origin == self.ids[i] && !targets.contains(&to) {
+                self.relay_only += 1;
+            }
+        }
+        let l = i * self.n + j;
+        if self.links[l].is_empty() && !parts.is_empty() {
+            self.pos[l] = self.nonempty.len();
+            self.nonempty.push(l);
+        }
+        self.links[l].extend(parts);
+    }
+
     /// Move replica `i`'s outbox onto the links, record completions and effects.
     fn collect(&mut self, i: usize) {
-        for (to, msg) in self.reps[i].take_outbox() {
-            let j = self.idx(to);
-            assert_ne!(i, j, "message to self");
-            let parts = encode(&msg).expect("encodable");
-            let l = i * self.n + j;
-            if self.links[l].is_empty() && !parts.is_empty() {
-                self.pos[l] = self.nonempty.len();
-                self.nonempty.push(l);
-            }
-            self.links[l].extend(parts);
+        let out = self.reps[i].take_outbox();
+        let out = match &self.trees {
+            Some(t) => plan(&t[i], self.ids[i], out),
+            None => out,
+        };
+        for (to, msg) in out {
+            self.send(i, to, &msg);
         }
         for (tx, r) in self.reps[i].take_completions() {
             assert_eq!(
@@ -151,6 +220,13 @@ impl Sim {
         match self.decoders[l].push(&m) {
             Ok(None) => {}
             Ok(Some(msg)) => {
+                let d = deliver(self.ids[to], self.ids[from], msg).expect("routable");
+                for (t, m) in &d.onward {
+                    self.send(to, *t, m);
+                }
+                let Some((origin, msg)) = d.local else {
+                    return true;
+                };
                 match msg {
                     MonMsg::Vote {
                         vote: Vote::Busy, ..
@@ -159,7 +235,7 @@ impl Sim {
                     _ => {}
                 }
                 let now = self.now;
-                let r = self.reps[to].handle(self.ids[from], msg.clone(), now);
+                let r = self.reps[to].handle(origin, msg.clone(), now);
                 assert_eq!(r, Ok(()), "replica {} refused {msg:?}", self.ids[to]);
                 self.collect(to);
             }
@@ -308,5 +384,12 @@ impl Sim {
     #[allow(dead_code)]
     pub fn describe(&self) -> String {
         format!("now {} delivered {}", self.now, self.delivered)
+    }
+}
+
+/// Fisher-Yates.
+pub fn shuffle<T>(rng: &mut Rng, v: &mut [T]) {
+    for k in (1..v.len()).rev() {
+        v.swap(k, rng.index(k + 1));
     }
 }

@@ -1,12 +1,16 @@
 //! The wire format: round trips, rejection of garbage, recovery.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use urpc::Message;
 
 use super::rng::Rng;
-use crate::wire::{encode, tag, Decoder, MonMsg, Vote, WireError};
-use crate::{Name, NameError, Op, TxId, UpdateError, MAX_NAME, MAX_PAYLOAD};
+use crate::wire::{
+    encode, tag, Decoder, MonMsg, Vote, WireError, FORWARD_FIRST_BYTES, MAX_INNER_BYTES,
+    MAX_TARGETS,
+};
+use crate::{CoreId, Name, NameError, Op, TxId, UpdateError, MAX_NAME, MAX_PAYLOAD};
 
 const ERRORS: [UpdateError; 6] = [
     UpdateError::Exists,
@@ -80,7 +84,43 @@ fn random_op(rng: &mut Rng) -> Op {
     }
 }
 
-fn random_msg(rng: &mut Rng) -> MonMsg {
+/// A random message, now and then a Forward.
+pub(super) fn random_msg(rng: &mut Rng) -> MonMsg {
+    if rng.chance(1, 6) {
+        let count = match rng.below(16) {
+            0..=3 => 1,
+            4 => MAX_TARGETS - rng.index(3),
+            _ => 1 + rng.index(40),
+        };
+        MonMsg::Forward {
+            origin: rng.next_u64() as u32,
+            targets: distinct_cores(rng, count),
+            inner: Box::new(random_plain(rng)),
+        }
+    } else {
+        random_plain(rng)
+    }
+}
+
+/// `count` distinct random core ids.
+fn distinct_cores(rng: &mut Rng, count: usize) -> Vec<CoreId> {
+    let mut out: Vec<CoreId> = Vec::with_capacity(count);
+    let mut seen = alloc::collections::BTreeSet::new();
+    while out.len() < count {
+        let c = if rng.chance(1, 2) {
+            rng.below(2048) as u32
+        } else {
+            rng.next_u64() as u32
+        };
+        if seen.insert(c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A random message other than a Forward.
+pub(super) fn random_plain(rng: &mut Rng) -> MonMsg {
     let tx = TxId::unpack(rng.next_u64());
     let payload = |rng: &mut Rng| {
         let len = match rng.below(4) {
@@ -520,10 +560,11 @@ fn decoder_multi_part_errors() {
 
 /// A random URPC message, biased towards monitor tags and plausible lengths.
 fn garbage(rng: &mut Rng) -> Message {
-    let tag = match rng.below(4) {
+    let tag = match rng.below(5) {
         0 => rng.next_u64() as u16,
         1 => tag::CONTINUATION,
-        _ => tag::FIRST + rng.below(0x40) as u16,
+        2 => tag::FORWARD,
+        _ => tag::FIRST + rng.below(0x41) as u16,
     };
     let mut words = [0u64; 7];
     for w in &mut words {
@@ -539,6 +580,17 @@ fn garbage(rng: &mut Rng) -> Message {
     if rng.chance(1, 4) {
         words[1] = rng.below(600) << 16;
         words[2] = rng.below(600);
+    }
+    // Plausible Forward heads: few targets, a short inner message, the right length.
+    if tag == tag::FORWARD && rng.chance(1, 2) {
+        let count = rng.below(4);
+        let inner = rng.below(70);
+        words[0] = (words[0] & 0xffff_ffff) | count << 32 | inner << 48;
+        if rng.chance(3, 4) {
+            let n = 8 + ((4 * count + inner) as usize).min(FORWARD_FIRST_BYTES);
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            return Message::from_bytes(tag, &bytes[..n]).unwrap();
+        }
     }
     match rng.below(3) {
         0 => Message::new(tag, words),
@@ -646,4 +698,375 @@ fn names() {
     };
     assert_eq!(t.pack(), 0xdead_0000_beef);
     assert_eq!(TxId::unpack(t.pack()), t);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward.
+
+/// The record bytes of a message inside a Forward (3 per URPC message plus its bytes).
+fn inner_bytes(m: &MonMsg) -> usize {
+    encode(m).unwrap().iter().map(|p| 3 + p.len()).sum()
+}
+
+fn forward(origin: CoreId, targets: Vec<CoreId>, inner: MonMsg) -> MonMsg {
+    MonMsg::Forward {
+        origin,
+        targets,
+        inner: Box::new(inner),
+    }
+}
+
+/// Forwards of every size class round-trip, in `1 + ceil((total - 48) / 56)` URPC messages.
+#[test]
+fn forward_round_trips() {
+    let tx = TxId { core: 9, seq: 3 };
+    let inners = alloc::vec![
+        MonMsg::Commit { tx },
+        MonMsg::Hello { core: 0 },
+        MonMsg::Vote {
+            tx,
+            vote: Vote::No(UpdateError::Exists)
+        },
+        MonMsg::Prepare {
+            tx,
+            op: Op::RegisterName {
+                name: Name::new("abcdefghijklmnopqrstuvwxyz012345").unwrap(),
+                owner: u64::MAX,
+                port: 1,
+            },
+        },
+        MonMsg::Request {
+            req: 1,
+            kind: 2,
+            payload: alloc::vec![0xa5; MAX_PAYLOAD],
+        },
+        MonMsg::Reply {
+            req: 1,
+            status: 2,
+            payload: alloc::vec![0x5a; MAX_PAYLOAD],
+        },
+        MonMsg::Reply {
+            req: 1,
+            status: 2,
+            payload: Vec::new(),
+        },
+    ];
+    for inner in &inners {
+        for count in [
+            1,
+            2,
+            3,
+            11,
+            12,
+            13,
+            14,
+            25,
+            26,
+            27,
+            100,
+            MAX_TARGETS - 1,
+            MAX_TARGETS,
+        ] {
+            let targets: Vec<CoreId> = (0..count as u32).map(|i| i * 7 + 1).rev().collect();
+            let m = forward(u32::MAX, targets, inner.clone());
+            let parts = roundtrip(&m);
+            let total = 4 * count + inner_bytes(inner);
+            let expect = 1 + total.saturating_sub(FORWARD_FIRST_BYTES).div_ceil(56);
+            assert_eq!(parts.len(), expect, "{count} targets, {inner:?}");
+            assert_eq!(parts[0].tag(), tag::FORWARD);
+            assert!(parts[1..].iter().all(|p| p.tag() == tag::CONTINUATION));
+        }
+    }
+    // A relayed Commit (one target) is one URPC message; the longest Forward is 84.
+    let relay = forward(1, alloc::vec![2], MonMsg::Commit { tx });
+    assert_eq!(encode(&relay).unwrap().len(), 1);
+    let max_inner = inners.iter().map(inner_bytes).max().unwrap();
+    assert_eq!(max_inner, MAX_INNER_BYTES);
+    let biggest = forward(1, (0..MAX_TARGETS as u32).collect(), inners[5].clone());
+    assert_eq!(encode(&biggest).unwrap().len(), 84);
+}
+
+#[test]
+fn encode_rejects_bad_forwards() {
+    let c = MonMsg::Commit {
+        tx: TxId { core: 1, seq: 1 },
+    };
+    assert_eq!(
+        encode(&forward(1, Vec::new(), c.clone())),
+        Err(WireError::EmptyForward)
+    );
+    assert_eq!(
+        encode(&forward(1, (0..=MAX_TARGETS as u32).collect(), c.clone())),
+        Err(WireError::TooManyTargets {
+            count: MAX_TARGETS + 1
+        })
+    );
+    assert_eq!(
+        encode(&forward(1, alloc::vec![5, 6, 7, 6], c.clone())),
+        Err(WireError::DuplicateTarget { core: 6 })
+    );
+    assert_eq!(
+        encode(&forward(
+            1,
+            alloc::vec![5],
+            forward(1, alloc::vec![6], c.clone())
+        )),
+        Err(WireError::NestedForward)
+    );
+    // The inner message's own rules apply.
+    assert_eq!(
+        encode(&forward(
+            1,
+            alloc::vec![5],
+            MonMsg::Request {
+                req: 0,
+                kind: 0,
+                payload: alloc::vec![0; MAX_PAYLOAD + 1]
+            }
+        )),
+        Err(WireError::TooLong {
+            len: MAX_PAYLOAD + 1
+        })
+    );
+}
+
+/// The URPC messages of a Forward with header fields and payload chosen freely.
+fn raw_forward(origin: u32, count: u64, inner_len: u64, payload: &[u8]) -> Vec<Message> {
+    let w0 = origin as u64 | count << 32 | inner_len << 48;
+    let mut head = w0.to_le_bytes().to_vec();
+    head.extend_from_slice(payload.get(..FORWARD_FIRST_BYTES).unwrap_or(payload));
+    let mut out = alloc::vec![Message::from_bytes(tag::FORWARD, &head).unwrap()];
+    for c in payload.get(FORWARD_FIRST_BYTES..).unwrap_or(&[]).chunks(56) {
+        out.push(Message::from_bytes(tag::CONTINUATION, c).unwrap());
+    }
+    out
+}
+
+/// Records of URPC messages, as in a Forward's payload.
+fn records(parts: &[Message]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in parts {
+        let (b, n) = p.to_bytes();
+        out.extend_from_slice(&p.tag().to_le_bytes());
+        out.push(n as u8);
+        out.extend_from_slice(&b[..n]);
+    }
+    out
+}
+
+fn targets_bytes(t: &[u32]) -> Vec<u8> {
+    t.iter().flat_map(|c| c.to_le_bytes()).collect()
+}
+
+/// A Forward with these targets and inner records, its header fields computed.
+fn forward_with(targets: &[u32], inner: &[u8]) -> Vec<Message> {
+    let mut payload = targets_bytes(targets);
+    payload.extend_from_slice(inner);
+    raw_forward(7, targets.len() as u64, inner.len() as u64, &payload)
+}
+
+/// Every rejection rule of a Forward, detected when its last part arrives (or at its head),
+/// and the decoder then decodes a valid message; no part of a bad Forward is ever taken for
+/// a message of its own.
+#[test]
+fn decoder_rejects_bad_forwards() {
+    let tx = TxId { core: 3, seq: 4 };
+    let commit = encode(&MonMsg::Commit { tx }).unwrap();
+    let commit_rec = records(&commit);
+    let req = encode(&MonMsg::Request {
+        req: 1,
+        kind: 1,
+        payload: alloc::vec![1; 100],
+    })
+    .unwrap();
+    let nested = encode(&forward(1, alloc::vec![2], MonMsg::Commit { tx })).unwrap();
+    let bad_vote = [Message::from_words(tag::VOTE, &[1, 3, 0]).unwrap()];
+    let inner = |field| WireError::BadField {
+        tag: tag::FORWARD,
+        field,
+    };
+    let many: Vec<u32> = (0..40).collect();
+    let mut dup = many.clone();
+    dup[39] = 17;
+    let cases: Vec<(Vec<Message>, WireError)> = alloc::vec![
+        (
+            alloc::vec![Message::from_bytes(tag::FORWARD, &[1, 2, 3]).unwrap()],
+            WireError::BadLength {
+                tag: tag::FORWARD,
+                len: 3
+            }
+        ),
+        (raw_forward(7, 0, 11, &commit_rec), WireError::EmptyForward),
+        (
+            raw_forward(7, MAX_TARGETS as u64 + 1, 11, &[0; 48]),
+            WireError::TooManyTargets {
+                count: MAX_TARGETS + 1
+            }
+        ),
+        (
+            raw_forward(7, 0xffff, 11, &[0; 48]),
+            WireError::TooManyTargets { count: 0xffff }
+        ),
+        (raw_forward(7, 1, 0, &[0; 4]), inner("inner length")),
+        (
+            raw_forward(7, 1, MAX_INNER_BYTES as u64 + 1, &[0; 48]),
+            inner("inner length")
+        ),
+        // Head one byte short / long.
+        (
+            alloc::vec![Message::from_bytes(tag::FORWARD, &{
+                let mut h = (7u64 | 1 << 32 | 11 << 48).to_le_bytes().to_vec();
+                h.extend_from_slice(&[0; 14]);
+                h
+            })
+            .unwrap()],
+            WireError::BadLength {
+                tag: tag::FORWARD,
+                len: 22
+            }
+        ),
+        (
+            alloc::vec![Message::from_bytes(tag::FORWARD, &{
+                let mut h = (7u64 | 1 << 32 | 11 << 48).to_le_bytes().to_vec();
+                h.extend_from_slice(&[0; 16]);
+                h
+            })
+            .unwrap()],
+            WireError::BadLength {
+                tag: tag::FORWARD,
+                len: 24
+            }
+        ),
+        (
+            forward_with(&[5, 6, 5], &commit_rec),
+            WireError::DuplicateTarget { core: 5 }
+        ),
+        (
+            forward_with(&dup, &commit_rec),
+            WireError::DuplicateTarget { core: 17 }
+        ),
+        (
+            forward_with(&[5], &records(&nested)),
+            WireError::NestedForward
+        ),
+        // Truncated record, record too long, extra record, incomplete message.
+        (forward_with(&[5], &commit_rec[..10]), inner("inner")),
+        (
+            forward_with(&many, &{
+                let mut r = alloc::vec![0x21, 0x40, 57];
+                r.extend_from_slice(&[0; 57]);
+                r
+            }),
+            inner("inner")
+        ),
+        (
+            forward_with(&[5], &records(&[commit[0], commit[0]])),
+            inner("inner")
+        ),
+        (forward_with(&many, &records(&req[..2])), inner("inner")),
+        // The inner message's own errors.
+        (
+            forward_with(&[5], &records(&bad_vote)),
+            WireError::BadField {
+                tag: tag::VOTE,
+                field: "vote"
+            }
+        ),
+        (
+            forward_with(
+                &[5],
+                &records(&[Message::from_words(0x1234, &[1]).unwrap()])
+            ),
+            WireError::UnknownTag(0x1234)
+        ),
+        (
+            forward_with(&[5], &records(&[req[0], req[2], req[1]])),
+            WireError::BadContinuation {
+                expected: 56,
+                got: 4
+            }
+        ),
+    ];
+    let good = MonMsg::Commit {
+        tx: TxId { core: 3, seq: 4 },
+    };
+    let mut d = Decoder::new();
+    for (parts, want) in &cases {
+        let (last, init) = parts.split_last().unwrap();
+        for p in init {
+            assert_eq!(d.push(p), Ok(None), "{want:?}");
+        }
+        assert_eq!(d.push(last), Err(*want), "{parts:?}");
+        assert!(!d.in_progress());
+        assert_eq!(d.push(&commit[0]), Ok(Some(good.clone())));
+    }
+    // A valid one built the same way decodes (the helpers are right).
+    let ok = forward_with(&many, &records(&req));
+    let mut got = None;
+    for p in &ok {
+        got = d.push(p).unwrap();
+    }
+    assert!(matches!(got, Some(MonMsg::Forward { ref targets, .. }) if *targets == many));
+}
+
+/// Valid Forwards with one part changed, dropped or repeated: whatever the decoder accepts is
+/// a Forward that re-encodes to exactly the parts it came from (canonical), never a message
+/// made of a part of the Forward, and the decoder always recovers.
+#[test]
+fn mutated_forwards() {
+    let mut rng = Rng::new(99);
+    let (mut ok, mut err) = (0, 0);
+    for _ in 0..20_000 {
+        let count = 1 + rng.index(30);
+        let m = forward(
+            rng.next_u64() as u32,
+            distinct_cores(&mut rng, count),
+            random_plain(&mut rng),
+        );
+        let mut parts = encode(&m).unwrap();
+        let k = rng.index(parts.len());
+        match rng.below(4) {
+            0 => {
+                parts.remove(k);
+            }
+            1 => {
+                let p = parts[k];
+                parts.insert(k, p);
+            }
+            _ => {
+                let (mut b, n) = parts[k].to_bytes();
+                if n > 0 {
+                    let i = rng.index(n);
+                    b[i] ^= 1 << rng.below(8);
+                }
+                let n = if rng.chance(1, 8) { rng.index(57) } else { n };
+                parts[k] = Message::from_bytes(parts[k].tag(), &b[..n]).unwrap();
+            }
+        }
+        let mut d = Decoder::new();
+        let mut since: Vec<Message> = Vec::new();
+        for p in &parts {
+            if !d.in_progress() {
+                since.clear();
+            }
+            since.push(*p);
+            match d.push(p) {
+                Ok(Some(got)) => {
+                    assert!(matches!(got, MonMsg::Forward { .. }), "{got:?}");
+                    assert_eq!(encode(&got).unwrap(), since);
+                    ok += 1;
+                }
+                Ok(None) => {}
+                Err(_) => err += 1,
+            }
+        }
+        let c = encode(&MonMsg::Ack {
+            tx: TxId { core: 1, seq: 2 },
+        })
+        .unwrap();
+        let _ = d.push(&c[0]);
+        assert!(!d.in_progress());
+        assert!(d.push(&c[0]).unwrap().is_some());
+    }
+    assert!(ok > 100 && err > 1000, "ok {ok} err {err}");
 }
