@@ -44,7 +44,8 @@ pub mod op {
     /// Deliberately send a malformed message to the monitor of core `argument` (for
     /// testing the monitors' handling of bad input). Value only.
     pub const SEND_GARBAGE: u64 = 12;
-    /// Counters of this monitor: `[OK, members, committed, failed, bad messages]`.
+    /// Counters of this monitor: `[OK, members, committed, failed, bad messages, groups of
+    /// its multicast tree (0: broadcasts go direct)]`.
     pub const STATS: u64 = 13;
     /// Connect to the service named in the message: argument = root slot of a Frame
     /// capability (the channel page) that goes to the service's domain. Ticket.
@@ -55,6 +56,10 @@ pub mod op {
     /// Delete the caller's capability at the address in `argument`, the last local copy of
     /// an object with copies elsewhere: `[OK]`.
     pub const CAP_DELETE: u64 = 17;
+    /// The multicast tree for the broadcasts of core `argument`'s monitor (from the SKB
+    /// service): message = words `[root, groups, then per group: forwarder, n, n cores]`.
+    /// Ticket.
+    pub const SET_ROUTE: u64 = 18;
     /// Bytes from offset `argument` of the machine's facts for the SKB (boot core only):
     /// the reply message is `[OK]` followed by the bytes (none past the end).
     pub const FACTS: u64 = 16;
@@ -304,4 +309,16 @@ pub fn facts() -> Result<alloc::string::String, MonError> {
         }
     }
     alloc::string::String::from_utf8(all).map_err(|_| MonError::BadRequest)
+}
+
+/// Give core `root`'s monitor the multicast tree for its broadcasts: `(forwarder, cores)`
+/// groups, each group's cores including its forwarder.
+pub fn set_route(root: u32, groups: &[(u32, Vec<u32>)]) -> Result<(), MonError> {
+    let mut w = alloc::vec![u64::from(root), groups.len() as u64];
+    for (f, cores) in groups {
+        w.push(u64::from(*f));
+        w.push(cores.len() as u64);
+        w.extend(cores.iter().map(|&c| u64::from(c)));
+    }
+    request_wait(op::SET_ROUTE, u64::from(root), &bytes_of(&w)).map(|_| ())
 }

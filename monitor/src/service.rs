@@ -12,7 +12,7 @@ use libos::kernel::{self, Event, KernelError};
 use libos::monitor::{status, MonError};
 use libos::println;
 use monitor_proto::{
-    Config, CoreId, DomainId, Effect, MonMsg, Name, Op, Replica, TxId, UpdateError, Vote,
+    route, Config, CoreId, DomainId, Effect, MonMsg, Name, Op, Replica, TxId, UpdateError, Vote,
 };
 
 use crate::links::{Incoming, Links};
@@ -26,11 +26,26 @@ pub mod kind {
     /// A binding to a service: payload words `[domain, identity (5 words)]` (the channel
     /// frame) then the service name; reply payload = the slot it went into.
     pub const BIND: u16 = 3;
+    /// The multicast tree (from the SKB) for the receiving monitor's broadcasts: payload
+    /// words `[root, groups, then per group: forwarder, n, n cores]`.
+    pub const ROUTE: u16 = 4;
 }
 
 /// The domain id of dispatcher `id` of core `core`.
 pub fn domain(core: CoreId, id: u32) -> DomainId {
     u64::from(core) << 32 | u64::from(id)
+}
+
+/// Why a multicast tree was refused.
+#[derive(Clone, Copy, Debug)]
+#[allow(dead_code, reason = "the fields are reported through Debug in the log")]
+pub enum RouteSetError {
+    /// The words do not describe groups.
+    Malformed,
+    /// The tree is for another root.
+    NotMine(u64),
+    /// The groups do not form a tree.
+    Tree(route::TreeError),
 }
 
 /// What to do when a transaction this monitor coordinates completes.
@@ -112,6 +127,12 @@ pub struct Monitor {
     own_revokes: Vec<(u64, u64)>,
     /// Peers that answered the Hello.
     hello_acks: usize,
+    /// The multicast tree this monitor's broadcasts (Prepare, Commit, Abort) follow, once
+    /// the SKB has computed it; before that, and for everything else, messages go direct.
+    tree: Option<route::Tree>,
+    /// A tree received while transactions were in flight: installed when none is (every
+    /// agreement message of a coordinator to a core must take the same path).
+    next_tree: Option<route::Tree>,
     /// Bindings made to this core's services and not yet accepted: (dispatcher, service
     /// name) -> slots of the channel frames.
     accepts: BTreeMap<(u32, Name), alloc::collections::VecDeque<u32>>,
@@ -185,6 +206,8 @@ impl Monitor {
             own_revokes: Vec::new(),
             hello_acks: 0,
             accepts: BTreeMap::new(),
+            tree: None,
+            next_tree: None,
             stats: Stats::default(),
         }
     }
@@ -223,6 +246,7 @@ impl Monitor {
         let now = self.now();
         self.replica.tick(now);
         busy |= self.drain_replica();
+        self.install_tree();
         self.links.flush();
         busy
     }
@@ -340,6 +364,10 @@ impl Monitor {
             for e in effects {
                 self.effect(e);
             }
+            let out = match &self.tree {
+                Some(t) => route::plan(t, self.me, out),
+                None => out,
+            };
             for (to, m) in out {
                 if let Err(e) = self.links.send(to, &m) {
                     println!("monitor: cannot encode a message to core {to}: {e:?}");
@@ -448,17 +476,37 @@ impl Monitor {
 
     // ------------------------------------------------------------------ other monitors
 
-    fn incoming(&mut self, from: CoreId, m: Incoming) {
+    fn incoming(&mut self, link: CoreId, m: Incoming) {
         let msg = match m {
             Incoming::Msg(msg) => msg,
             Incoming::Bad(e) => {
                 self.stats.bad += 1;
-                println!("monitor: dropped a malformed message from core {from}: {e:?}");
+                println!("monitor: dropped a malformed message from core {link}: {e:?}");
                 return;
             }
             Incoming::Channel(e) => {
                 self.stats.bad += 1;
-                println!("monitor: channel from core {from} reported {e:?}; message dropped");
+                println!("monitor: channel from core {link} reported {e:?}; message dropped");
+                return;
+            }
+        };
+        // A forwarded message: relay the copies at once (before anything later on this
+        // link), then handle ours as coming from its origin.
+        let (from, msg) = match route::deliver(self.me, link, msg) {
+            Ok(d) => {
+                for (to, m) in d.onward {
+                    if self.links.has(to) {
+                        let _ = self.links.send(to, &m);
+                    }
+                }
+                match d.local {
+                    Some(x) => x,
+                    None => return,
+                }
+            }
+            Err(e) => {
+                self.stats.bad += 1;
+                println!("monitor: dropped a bad forward from core {link}: {e:?}");
                 return;
             }
         };
@@ -546,6 +594,13 @@ impl Monitor {
                     Err((s, extra)) => self.reply(from, req, s as u64, bytes_of(&extra)),
                 }
             }
+            kind::ROUTE => match self.set_route(payload) {
+                Ok(()) => self.reply(from, req, status::OK, Vec::new()),
+                Err(e) => {
+                    println!("monitor: bad route from core {from}: {e:?}");
+                    self.reply(from, req, MonError::BadRequest as u64, Vec::new())
+                }
+            },
             kind::BIND => {
                 let r = self.bind_here(payload);
                 match r {
@@ -558,6 +613,43 @@ impl Monitor {
                 println!("monitor: unknown request kind {k} from core {from}; refused");
                 self.reply(from, req, MonError::BadRequest as u64, Vec::new());
             }
+        }
+    }
+
+    /// Install the multicast tree in `payload` (see [`kind::ROUTE`]) for this monitor's
+    /// broadcasts, now if no transaction of ours is in flight, else once none is.
+    fn set_route(&mut self, payload: &[u8]) -> Result<(), RouteSetError> {
+        let w = words(payload);
+        let bad = RouteSetError::Malformed;
+        let (&root, rest) = w.split_first().ok_or(bad)?;
+        let (&n, mut rest) = rest.split_first().ok_or(bad)?;
+        let mut groups = Vec::new();
+        for _ in 0..n.min(1024) {
+            let (&fw, r) = rest.split_first().ok_or(bad)?;
+            let (&k, r) = r.split_first().ok_or(bad)?;
+            let k = usize::try_from(k).map_err(|_| bad)?;
+            let cores = r.get(..k).ok_or(bad)?;
+            groups.push((fw as CoreId, cores.iter().map(|&c| c as CoreId).collect()));
+            rest = &r[k..];
+        }
+        if root != u64::from(self.me) {
+            return Err(RouteSetError::NotMine(root));
+        }
+        let tree = route::Tree::new(self.me, groups).map_err(RouteSetError::Tree)?;
+        self.next_tree = Some(tree);
+        self.install_tree();
+        Ok(())
+    }
+
+    /// Switch to the pending tree if no transaction this monitor coordinates is in flight.
+    fn install_tree(&mut self) {
+        if self.next_tree.is_some() && self.replica.pending() == 0 {
+            self.tree = self.next_tree.take();
+            let n = self.tree.as_ref().map_or(0, |t| t.groups().len());
+            println!(
+                "monitor on core {}: broadcasts follow the SKB's multicast tree ({n} groups)",
+                self.me
+            );
         }
     }
 
@@ -712,6 +804,25 @@ impl Monitor {
             // Deleting a local copy of an object that lives on in other cores' copies
             // needs no agreement: the object stays, the remote copies stay valid. (Its
             // ownership is not moved to another core when the owner's last copy goes.)
+            op::SET_ROUTE => {
+                // From the SKB service: the tree for core `arg`'s broadcasts.
+                let root = u32::try_from(arg).unwrap_or(u32::MAX);
+                if root == self.me {
+                    match self.set_route(msg) {
+                        Ok(()) => (status::OK, Vec::new()),
+                        Err(e) => {
+                            println!("monitor: bad route: {e:?}");
+                            err(MonError::BadRequest)
+                        }
+                    }
+                } else if self.links.has(root) {
+                    let t = self.ticket();
+                    self.send_request(root, kind::ROUTE, Vec::from(msg), t);
+                    (status::PENDING, vec![t])
+                } else {
+                    err(MonError::NoSuchCore)
+                }
+            }
             op::CAP_DELETE => match kernel::cap_invoke(caller, arg, CapOp::Delete as u64, [0; 4]) {
                 Ok(v) => (status::OK, vec![v]),
                 Err(e) => {
@@ -731,7 +842,13 @@ impl Monitor {
                 let s = self.stats;
                 (
                     status::OK,
-                    vec![self.members.len() as u64, s.committed, s.failed, s.bad],
+                    vec![
+                        self.members.len() as u64,
+                        s.committed,
+                        s.failed,
+                        s.bad,
+                        self.tree.as_ref().map_or(0, |t| t.groups().len() as u64),
+                    ],
                 )
             }
             _ => err(MonError::BadRequest),

@@ -72,3 +72,40 @@ fn skb_answers_queries_from_other_cores_4() {
 fn skb_answers_queries_from_other_cores_32() {
     queries(32);
 }
+
+/// The monitors broadcast through the multicast trees the SKB computes (`multicast_tree/2`,
+/// one message per remote node to a forwarder there): a name race over forwarded agreement
+/// messages still has exactly one winner, seen by every core, and the name goes everywhere
+/// when the winner ends.
+fn tree_race(cores: u32, groups: u32) {
+    let name = format!("skb-tree-race-{cores}");
+    let r = run(&name, cores, &[("run", "probe tree-race")]);
+    for core in 0..cores {
+        r.assert_contains(&format!(
+            "monitor on core {core}: broadcasts follow the SKB's multicast tree ({groups} groups)"
+        ));
+    }
+    assert_eq!(r.lines_with(": won").count(), 1, "[{name}] one winner");
+    assert_eq!(
+        r.lines_with("lost (Exists)").count() as u32,
+        cores - 1,
+        "[{name}] every other core loses"
+    );
+    assert_eq!(
+        r.lines_with("name gone after the winner ended").count() as u32,
+        cores - 1,
+        "[{name}] no stale name"
+    );
+}
+
+#[test]
+fn monitors_broadcast_through_skb_trees_4() {
+    // One core per node: three remote forwarders without leaves.
+    tree_race(4, 3);
+}
+
+#[test]
+fn monitors_broadcast_through_skb_trees_32() {
+    // Eight cores per node: seven local cores plus three remote forwarders.
+    tree_race(32, 10);
+}

@@ -47,6 +47,47 @@ fn answer(skb: &mut skb::Skb, goal: &str) -> (u16, String) {
     }
 }
 
+/// Compute every core's NUMA-aware multicast tree (`multicast_tree/2`) and give it to that
+/// core's monitor for its broadcasts; returns how many monitors took theirs.
+fn send_routes(skb: &mut skb::Skb) -> usize {
+    let limits = skb::Limits::default();
+    let cores: Vec<i64> = skb
+        .query_once("findall(C, core(C,_,_,_), Cs)", limits)
+        .ok()
+        .flatten()
+        .and_then(|s| s.int_list("Cs"))
+        .unwrap_or_default();
+    let mut ok = 0;
+    for root in cores {
+        let goal = alloc::format!(
+            "findall([F|L], (multicast_tree({root}, tree(_, Es)), member(edge(F, L), Es)), Gs)"
+        );
+        let groups: Option<Vec<(u32, Vec<u32>)>> =
+            skb.query_once(&goal, limits).ok().flatten().and_then(|s| {
+                s.list("Gs")?
+                    .iter()
+                    .map(|g| {
+                        let cores: Vec<u32> = g
+                            .as_int_list()?
+                            .into_iter()
+                            .map(|c| u32::try_from(c).ok())
+                            .collect::<Option<_>>()?;
+                        Some((*cores.first()?, cores))
+                    })
+                    .collect()
+            });
+        let Some(groups) = groups else {
+            println!("skbd: no multicast tree for core {root}");
+            continue;
+        };
+        match libos::monitor::set_route(root as u32, &groups) {
+            Ok(()) => ok += 1,
+            Err(e) => println!("skbd: core {root}'s monitor refused its tree: {e:?}"),
+        }
+    }
+    ok
+}
+
 fn main() -> i32 {
     let facts = match libos::monitor::facts() {
         Ok(f) => f,
@@ -77,11 +118,14 @@ fn main() -> i32 {
         .flatten()
         .and_then(|s| s.int("N"))
         .unwrap_or(0);
+    let routed = send_routes(&mut skb);
     if let Err(e) = binding::offer("skb") {
         println!("skbd: cannot offer `skb`: {e:?}");
         return 1;
     }
-    println!("skbd: serving `skb` with facts of {cores} cores and {lat} URPC latencies");
+    println!(
+        "skbd: serving `skb` with facts of {cores} cores and {lat} URPC latencies; multicast trees given to {routed} monitors"
+    );
     let mut clients: Vec<Binding> = Vec::new();
     let mut buf = alloc::vec![0u8; MAX_TEXT];
     let mut served = 0u64;

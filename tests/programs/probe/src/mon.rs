@@ -460,3 +460,26 @@ pub fn skb_bench(core: u32, args: &str) -> i32 {
     }
     0
 }
+
+/// `tree-race`: wait until this core's monitor broadcasts through the SKB's multicast tree,
+/// then run `name-race` (so the agreement runs over forwarded messages).
+pub fn tree_race(core: u32) -> i32 {
+    let deadline = Deadline::after_ms(PATIENCE);
+    let mut groups = 0;
+    while !deadline.passed() {
+        groups = monitor::request_wait(monitor::op::STATS, 0, &[])
+            .ok()
+            .and_then(|w| w.get(4).copied())
+            .unwrap_or(0);
+        if groups > 0 {
+            break;
+        }
+        libos::yield_now();
+    }
+    if groups == 0 {
+        println!("probe: tree-race on core {core}: FAILED: no multicast tree");
+        return 1;
+    }
+    println!("probe: tree-race on core {core}: broadcasts through {groups} groups");
+    name_race(core)
+}
