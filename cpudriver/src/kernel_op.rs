@@ -178,8 +178,14 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
                 };
                 CapRef::unpack(a1)
                     .and_then(|r| c.state.resolve(droot, r))
-                    .and_then(|s| c.state.identify(s))
-                    .map(|i| i.to_abi())
+                    .and_then(|s| {
+                        let mut id = c.state.identify(s)?.to_abi();
+                        // For the monitor: whether descendants exist on this core.
+                        if !c.state.relatives(s)?.1.is_empty() {
+                            id.flags |= kop::IDENTITY_LOCAL_DESCENDANTS;
+                        }
+                        Ok(id)
+                    })
             };
             match id {
                 Ok(id) => {

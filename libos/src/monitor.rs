@@ -135,7 +135,8 @@ fn endpoint() -> CapRef {
     root_slot(::abi::ROOT_SLOT_MONITOR_EP)
 }
 
-fn words(bytes: &[u8]) -> Vec<u64> {
+/// Little-endian words of `bytes` (the last one zero-padded): how requests carry words.
+pub fn words(bytes: &[u8]) -> Vec<u64> {
     bytes
         .chunks(8)
         .map(|c| {
@@ -146,7 +147,8 @@ fn words(bytes: &[u8]) -> Vec<u64> {
         .collect()
 }
 
-fn bytes_of(words: &[u64]) -> Vec<u8> {
+/// The little-endian bytes of `words`.
+pub fn bytes_of(words: &[u64]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 

@@ -164,19 +164,22 @@ fn kernel_error(e: KernelError) -> (MonError, Vec<u64>) {
     }
 }
 
-fn words(bytes: &[u8]) -> Vec<u64> {
-    bytes
-        .chunks(8)
-        .map(|c| {
-            let mut w = [0u8; 8];
-            w[..c.len()].copy_from_slice(c);
-            u64::from_le_bytes(w)
-        })
-        .collect()
-}
+use libos::monitor::{bytes_of, words};
 
-fn bytes_of(words: &[u64]) -> Vec<u8> {
-    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+/// The identity of capability `slot` of dispatcher `caller`, about to be copied to another
+/// core: from now on it (and its local copies) is marked as having remote copies, so its
+/// retype, delete and revoke go through the monitors.
+///
+/// A capability with descendants on this core is refused (`RevokeFirst`): those retypes are
+/// not in the replicated claims, so a retype elsewhere could overlap them.
+fn share(caller: u32, slot: u32) -> Result<CapIdentity, (MonError, Vec<u64>)> {
+    let cap = libos::cap::root_slot(slot);
+    let id = kernel::cap_identify(caller, cap).map_err(kernel_error)?;
+    if id.flags & abi::kop::IDENTITY_LOCAL_DESCENDANTS != 0 {
+        return Err((MonError::CapFailed, vec![CapError::RevokeFirst as u64]));
+    }
+    kernel::cap_mark_remote(caller, cap).map_err(kernel_error)?;
+    Ok(id)
 }
 
 impl Monitor {
@@ -867,20 +870,10 @@ impl Monitor {
         if core == self.me || !self.links.has(core) {
             return (MonError::NoSuchCore as u64, Vec::new());
         }
-        let cap = libos::cap::root_slot(slot);
-        let id = match kernel::cap_identify(caller, cap) {
+        let id = match share(caller, slot) {
             Ok(id) => id,
-            Err(e) => {
-                let (s, extra) = kernel_error(e);
-                return (s as u64, extra);
-            }
+            Err((s, extra)) => return (s as u64, extra),
         };
-        // From now on the sender's copy is known to have a remote copy: its retype,
-        // delete and revoke go through the monitors.
-        if let Err(e) = kernel::cap_mark_remote(caller, cap) {
-            let (s, extra) = kernel_error(e);
-            return (s as u64, extra);
-        }
         let mut payload = vec![dom, dslot];
         payload.extend(id.to_words());
         let t = self.ticket();
@@ -895,18 +888,10 @@ impl Monitor {
         let Some(owner) = self.replica.lookup(&name).map(|b| b.owner) else {
             return (MonError::NotFound as u64, Vec::new());
         };
-        let cap = libos::cap::root_slot(slot);
-        let id = match kernel::cap_identify(caller, cap) {
+        let id = match share(caller, slot) {
             Ok(id) => id,
-            Err(e) => {
-                let (s, extra) = kernel_error(e);
-                return (s as u64, extra);
-            }
+            Err((s, extra)) => return (s as u64, extra),
         };
-        if let Err(e) = kernel::cap_mark_remote(caller, cap) {
-            let (s, extra) = kernel_error(e);
-            return (s as u64, extra);
-        }
         let mut words = vec![owner];
         words.extend(id.to_words());
         let mut payload = bytes_of(&words);

@@ -134,3 +134,27 @@ pub fn boot(name: &str, m: &Machine, cfg: &[(&str, &str)], timeout: Duration) ->
         result,
     }
 }
+
+/// Boot `m` with `cfg` and check what every run of the whole system must show: success, no
+/// panic, no `FAILED` line from a test program, every `boot.cfg` program ended, and every
+/// monitor up with the whole mesh (`monitors=N/N`, `mesh of N monitors up` on each core).
+pub fn boot_system(name: &str, m: &Machine, cfg: &[(&str, &str)], timeout: Duration) -> Run {
+    let cores = m.smp;
+    let run = boot(name, m, cfg, timeout);
+    run.assert_success()
+        .assert_lacks("PANIC")
+        .assert_lacks("FAILED")
+        .assert_lacks("still running")
+        .assert_lacks("not every peer answered");
+    let ready = run.ready_line().to_string();
+    assert!(
+        ready.contains(&format!("monitors={cores}/{cores}")),
+        "[{name}] every monitor should report in: `{ready}`"
+    );
+    for core in 0..cores {
+        run.assert_contains(&format!(
+            "monitor alive on core {core}: mesh of {cores} monitors up"
+        ));
+    }
+    run
+}

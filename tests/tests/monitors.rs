@@ -5,7 +5,7 @@
 //! operations across cores (copy, concurrent retype with one winner, revoke removing
 //! remote descendants and their mappings).
 
-use integration_tests::{boot, machine, Machine, Run};
+use integration_tests::{boot_system, machine, Machine, Run};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(300);
@@ -22,23 +22,7 @@ fn machine_for(cores: u32) -> Machine {
 }
 
 fn run(name: &str, cores: u32, cfg: &[(&str, &str)]) -> Run {
-    let run = boot(name, &machine_for(cores), cfg, LIMIT);
-    run.assert_success()
-        .assert_lacks("PANIC")
-        .assert_lacks("FAILED")
-        .assert_lacks("still running")
-        .assert_lacks("not every peer answered");
-    let ready = run.ready_line().to_string();
-    assert!(
-        ready.contains(&format!("monitors={cores}/{cores}")),
-        "[{name}] every monitor should report in: `{ready}`"
-    );
-    for core in 0..cores {
-        run.assert_contains(&format!(
-            "monitor alive on core {core}: mesh of {cores} monitors up"
-        ));
-    }
-    run
+    boot_system(name, &machine_for(cores), cfg, LIMIT)
 }
 
 fn spawn_everywhere(cores: u32) {
@@ -165,7 +149,8 @@ fn dead_programs_leave_no_entries_and_bad_messages_are_dropped_32() {
 fn cross_core_caps(cores: u32) {
     let name = format!("mon-xrevoke-{cores}");
     let r = run(&name, cores, &[("run@0", "probe xrevoke")]);
-    r.assert_contains("xrevoke: RAM copy sent to cores [1, 2]");
+    r.assert_contains("xrevoke: RAM copy sent to cores [1, 2]")
+        .assert_contains("xrevoke: sharing RAM with local descendants refused");
     assert_eq!(
         r.lines_with("retype won").count(),
         1,

@@ -269,8 +269,11 @@ pub mod kop {
     /// bytes) is written to `rsi` if it is not 0.
     pub const EVENT: u64 = 5;
     /// Capability identity (5 words written to `r10`) of capability address `rdx` in the
-    /// CSpace of dispatcher `rsi` of this core.
+    /// CSpace of dispatcher `rsi` of this core; its flags also carry
+    /// [`IDENTITY_LOCAL_DESCENDANTS`].
     pub const CAP_IDENTIFY: u64 = 6;
+    /// Identity flag (from [`CAP_IDENTIFY`] only): descendants exist on this core.
+    pub const IDENTITY_LOCAL_DESCENDANTS: u8 = 16;
     /// Put a copy of a capability received from another core (identity: 5 words at `rdx`)
     /// into root slot `r10` of dispatcher `rsi`'s CSpace, marked as having remote copies;
     /// `r10` = [`ANY_SLOT`] picks the first free slot from [`FIRST_FREE_SLOT`] on. Returns

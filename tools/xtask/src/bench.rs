@@ -207,15 +207,20 @@ pub fn urpc(m: &Machine, timeout: Duration, with_host: bool) -> Result<(), Strin
     Ok(())
 }
 
-/// `cargo xtask bench lrpc`: the null syscall and the same-core LRPC round trip (a program
-/// calling its core's monitor through an EndPoint capability), measured by a user program
-/// with `rdtsc` on every core.
-pub fn lrpc(m: &Machine, timeout: Duration, calls: usize) -> Result<(), String> {
+/// Build the system, make a batch image with `cfg` (no framebuffer console) in
+/// `target/xtask/DIR`, and boot it on `m` (KVM when it can, saying so when it cannot).
+fn boot_bench(
+    m: &Machine,
+    dir: &str,
+    cfg: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<(Accel, qemu::RunResult), String> {
     deps::ensure(&[deps::QEMU])?;
     let built = images::build_all()?;
-    let dir = paths::xtask_out().join("bench-lrpc");
-    let run = format!("probe lrpc {calls}");
-    let cfg = crate::boot_cfg(true, &[("run", &run), ("fbcon", "0")]);
+    let dir = paths::xtask_out().join(dir);
+    let mut extra = cfg.to_vec();
+    extra.push(("fbcon", "0"));
+    let cfg = crate::boot_cfg(true, &extra);
     let image = images::make_image(&built, &dir, Firmware::Bios, &cfg)?;
     let accel = qemu::choose_accel(m);
     if let Some(w) = emulation_warning(&accel) {
@@ -226,7 +231,15 @@ pub fn lrpc(m: &Machine, timeout: Duration, calls: usize) -> Result<(), String> 
         echo: false,
         interactive: false,
     };
-    let r = qemu::run(m, &image, &opts)?;
+    Ok((accel, qemu::run(m, &image, &opts)?))
+}
+
+/// `cargo xtask bench lrpc`: the null syscall and the same-core LRPC round trip (a program
+/// calling its core's monitor through an EndPoint capability), measured by a user program
+/// with `rdtsc` on every core.
+pub fn lrpc(m: &Machine, timeout: Duration, calls: usize) -> Result<(), String> {
+    let run = format!("probe lrpc {calls}");
+    let (accel, r) = boot_bench(m, "bench-lrpc", &[("run", &run)], timeout)?;
     let lines = bench_lines(&r.log);
     let of = |k: &str| -> Vec<Value> { lines.iter().filter(|v| v["kind"] == k).cloned().collect() };
     let (null, rtt) = (of("null_syscall"), of("lrpc_rtt"));
@@ -292,23 +305,9 @@ const SKB_GOALS: [&str; 4] = [
 /// (round trip, cycles), and (2) run by the engine on the host with the facts of the
 /// largest real server dump in `../shared/acpi` (microseconds).
 pub fn skb(m: &Machine, timeout: Duration, count: usize) -> Result<(), String> {
-    deps::ensure(&[deps::QEMU])?;
-    let built = images::build_all()?;
-    let dir = paths::xtask_out().join("bench-skb");
     let key = format!("run@{}", m.smp.saturating_sub(1));
     let run = format!("probe skb-bench {count}");
-    let cfg = crate::boot_cfg(true, &[(key.as_str(), run.as_str()), ("fbcon", "0")]);
-    let image = images::make_image(&built, &dir, Firmware::Bios, &cfg)?;
-    let accel = qemu::choose_accel(m);
-    if let Some(w) = emulation_warning(&accel) {
-        eprintln!("xtask: {w}");
-    }
-    let opts = RunOptions {
-        timeout: Some(timeout),
-        echo: false,
-        interactive: false,
-    };
-    let r = qemu::run(m, &image, &opts)?;
+    let (accel, r) = boot_bench(m, "bench-skb", &[(key.as_str(), run.as_str())], timeout)?;
     let lines: Vec<Value> = bench_lines(&r.log)
         .into_iter()
         .filter(|v| v["kind"] == "skb_query")

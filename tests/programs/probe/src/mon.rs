@@ -192,6 +192,19 @@ pub fn xrevoke(core: u32) -> i32 {
         }
     }
     println!("probe: xrevoke: RAM copy sent to cores {sinks:?}");
+    // The parent RAM has a descendant here (slot 10): sharing it is refused.
+    if let Some(&c) = sinks.first() {
+        let d = u64::from(c) << 32;
+        match monitor::send_cap(abi::ROOT_SLOT_RAM, d, 30) {
+            Err(MonError::CapFailed) => {
+                println!("probe: xrevoke: sharing RAM with local descendants refused")
+            }
+            other => {
+                println!("probe: xrevoke: FAILED: RAM with descendants shared: {other:?}");
+                return 1;
+            }
+        }
+    }
     if !wait_name("sink-ready", true, PATIENCE) {
         println!("probe: xrevoke: FAILED: no sink mapped the frame");
         return 1;
