@@ -200,6 +200,26 @@ impl CoreCaps {
         Ok(())
     }
 
+    /// The first empty root slot of the CSpace under `root` from index `from` on.
+    pub fn free_slot(&self, root: Slot, from: u32) -> Result<Slot, CapError> {
+        let cnode = self.state.cnode_of(root)?;
+        let slots = self.state.cnode_slots(cnode).unwrap_or(0);
+        (from..slots)
+            .map(|index| Slot { cnode, index })
+            .find(|&s| self.state.cap(s).is_err())
+            .ok_or(CapError::LimitReached)
+    }
+
+    /// LRPC capability transfer: copy the capability at `cap` (a packed reference) in the
+    /// CSpace under `from` into the first free slot of the CSpace under `to` from
+    /// `abi::kop::FIRST_FREE_SLOT` on; returns that slot.
+    pub fn transfer(&mut self, from: Slot, cap: u64, to: Slot) -> Result<Slot, CapError> {
+        let src = self.state.resolve(from, caps::CapRef::unpack(cap)?)?;
+        let dest = self.free_slot(to, abi::kop::FIRST_FREE_SLOT)?;
+        self.state.copy(src, dest)?;
+        Ok(dest)
+    }
+
     /// Whether the CSpace under `root` holds the Kernel capability in root slot `index`.
     pub fn holds_kernel(&self, root: Slot, index: u32) -> bool {
         self.state

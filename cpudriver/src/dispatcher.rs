@@ -366,7 +366,8 @@ impl Scheduler {
 
     /// Call dispatcher `target` from the current one: the caller waits (its state `f` is
     /// kept, to be resumed with the reply), and `f` becomes the receiver entering its LRPC
-    /// entry with `badge` and `args`.
+    /// entry with `badge` and `args`; `msg_len` bytes of the message buffer are copied and
+    /// `msg_cap` (1 + the slot of a transferred capability, or 0) is given to the receiver.
     pub fn lrpc_call(
         &mut self,
         f: &mut TrapFrame,
@@ -374,6 +375,7 @@ impl Scheduler {
         badge: u64,
         args: [u64; 3],
         msg_len: usize,
+        msg_cap: u32,
     ) -> Result<(), LrpcError> {
         let caller = self.current.ok_or(LrpcError::NoReceiver)?;
         if target == caller {
@@ -393,6 +395,8 @@ impl Scheduler {
         let from = c.frame;
         let t = &mut self.dispatchers[target];
         copy_msg(from, t.frame, msg_len);
+        // SAFETY: the receiver's kernel-mapped dispatcher frame.
+        unsafe { (*t.frame).msg_cap = msg_cap };
         // SAFETY: the dispatcher frame is this dispatcher's kernel-mapped page.
         let frame = unsafe { &mut *t.frame };
         // The receiver serves the call disabled, so its own saved state stays untouched.

@@ -215,11 +215,7 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
                 let c = caps.as_mut().ok_or(CapError::InvalidRoot)?;
                 let cnode = c.state.cnode_of(droot)?;
                 let index = if a2 == kop::ANY_SLOT {
-                    // The first free slot from FIRST_FREE_SLOT on.
-                    let slots = c.state.cnode_slots(cnode).unwrap_or(0);
-                    (kop::FIRST_FREE_SLOT..slots)
-                        .find(|&i| c.state.cap(Slot { cnode, index: i }).is_err())
-                        .ok_or(CapError::LimitReached)?
+                    c.free_slot(droot, kop::FIRST_FREE_SLOT)?.index
                 } else {
                     u32::try_from(a2).map_err(|_| CapError::OutOfRange)?
                 };

@@ -126,9 +126,37 @@ pub fn dispatch(f: &mut TrapFrame) {
             let Some(idx) = sched.by_dispatcher_id(id) else {
                 return ret(f, SysError::LrpcUnavailable, 0);
             };
+            // Capability transfer: copy into the receiver's CSpace first; undone if the
+            // call cannot be made.
+            let mut moved = None;
+            if f.r9 != 0 {
+                let to = sched
+                    .dispatchers()
+                    .get(idx)
+                    .and_then(|d| d.caps)
+                    .map(|c| c.root);
+                let r = match (root, to, pc.caps.borrow_mut().as_mut()) {
+                    (Some(from), Some(to), Some(c)) => c.transfer(from, f.r9, to),
+                    _ => Err(caps::CapError::InvalidRoot),
+                };
+                match r {
+                    Ok(slot) => moved = Some(slot),
+                    Err(e) => {
+                        drop(sched);
+                        return ret(f, SysError::CapFailed, e as u64);
+                    }
+                }
+            }
             let args = [f.rsi, f.rdx, f.r10];
-            if sched.lrpc_call(f, idx, badge, args, f.r8 as usize).is_err() {
+            let msg_cap = moved.map_or(0, |s| s.index + 1);
+            if sched
+                .lrpc_call(f, idx, badge, args, f.r8 as usize, msg_cap)
+                .is_err()
+            {
                 drop(sched);
+                if let (Some(slot), Some(c)) = (moved, pc.caps.borrow_mut().as_mut()) {
+                    let _ = c.state.delete(slot, caps::Origin::Monitor);
+                }
                 ret(f, SysError::LrpcUnavailable, 0);
             }
         }

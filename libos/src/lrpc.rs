@@ -116,7 +116,8 @@ pub enum CallError {
 
 /// Call the dispatcher behind `endpoint` with three arguments; returns its reply.
 pub fn call(endpoint: CapRef, a0: u64, a1: u64, a2: u64) -> Result<u64, CallError> {
-    let (err, val) = syscall5(Syscall::LrpcCall, endpoint.pack(), a0, a1, a2, 0);
+    // r9 = 0: no capability transfer.
+    let (err, val) = crate::syscall::syscall6(Syscall::LrpcCall, endpoint.pack(), a0, a1, a2, 0, 0);
     match ::abi::SysError::from_u64(err) {
         Some(::abi::SysError::Ok) => Ok(val),
         Some(::abi::SysError::CapFailed) => Err(CallError::Cap(val)),
@@ -140,7 +141,8 @@ pub fn call_msg(
     unsafe {
         core::ptr::copy_nonoverlapping(msg.as_ptr(), (*frame_mut()).msg.as_mut_ptr(), len);
     }
-    let (err, val) = syscall5(Syscall::LrpcCall, endpoint.pack(), a0, a1, 0, len as u64);
+    let (err, val) =
+        crate::syscall::syscall6(Syscall::LrpcCall, endpoint.pack(), a0, a1, 0, len as u64, 0);
     match ::abi::SysError::from_u64(err) {
         Some(::abi::SysError::Ok) => {
             let r = request();
@@ -151,4 +153,44 @@ pub fn call_msg(
         Some(::abi::SysError::CapFailed) => Err(CallError::Cap(val)),
         _ => Err(CallError::Unavailable),
     }
+}
+
+/// [`call_msg`] transferring a copy of the capability `cap` (in this program's CSpace) to
+/// the receiver, which finds it with [`received_cap`].
+pub fn call_cap(
+    endpoint: CapRef,
+    a0: u64,
+    msg: &[u8],
+    cap: CapRef,
+    reply: &mut [u8],
+) -> Result<(u64, usize), CallError> {
+    let len = msg.len().min(::abi::MAX_MSG);
+    // SAFETY: as in `call_msg`.
+    unsafe {
+        core::ptr::copy_nonoverlapping(msg.as_ptr(), (*frame_mut()).msg.as_mut_ptr(), len);
+    }
+    let (err, val) = crate::syscall::syscall6(
+        Syscall::LrpcCall,
+        endpoint.pack(),
+        a0,
+        0,
+        0,
+        len as u64,
+        cap.pack(),
+    );
+    match ::abi::SysError::from_u64(err) {
+        Some(::abi::SysError::Ok) => {
+            let r = request();
+            let n = r.len().min(reply.len());
+            reply[..n].copy_from_slice(&r[..n]);
+            Ok((val, n))
+        }
+        Some(::abi::SysError::CapFailed) => Err(CallError::Cap(val)),
+        _ => Err(CallError::Unavailable),
+    }
+}
+
+/// The root slot of the capability transferred with the call being served, if any.
+pub fn received_cap() -> Option<u32> {
+    crate::dispatcher_frame().msg_cap.checked_sub(1)
 }

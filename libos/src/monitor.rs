@@ -60,6 +60,9 @@ pub mod op {
     /// service): message = words `[root, groups, then per group: forwarder, n, n cores]`.
     /// Ticket.
     pub const SET_ROUTE: u64 = 18;
+    /// A capability transferred with the call (LRPC capability transfer): the monitor
+    /// describes it, `[OK, type, bytes]`, and deletes its copy.
+    pub const CAP_ECHO: u64 = 19;
     /// Bytes from offset `argument` of the machine's facts for the SKB (boot core only):
     /// the reply message is `[OK]` followed by the bytes (none past the end).
     pub const FACTS: u64 = 16;

@@ -46,6 +46,7 @@ fn serve(badge: u64, op: u64, arg: u64, _arg2: u64) -> u64 {
         op::ECHO => return arg.wrapping_add(1),
         op::CORE => return u64::from(libos::core_id()),
         op::FACTS => return facts(arg),
+        op::CAP_ECHO => return cap_echo(),
         // The event loop was preempted inside the allocator: no allocation now.
         _ if libos::heap::is_busy() => return libos::lrpc::BUSY,
         _ => match (badge.checked_sub(1).map(|b| b as u32), STATE.try_lock()) {
@@ -58,6 +59,28 @@ fn serve(badge: u64, op: u64, arg: u64, _arg2: u64) -> u64 {
         },
     };
     reply_words(st, &w);
+    st
+}
+
+/// Describe (and drop) a capability transferred with the call.
+fn cap_echo() -> u64 {
+    let (st, w) = match libos::lrpc::received_cap() {
+        Some(slot) => {
+            let c = libos::cap::root_slot(slot);
+            let r = libos::cap::identify(c);
+            let _ = libos::cap::delete(c);
+            match r {
+                Ok(id) => (status::OK, [u64::from(id.cap_type), id.bytes]),
+                Err(e) => (MonError::CapFailed as u64, [e as u64, 0]),
+            }
+        }
+        None => (MonError::NotFound as u64, [0, 0]),
+    };
+    let mut buf = [0u8; 24];
+    buf[..8].copy_from_slice(&st.to_le_bytes());
+    buf[8..16].copy_from_slice(&w[0].to_le_bytes());
+    buf[16..].copy_from_slice(&w[1].to_le_bytes());
+    libos::lrpc::set_reply(&buf);
     st
 }
 

@@ -109,6 +109,9 @@ fn lrpc_calls_reach_the_monitor_on_every_core() {
         run.assert_contains(&format!(
             "probe: lrpc on core {core}: 500 calls to the monitor answered"
         ))
+        .assert_contains(&format!(
+            "probe: lrpc on core {core}: capability transferred (Frame, 8192 bytes)"
+        ))
         .assert_contains(&format!("\"kind\":\"lrpc_rtt\",\"core\":{core},"));
     }
     run.assert_lacks("FAILED");

@@ -44,7 +44,10 @@ pub enum Syscall {
     LrpcListen = 9,
     /// Call the dispatcher behind the EndPoint capability `rdi` (a packed capability
     /// reference) on this core with arguments `rsi, rdx, r10`; the reply value comes back in
-    /// `rdx`. Control passes directly to the receiver and back.
+    /// `rdx`. Control passes directly to the receiver and back. `r8` bytes of the caller's
+    /// [`DispatcherFrame::msg`] go to the receiver's; if `r9` is not 0, the capability at
+    /// that (packed) address is copied into the first free root slot of the receiver from
+    /// [`kop::FIRST_FREE_SLOT`] on ([`DispatcherFrame::msg_cap`] says which).
     LrpcCall = 10,
     /// Reply `rdi` to the LRPC call being served and return to the caller. `rsi` bytes of
     /// the server's [`DispatcherFrame::msg`] go back to the caller's.
@@ -203,8 +206,9 @@ pub struct DispatcherFrame {
     pub fault: FaultInfo,
     /// Length of the message in `msg`.
     pub msg_len: u32,
-    /// Padding.
-    pub _pad3: u32,
+    /// 1 + the root slot where the capability transferred with the LRPC call being served
+    /// was put (0: none).
+    pub msg_cap: u32,
     /// LRPC message buffer: a caller puts up to [`MAX_MSG`] bytes here before `LrpcCall`
     /// (length in `r8`); the kernel copies them into the receiver's buffer, and the reply's
     /// bytes back into the caller's.

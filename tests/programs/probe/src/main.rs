@@ -292,6 +292,53 @@ fn lrpc_probe(core: u32, n: usize) -> i32 {
         return 1;
     }
     println!("probe: lrpc on core {core}: {n} calls to the monitor answered");
+    // Capability transfer: a Frame goes to the monitor, which describes it.
+    if let Err(e) = libos::cap::retype(
+        root_slot(abi::ROOT_SLOT_RAM),
+        caps::abi::CapType::Frame,
+        256 << 10,
+        8192,
+        1,
+        40,
+    ) {
+        println!("probe: lrpc on core {core}: FAILED: retype for transfer: {e:?}");
+        return 1;
+    }
+    let mut reply = [0u8; 24];
+    let r = libos::lrpc::call_cap(
+        ep,
+        libos::monitor::op::CAP_ECHO,
+        &[],
+        root_slot(40),
+        &mut reply,
+    );
+    let w = |i: usize| u64::from_le_bytes(reply[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    match r {
+        Ok((0, 24)) if w(1) == caps::abi::CapType::Frame as u64 && w(2) == 8192 => {
+            println!("probe: lrpc on core {core}: capability transferred (Frame, 8192 bytes)")
+        }
+        other => {
+            println!(
+                "probe: lrpc on core {core}: FAILED: transfer: {other:?} {:?}",
+                [w(0), w(1), w(2)]
+            );
+            return 1;
+        }
+    }
+    // A bad capability to transfer fails the call before the receiver runs.
+    if !matches!(
+        libos::lrpc::call_cap(
+            ep,
+            libos::monitor::op::CAP_ECHO,
+            &[],
+            root_slot(99),
+            &mut reply
+        ),
+        Err(CallError::Cap(_))
+    ) {
+        println!("probe: lrpc on core {core}: FAILED: transfer of an empty slot accepted");
+        return 1;
+    }
     let mut samples = alloc::vec![0u64; n.max(1)];
     for s in samples.iter_mut() {
         let t = rdtsc();
