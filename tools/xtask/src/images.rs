@@ -28,7 +28,8 @@ impl Firmware {
     }
 }
 
-fn cargo() -> Command {
+/// A `cargo` command (the one running xtask) in the repository root.
+pub fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(paths::root());
     c
@@ -97,6 +98,12 @@ pub fn build_mkimage() -> Result<PathBuf, String> {
     }
     let mut c = cargo();
     c.args(["build", "--release", "--package", "mkimage"]);
+    // The bootloader's build script runs `cargo install` for its stages, which inherits
+    // the environment: with CARGO_TARGET_DIR set it would build into this build's own
+    // target directory and wait forever on the lock this build holds. Pass the directory
+    // as a flag instead, which the nested cargo does not see.
+    c.env_remove("CARGO_TARGET_DIR");
+    c.arg("--target-dir").arg(paths::target());
     if !first {
         c.arg("--quiet");
     }

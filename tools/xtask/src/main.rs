@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use xtask::images::{self, Firmware};
+use xtask::images::{self, cargo, Firmware};
 use xtask::qemu::{self, Exit, Machine, RunOptions};
 use xtask::{deps, paths};
 
@@ -223,12 +223,6 @@ fn cmd_run(mut args: Args) -> Result<ExitCode, String> {
             r.cmdline
         )),
     }
-}
-
-fn cargo() -> Command {
-    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    c.current_dir(paths::root());
-    c
 }
 
 fn status_ok(mut c: Command, what: &str) -> Result<(), String> {
