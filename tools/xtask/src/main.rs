@@ -42,6 +42,9 @@ commands:
                          print the machine's topology as JSON, with the kernel's own code
   bench lrpc [options]   the null syscall and the same-core LRPC round trip on every core
                          (same options); JSON in target/bench/lrpc.json
+  bench skb [options]    SKB query latency: from the last core of a 32-core boot over a URPC
+                         binding (--smp N to change), and the host engine on the largest
+                         server dump in ../shared/acpi; JSON in target/bench/skb.json
   skb [FILE.pl ...] [--acpi DUMP] -q GOAL
                          the System Knowledge Base on the host: loads the rule library, the
                          files and (with --acpi) the facts of a Linux acpidump, and prints
@@ -341,7 +344,9 @@ fn cmd_bench(mut args: Args) -> Result<(), String> {
         Some(other) => Err(format!(
             "unknown benchmark `{other}` (available: urpc, lrpc, skb)"
         )),
-        None => Err("usage: cargo xtask bench urpc [--smp N] [--emulate] [--no-host]".into()),
+        None => {
+            Err("usage: cargo xtask bench urpc|lrpc|skb [--smp N] [--emulate] [--no-host]".into())
+        }
     }
 }
 
