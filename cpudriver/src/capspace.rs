@@ -40,12 +40,8 @@ const KERNEL_MONITOR_EP_SLOT: u32 = KERNEL_SLOTS - 2;
 pub struct CoreCaps {
     /// The capability state.
     pub state: CapState,
-    /// Next unused offset in the kernel RAM capability.
-    cursor: u64,
     /// Its base.
     ram_base: u64,
-    /// Next kernel slot for a program's root CNode.
-    next_slot: u32,
 }
 
 /// A program's capabilities, kept in its dispatcher.
@@ -105,53 +101,88 @@ impl CoreCaps {
         )?;
         Ok(CoreCaps {
             state,
-            cursor: 0,
             ram_base: base,
-            next_slot: 1,
         })
     }
 
+    /// Retype one object of `ty` and `size` bytes from the core's capability memory into
+    /// `dest`, at the first offset (a multiple of `align`) that no live object overlaps:
+    /// the memory of programs that ended is used again.
     fn carve(
         &mut self,
         pc: &PerCore,
         ty: CapType,
         size: u64,
+        align: u64,
         dest: Slot,
     ) -> Result<u64, CapSetupError> {
-        let offset = self.cursor;
-        if offset + size > CAP_MEMORY {
-            return Err(CapSetupError::Exhausted);
-        }
         let src = self.state.kernel_slot(KERNEL_RAM_SLOT);
-        let req = Retype {
-            new_type: ty,
-            offset,
-            object_size: size,
-            count: 1,
-        };
-        let r = self.state.retype(src, req, dest, Origin::User)?;
-        zero(pc, r.zero);
-        self.cursor = (offset + size).next_multiple_of(4096);
-        Ok(self.ram_base + offset)
+        let align = align.max(4096);
+        let mut offset = 0;
+        while offset + size <= CAP_MEMORY {
+            let req = Retype {
+                new_type: ty,
+                offset,
+                object_size: size,
+                count: 1,
+            };
+            match self.state.retype(src, req, dest, Origin::User) {
+                Ok(r) => {
+                    zero(pc, r.zero);
+                    return Ok(self.ram_base + offset);
+                }
+                Err(CapError::RetypeConflict) => offset += align,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CapSetupError::Exhausted)
+    }
+
+    /// Two empty slots of the kernel CNode for a program (freed when it ends).
+    fn free_kernel_slots(&self) -> Option<(Slot, Slot)> {
+        let mut free = (1..KERNEL_MONITOR_EP_SLOT)
+            .map(|i| self.state.kernel_slot(i))
+            .filter(|&s| self.state.cap(s).is_err());
+        Some((free.next()?, free.next()?))
     }
 
     /// Make a new program's CSpace (see the module documentation).
     pub fn new_program(&mut self, pc: &PerCore) -> Result<ProgramCaps, CapSetupError> {
-        if self.next_slot + 2 > KERNEL_MONITOR_EP_SLOT {
-            return Err(CapSetupError::Exhausted);
+        let (root, dispatcher) = self.free_kernel_slots().ok_or(CapSetupError::Exhausted)?;
+        let r = self.fill_program(pc, root, dispatcher);
+        if r.is_err() {
+            // Undo what was made (the CNode takes its contents along).
+            for s in [root, dispatcher] {
+                if self.state.cap(s).is_ok() {
+                    let _ = self.state.revoke(s, Origin::User);
+                    let _ = self.state.delete(s, Origin::User);
+                }
+            }
         }
-        let root = self.state.kernel_slot(self.next_slot);
-        let dispatcher = self.state.kernel_slot(self.next_slot + 1);
-        self.next_slot += 2;
-        let dcb = self.carve(pc, CapType::Dispatcher, 4096, dispatcher)?;
-        self.carve(pc, CapType::CNode, caps::cnode_bytes(ROOT_RADIX), root)?;
+        r
+    }
+
+    fn fill_program(
+        &mut self,
+        pc: &PerCore,
+        root: Slot,
+        dispatcher: Slot,
+    ) -> Result<ProgramCaps, CapSetupError> {
+        let dcb = self.carve(pc, CapType::Dispatcher, 4096, 4096, dispatcher)?;
+        let cnode_bytes = caps::cnode_bytes(ROOT_RADIX);
+        self.carve(pc, CapType::CNode, cnode_bytes, cnode_bytes, root)?;
         let cnode = self.state.cnode_of(root)?;
         let slot = |index: u32| Slot { cnode, index };
         self.state.copy(root, slot(abi::ROOT_SLOT_CNODE))?;
-        // Keep the program RAM naturally aligned so it can be split evenly.
-        self.cursor = self.cursor.next_multiple_of(PROGRAM_RAM);
-        self.carve(pc, CapType::Ram, PROGRAM_RAM, slot(abi::ROOT_SLOT_RAM))?;
-        let pt = self.carve(pc, CapType::VNodePt, 4096, slot(abi::ROOT_SLOT_PT))?;
+        // The program RAM naturally aligned, so it can be split evenly.
+        self.carve(
+            pc,
+            CapType::Ram,
+            PROGRAM_RAM,
+            PROGRAM_RAM,
+            slot(abi::ROOT_SLOT_RAM),
+        )?;
+        let pt = self.carve(pc, CapType::VNodePt, 4096, 4096, slot(abi::ROOT_SLOT_PT))?;
         Ok(ProgramCaps {
             root,
             pt,

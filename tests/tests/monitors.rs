@@ -218,3 +218,15 @@ fn bindings_by_name_across_cores_4() {
 fn bindings_by_name_across_cores_32() {
     bindings(32);
 }
+
+/// Programs that end give their capability memory and kernel slots back: far more
+/// programs than fit at once start one after the other on every core.
+#[test]
+fn ended_programs_release_their_memory_4() {
+    let r = run("mon-spawn-many-4", 4, &[("run", "probe spawn-many 30")]);
+    for core in 0..4 {
+        r.assert_contains(&format!(
+            "spawn-many on core {core}: 30 programs started and ended one after the other"
+        ));
+    }
+}

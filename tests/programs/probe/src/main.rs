@@ -16,7 +16,7 @@
 //! * `threads`: preemptive and yielding user-level threads, joined, and their error cases;
 //! * monitor modes (see `mon`): `spawn-all`, `name-race`, `doomed`, `stale-check CORE`,
 //!   `garbage CORE`, `xrevoke`, `cap-sink`, `bind-server NAME CLIENTS`,
-//!   `bind-client NAME COUNT`, `skb-query N GOAL`, `skb-bench N`, `tree-race`.
+//!   `bind-client NAME COUNT`, `skb-query N GOAL`, `skb-bench N`, `tree-race`, `spawn-many N`.
 #![no_std]
 #![no_main]
 
@@ -102,6 +102,7 @@ fn main() -> i32 {
         "skb-query" => mon::skb_query(core, rest),
         "skb-bench" => mon::skb_bench(core, rest),
         "tree-race" => mon::tree_race(core),
+        "spawn-many" => mon::spawn_many(core, rest),
         "lrpc" => lrpc_probe(core, rest.trim().parse().unwrap_or(1000)),
         "fuzz" => {
             let n: u64 = rest.trim().parse().unwrap_or(1000);

@@ -496,3 +496,31 @@ pub fn tree_race(core: u32) -> i32 {
     println!("probe: tree-race on core {core}: broadcasts through {groups} groups");
     name_race(core)
 }
+
+/// `spawn-many N`: start `probe hello` on this core N times, one after the other, each
+/// time waiting until the domain is gone from the replica (the program ended and its
+/// capabilities, memory and kernel slots were released for the next).
+pub fn spawn_many(core: u32, args: &str) -> i32 {
+    let n: u32 = args.trim().parse().unwrap_or(20);
+    for i in 0..n {
+        let d = match monitor::spawn(core, "probe", "hello") {
+            Ok(d) => d,
+            Err(e) => {
+                println!("probe: spawn-many on core {core}: FAILED: spawn {i}: {e:?}");
+                return 1;
+            }
+        };
+        let deadline = Deadline::after_ms(PATIENCE);
+        while monitor::domains().is_ok_and(|ds| ds.contains(&d)) {
+            if deadline.passed() {
+                println!("probe: spawn-many on core {core}: FAILED: domain {d:#x} stays");
+                return 1;
+            }
+            libos::yield_now();
+        }
+    }
+    println!(
+        "probe: spawn-many on core {core}: {n} programs started and ended one after the other"
+    );
+    0
+}
