@@ -161,15 +161,7 @@ pub fn bring_up(boot_info: &BootInfo, mut frames: FrameAllocator, phys_offset: u
     // The trampoline page, identity-mapped so paging can be switched on under it.
     let Some(tramp_pa) = pick_trampoline_page(boot_info) else {
         log::error!("no free page below 1 MiB for the AP trampoline: booting one core");
-        *pc.frames.borrow_mut() = frames;
-        if let Some(m) = mesh {
-            m.publish(pc, core::iter::once(0));
-        }
-        return BootStatus {
-            summary: summary(&machine, 1, enabled),
-            ready: Vec::new(),
-            links: Vec::new(),
-        };
+        return boot_core_only(frames, mesh, &machine);
     };
     let flags = x86_64::structures::paging::PageTableFlags::WRITABLE;
     // SAFETY: boot core before other cores start; identity-mapping free low memory.
@@ -177,15 +169,7 @@ pub fn bring_up(boot_info: &BootInfo, mut frames: FrameAllocator, phys_offset: u
         unsafe { crate::paging::map_page(&mut frames, phys_offset, tramp_pa, tramp_pa, flags) }
     {
         log::error!("cannot map the AP trampoline: {e:?}; booting one core");
-        *pc.frames.borrow_mut() = frames;
-        if let Some(m) = mesh {
-            m.publish(pc, core::iter::once(0));
-        }
-        return BootStatus {
-            summary: summary(&machine, 1, enabled),
-            ready: Vec::new(),
-            links: Vec::new(),
-        };
+        return boot_core_only(frames, mesh, &machine);
     }
     // SAFETY: the page is usable low memory, now identity-mapped, used by nothing else.
     let trampoline = unsafe { Trampoline::install(tramp_pa, phys_offset) }
@@ -364,6 +348,26 @@ fn build_mesh(
         cpudriver::mesh::pairs(n) * 4
     );
     Some(mesh)
+}
+
+/// When no other core can be started: the boot core keeps its frames, publishes a mesh of
+/// itself alone and the machine's facts (without latencies), and goes on by itself.
+fn boot_core_only(
+    frames: FrameAllocator,
+    mesh: Option<cpudriver::mesh::Mesh>,
+    machine: &Machine,
+) -> BootStatus {
+    let pc = percore::current();
+    *pc.frames.borrow_mut() = frames;
+    if let Some(m) = mesh {
+        m.publish(pc, core::iter::once(0));
+    }
+    *pc.facts.borrow_mut() = facts(machine, &[], &[]);
+    BootStatus {
+        summary: summary(machine, 1, machine.cores.len()),
+        ready: Vec::new(),
+        links: Vec::new(),
+    }
 }
 
 /// Send one notification IPI to every ready AP and wait until each has taken it.

@@ -43,6 +43,17 @@ fn frame_mut() -> *mut ::abi::DispatcherFrame {
     ::abi::DISPATCHER_FRAME_VADDR as *mut ::abi::DispatcherFrame
 }
 
+/// Put `bytes` (truncated to `abi::MAX_MSG`) into this dispatcher's message buffer, for
+/// the kernel to copy at the next call or reply; returns the length.
+fn put_msg(bytes: &[u8]) -> usize {
+    let len = bytes.len().min(::abi::MAX_MSG);
+    // SAFETY: the frame is mapped read-write for this dispatcher; the kernel reads the
+    // buffer only at the call or reply syscall, after this write, and writes it (the
+    // served call's message, a reply) only while this dispatcher does not run.
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), (*frame_mut()).msg.as_mut_ptr(), len) };
+    len
+}
+
 /// The message of the call being served (in this dispatcher's frame).
 pub fn request() -> &'static [u8] {
     let f = crate::dispatcher_frame();
@@ -52,10 +63,7 @@ pub fn request() -> &'static [u8] {
 
 /// Set the reply message of the call being served (truncated to `abi::MAX_MSG` bytes).
 pub fn set_reply(bytes: &[u8]) {
-    let len = bytes.len().min(::abi::MAX_MSG);
-    // SAFETY: the frame is mapped read-write for this dispatcher; the kernel reads the
-    // buffer only at the reply syscall, after this write.
-    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), (*frame_mut()).msg.as_mut_ptr(), len) };
+    let len = put_msg(bytes);
     REPLY_LEN.store(len, Ordering::Release);
 }
 
@@ -114,15 +122,20 @@ pub enum CallError {
     Unavailable,
 }
 
-/// Call the dispatcher behind `endpoint` with three arguments; returns its reply.
-pub fn call(endpoint: CapRef, a0: u64, a1: u64, a2: u64) -> Result<u64, CallError> {
-    // r9 = 0: no capability transfer.
-    let (err, val) = crate::syscall::syscall6(Syscall::LrpcCall, endpoint.pack(), a0, a1, a2, 0, 0);
+/// The outcome of an `LrpcCall` syscall.
+fn outcome(err: u64, val: u64) -> Result<u64, CallError> {
     match ::abi::SysError::from_u64(err) {
         Some(::abi::SysError::Ok) => Ok(val),
         Some(::abi::SysError::CapFailed) => Err(CallError::Cap(val)),
         _ => Err(CallError::Unavailable),
     }
+}
+
+/// Call the dispatcher behind `endpoint` with three arguments; returns its reply.
+pub fn call(endpoint: CapRef, a0: u64, a1: u64, a2: u64) -> Result<u64, CallError> {
+    // r9 = 0: no capability transfer.
+    let (err, val) = crate::syscall::syscall6(Syscall::LrpcCall, endpoint.pack(), a0, a1, a2, 0, 0);
+    outcome(err, val)
 }
 
 /// Call with a message: `msg` (at most `abi::MAX_MSG` bytes) goes to the receiver, and its
@@ -135,24 +148,7 @@ pub fn call_msg(
     msg: &[u8],
     reply: &mut [u8],
 ) -> Result<(u64, usize), CallError> {
-    let len = msg.len().min(::abi::MAX_MSG);
-    // SAFETY: the frame is mapped read-write for this dispatcher; the kernel reads it at
-    // the call and writes the reply into it before this dispatcher runs again.
-    unsafe {
-        core::ptr::copy_nonoverlapping(msg.as_ptr(), (*frame_mut()).msg.as_mut_ptr(), len);
-    }
-    let (err, val) =
-        crate::syscall::syscall6(Syscall::LrpcCall, endpoint.pack(), a0, a1, 0, len as u64, 0);
-    match ::abi::SysError::from_u64(err) {
-        Some(::abi::SysError::Ok) => {
-            let r = request();
-            let n = r.len().min(reply.len());
-            reply[..n].copy_from_slice(&r[..n]);
-            Ok((val, n))
-        }
-        Some(::abi::SysError::CapFailed) => Err(CallError::Cap(val)),
-        _ => Err(CallError::Unavailable),
-    }
+    call_with(endpoint, a0, a1, msg, 0, reply)
 }
 
 /// [`call_msg`] transferring a copy of the capability `cap` (in this program's CSpace) to
@@ -164,30 +160,33 @@ pub fn call_cap(
     cap: CapRef,
     reply: &mut [u8],
 ) -> Result<(u64, usize), CallError> {
-    let len = msg.len().min(::abi::MAX_MSG);
-    // SAFETY: as in `call_msg`.
-    unsafe {
-        core::ptr::copy_nonoverlapping(msg.as_ptr(), (*frame_mut()).msg.as_mut_ptr(), len);
-    }
+    call_with(endpoint, a0, 0, msg, cap.pack(), reply)
+}
+
+/// A call with a message and, when `transfer` is not 0, a capability to transfer.
+fn call_with(
+    endpoint: CapRef,
+    a0: u64,
+    a1: u64,
+    msg: &[u8],
+    transfer: u64,
+    reply: &mut [u8],
+) -> Result<(u64, usize), CallError> {
+    let len = put_msg(msg);
     let (err, val) = crate::syscall::syscall6(
         Syscall::LrpcCall,
         endpoint.pack(),
         a0,
-        0,
+        a1,
         0,
         len as u64,
-        cap.pack(),
+        transfer,
     );
-    match ::abi::SysError::from_u64(err) {
-        Some(::abi::SysError::Ok) => {
-            let r = request();
-            let n = r.len().min(reply.len());
-            reply[..n].copy_from_slice(&r[..n]);
-            Ok((val, n))
-        }
-        Some(::abi::SysError::CapFailed) => Err(CallError::Cap(val)),
-        _ => Err(CallError::Unavailable),
-    }
+    let val = outcome(err, val)?;
+    let r = request();
+    let n = r.len().min(reply.len());
+    reply[..n].copy_from_slice(&r[..n]);
+    Ok((val, n))
 }
 
 /// The root slot of the capability transferred with the call being served, if any.

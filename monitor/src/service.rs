@@ -156,7 +156,29 @@ fn update_error(e: UpdateError) -> MonError {
     }
 }
 
-fn kernel_error(e: KernelError) -> (MonError, Vec<u64>) {
+/// A reply to a program: the status word and the words that follow it.
+type Answer = (u64, Vec<u64>);
+
+/// A refused request: the error and its detail words (the capability error code).
+type Refusal = (MonError, Vec<u64>);
+
+fn refused((e, w): Refusal) -> Answer {
+    (e as u64, w)
+}
+
+fn cap_refusal(e: CapError) -> Refusal {
+    (MonError::CapFailed, vec![e as u64])
+}
+
+/// The answer for a kernel operation's result: its value, or the error.
+fn kernel_answer(r: Result<u64, KernelError>) -> Answer {
+    match r {
+        Ok(v) => (status::OK, vec![v]),
+        Err(e) => refused(kernel_error(e)),
+    }
+}
+
+fn kernel_error(e: KernelError) -> Refusal {
     match e {
         KernelError::Cap(c) => (MonError::CapFailed, vec![c as u64]),
         KernelError::Sys(abi::SysError::NotFound) => (MonError::NotFound, Vec::new()),
@@ -172,7 +194,7 @@ use libos::monitor::{bytes_of, words};
 ///
 /// A capability with descendants on this core is refused (`RevokeFirst`): those retypes are
 /// not in the replicated claims, so a retype elsewhere could overlap them.
-fn share(caller: u32, slot: u32) -> Result<CapIdentity, (MonError, Vec<u64>)> {
+fn share(caller: u32, slot: u32) -> Result<CapIdentity, Refusal> {
     let cap = libos::cap::root_slot(slot);
     let id = kernel::cap_identify(caller, cap).map_err(kernel_error)?;
     if id.flags & abi::kop::IDENTITY_LOCAL_DESCENDANTS != 0 {
@@ -440,13 +462,8 @@ impl Monitor {
                         CapOp::Retype as u64,
                         [w[1], w[2], w[3], w[4]],
                     );
-                    match res {
-                        Ok(v) => self.resolve(ticket, status::OK, vec![v]),
-                        Err(e) => {
-                            let (s, extra) = kernel_error(e);
-                            self.resolve(ticket, s as u64, extra)
-                        }
-                    }
+                    let (s, w) = kernel_answer(res);
+                    self.resolve(ticket, s, w)
                 }
                 Err(e) => self.resolve(ticket, update_error(e) as u64, Vec::new()),
             },
@@ -463,13 +480,8 @@ impl Monitor {
                         if let Ok(c) = CapRef::unpack(cap) {
                             let _ = kernel::cap_clear_remote(caller, c);
                         }
-                        match res {
-                            Ok(v) => self.resolve(ticket, status::OK, vec![v]),
-                            Err(e) => {
-                                let (s, extra) = kernel_error(e);
-                                self.resolve(ticket, s as u64, extra)
-                            }
-                        }
+                        let (s, w) = kernel_answer(res);
+                        self.resolve(ticket, s, w)
                     }
                     Err(e) => self.resolve(ticket, update_error(e) as u64, Vec::new()),
                 }
@@ -658,7 +670,7 @@ impl Monitor {
 
     /// A binding to a service of this core: put the channel frame into the service's
     /// CSpace and queue it for the service's `accept`.
-    fn bind_here(&mut self, payload: &[u8]) -> Result<u32, (MonError, Vec<u64>)> {
+    fn bind_here(&mut self, payload: &[u8]) -> Result<u32, Refusal> {
         let bad = || (MonError::BadRequest, Vec::new());
         let head = payload.get(..48).ok_or_else(bad)?;
         let w = words(head);
@@ -718,7 +730,7 @@ impl Monitor {
     // ------------------------------------------------------------------ programs
 
     /// A program's request (`caller` = its dispatcher id on this core): `(status, words)`.
-    pub fn client(&mut self, caller: u32, op: u64, arg: u64, msg: &[u8]) -> (u64, Vec<u64>) {
+    pub fn client(&mut self, caller: u32, op: u64, arg: u64, msg: &[u8]) -> Answer {
         use libos::monitor::op;
         // The caller's Started event may still be queued.
         self.kernel_events();
@@ -787,8 +799,8 @@ impl Monitor {
                 w.extend(ds);
                 (status::OK, w)
             }
-            op::CAP_SEND => self.cap_send(caller, arg, msg),
-            op::BIND => self.bind(caller, arg, msg),
+            op::CAP_SEND => self.cap_send(caller, arg, msg).unwrap_or_else(refused),
+            op::BIND => self.bind(caller, arg, msg).unwrap_or_else(refused),
             op::ACCEPT => {
                 let Ok(name) = Name::from_bytes(msg) else {
                     return err(MonError::BadRequest);
@@ -802,8 +814,8 @@ impl Monitor {
                     None => err(MonError::NotFound),
                 }
             }
-            op::CAP_RETYPE => self.cap_retype(caller, msg),
-            op::CAP_REVOKE => self.cap_revoke(caller, arg),
+            op::CAP_RETYPE => self.cap_retype(caller, msg).unwrap_or_else(refused),
+            op::CAP_REVOKE => self.cap_revoke(caller, arg).unwrap_or_else(refused),
             // Deleting a local copy of an object that lives on in other cores' copies
             // needs no agreement: the object stays, the remote copies stay valid. (Its
             // ownership is not moved to another core when the owner's last copy goes.)
@@ -826,13 +838,12 @@ impl Monitor {
                     err(MonError::NoSuchCore)
                 }
             }
-            op::CAP_DELETE => match kernel::cap_invoke(caller, arg, CapOp::Delete as u64, [0; 4]) {
-                Ok(v) => (status::OK, vec![v]),
-                Err(e) => {
-                    let (s, extra) = kernel_error(e);
-                    (s as u64, extra)
-                }
-            },
+            op::CAP_DELETE => kernel_answer(kernel::cap_invoke(
+                caller,
+                arg,
+                CapOp::Delete as u64,
+                [0; 4],
+            )),
             op::SEND_GARBAGE => {
                 let core = u32::try_from(arg).unwrap_or(u32::MAX);
                 if !self.links.has(core) {
@@ -858,91 +869,64 @@ impl Monitor {
         }
     }
 
-    fn cap_send(&mut self, caller: u32, slot: u64, msg: &[u8]) -> (u64, Vec<u64>) {
+    fn cap_send(&mut self, caller: u32, slot: u64, msg: &[u8]) -> Result<Answer, Refusal> {
         let w = words(msg);
         let ([dom, dslot], Ok(slot)) = (
             w.as_slice().try_into().unwrap_or([u64::MAX; 2]),
             u32::try_from(slot),
         ) else {
-            return (MonError::BadRequest as u64, Vec::new());
+            return Err((MonError::BadRequest, Vec::new()));
         };
         let core = (dom >> 32) as CoreId;
         if core == self.me || !self.links.has(core) {
-            return (MonError::NoSuchCore as u64, Vec::new());
+            return Err((MonError::NoSuchCore, Vec::new()));
         }
-        let id = match share(caller, slot) {
-            Ok(id) => id,
-            Err((s, extra)) => return (s as u64, extra),
-        };
+        let id = share(caller, slot)?;
         let mut payload = vec![dom, dslot];
         payload.extend(id.to_words());
         let t = self.ticket();
         self.send_request(core, kind::CAP_INSERT, bytes_of(&payload), t);
-        (status::PENDING, vec![t])
+        Ok((status::PENDING, vec![t]))
     }
 
-    fn bind(&mut self, caller: u32, slot: u64, msg: &[u8]) -> (u64, Vec<u64>) {
+    fn bind(&mut self, caller: u32, slot: u64, msg: &[u8]) -> Result<Answer, Refusal> {
         let (Ok(name), Ok(slot)) = (Name::from_bytes(msg), u32::try_from(slot)) else {
-            return (MonError::BadRequest as u64, Vec::new());
+            return Err((MonError::BadRequest, Vec::new()));
         };
         let Some(owner) = self.replica.lookup(&name).map(|b| b.owner) else {
-            return (MonError::NotFound as u64, Vec::new());
+            return Err((MonError::NotFound, Vec::new()));
         };
-        let id = match share(caller, slot) {
-            Ok(id) => id,
-            Err((s, extra)) => return (s as u64, extra),
-        };
+        let core = (owner >> 32) as CoreId;
+        if core != self.me && !self.links.has(core) {
+            return Err((MonError::NoSuchCore, Vec::new()));
+        }
+        let id = share(caller, slot)?;
         let mut words = vec![owner];
         words.extend(id.to_words());
         let mut payload = bytes_of(&words);
         payload.extend_from_slice(name.as_bytes());
-        let core = (owner >> 32) as CoreId;
         if core == self.me {
-            return match self.bind_here(&payload) {
-                Ok(s) => (status::OK, vec![u64::from(s)]),
-                Err((s, extra)) => (s as u64, extra),
-            };
-        }
-        if !self.links.has(core) {
-            return (MonError::NoSuchCore as u64, Vec::new());
+            let s = self.bind_here(&payload)?;
+            return Ok((status::OK, vec![u64::from(s)]));
         }
         let t = self.ticket();
         self.send_request(core, kind::BIND, payload, t);
-        (status::PENDING, vec![t])
+        Ok((status::PENDING, vec![t]))
     }
 
-    fn cap_retype(&mut self, caller: u32, msg: &[u8]) -> (u64, Vec<u64>) {
+    fn cap_retype(&mut self, caller: u32, msg: &[u8]) -> Result<Answer, Refusal> {
         let w = words(msg);
         let Ok(w6): Result<[u64; 6], _> = w.as_slice().try_into() else {
-            return (MonError::BadRequest as u64, Vec::new());
+            return Err((MonError::BadRequest, Vec::new()));
         };
-        let Ok(src) = CapRef::unpack(w6[0]) else {
-            return (
-                MonError::CapFailed as u64,
-                vec![CapError::InvalidArgument as u64],
-            );
-        };
-        let id = match kernel::cap_identify(caller, src) {
-            Ok(id) => id,
-            Err(e) => {
-                let (s, extra) = kernel_error(e);
-                return (s as u64, extra);
-            }
-        };
-        let Ok((_, count)) = caps::abi::unpack_retype_word(w6[1]) else {
-            return (
-                MonError::CapFailed as u64,
-                vec![CapError::InvalidArgument as u64],
-            );
-        };
+        let src = CapRef::unpack(w6[0]).map_err(cap_refusal)?;
+        let id = kernel::cap_identify(caller, src).map_err(kernel_error)?;
+        let (_, count) = caps::abi::unpack_retype_word(w6[1]).map_err(cap_refusal)?;
         let region = w6[3]
             .checked_mul(u64::from(count))
             .and_then(|len| id.base.checked_add(w6[2]).map(|b| (b, len)));
         let Some((base, size)) = region.filter(|(_, len)| *len > 0) else {
-            return (
-                MonError::CapFailed as u64,
-                vec![CapError::InvalidSize as u64],
-            );
+            return Err(cap_refusal(CapError::InvalidSize));
         };
         let t = self.ticket();
         self.start(
@@ -957,25 +941,14 @@ impl Monitor {
                 words: w6,
             },
         );
-        (status::PENDING, vec![t])
+        Ok((status::PENDING, vec![t]))
     }
 
-    fn cap_revoke(&mut self, caller: u32, cap: u64) -> (u64, Vec<u64>) {
-        let Ok(c) = CapRef::unpack(cap) else {
-            return (
-                MonError::CapFailed as u64,
-                vec![CapError::InvalidArgument as u64],
-            );
-        };
-        let id = match kernel::cap_identify(caller, c) {
-            Ok(id) => id,
-            Err(e) => {
-                let (s, extra) = kernel_error(e);
-                return (s as u64, extra);
-            }
-        };
+    fn cap_revoke(&mut self, caller: u32, cap: u64) -> Result<Answer, Refusal> {
+        let c = CapRef::unpack(cap).map_err(cap_refusal)?;
+        let id = kernel::cap_identify(caller, c).map_err(kernel_error)?;
         if id.bytes == 0 {
-            return (MonError::CapFailed as u64, vec![CapError::WrongType as u64]);
+            return Err(cap_refusal(CapError::WrongType));
         }
         let range = (id.base, id.bytes);
         self.own_revokes.push(range);
@@ -992,7 +965,7 @@ impl Monitor {
                 range,
             },
         );
-        (status::PENDING, vec![t])
+        Ok((status::PENDING, vec![t]))
     }
 
     /// Send core `to` a few malformed and unexpected messages (for the tests of the
