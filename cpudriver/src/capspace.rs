@@ -307,13 +307,42 @@ fn flush_tlb() {
     unsafe { x86_64::registers::control::Cr3::write(frame, flags) };
 }
 
-/// Act on the result of a delete or revoke: clear the mappings, flush the TLB.
+/// Act on the result of a delete or revoke: clear the mappings, flush the TLB, and shoot
+/// the entries of tables other cores link down there too (IPI protocol).
 pub fn apply_delete(pc: &PerCore, report: &caps::DeleteReport) {
     for m in &report.unmapped {
         apply_mapping(pc, m, false);
     }
     if !report.unmapped.is_empty() {
         flush_tlb();
+        for m in &report.unmapped {
+            crate::tlb::after_clear(pc, m.table, m.first_entry, m.count);
+        }
+    }
+}
+
+/// Unmap for [`abi::Syscall::TlbUnmap`]: the capability rules' unmap of entries
+/// `entry .. entry + pages` of the table at capability address `cap`, the entries cleared
+/// and this core's TLB flushed; the other cores are the caller's business. Returns the
+/// cleared mapping.
+pub fn unmap_local(root: Slot, cap: u64, entry: u16, pages: u16) -> Result<Mapping, CapError> {
+    let pc = percore::current();
+    let mut slot = pc.caps.borrow_mut();
+    let core_caps = slot.as_mut().ok_or(CapError::InvalidRoot)?;
+    let word = caps::abi::pack_map_word(entry, pages, caps::Rights::empty());
+    match core_caps.state.invoke_as(
+        root,
+        cap,
+        caps::CapOp::Unmap as u64,
+        [word, 0, 0, 0],
+        Origin::User,
+    )? {
+        Outcome::Unmapped(m) => {
+            apply_mapping(pc, &m, false);
+            flush_tlb();
+            Ok(m)
+        }
+        _ => Err(CapError::InvalidOperation),
     }
 }
 
@@ -368,9 +397,38 @@ fn invoke_with(
         Outcome::Unmapped(m) => {
             apply_mapping(pc, m, false);
             flush_tlb();
+            crate::tlb::after_clear(pc, m.table, m.first_entry, m.count);
         }
     }
     Ok(value)
+}
+
+/// Make the shared page table `cap` (a copy from the owner core, inserted without the
+/// write right) the capability window of program `p` in place of its own table: the old
+/// table's capability is deleted, the copy put into root slot [`abi::ROOT_SLOT_PT`].
+/// Returns the shared table's physical address (the caller links it).
+pub fn adopt_window(p: &ProgramCaps, mut cap: caps::Capability) -> Result<u64, CapError> {
+    let base = match cap.object {
+        caps::Object::VNode {
+            level: caps::VNodeLevel::Pt,
+            base,
+        } => base,
+        _ => return Err(CapError::WrongType),
+    };
+    cap.rights.remove(caps::Rights::WRITE);
+    let pc = percore::current();
+    let mut slot = pc.caps.borrow_mut();
+    let c = slot.as_mut().ok_or(CapError::InvalidRoot)?;
+    let cnode = c.state.cnode_of(p.root)?;
+    let dest = Slot {
+        cnode,
+        index: abi::ROOT_SLOT_PT,
+    };
+    let report = c.state.delete(dest, Origin::Monitor)?;
+    apply_delete(pc, &report);
+    c.state
+        .insert_copy(dest, cap, caps::Relations::REMOTE_COPIES)?;
+    Ok(base)
 }
 
 /// Delete a program's CSpace (its root CNode and everything in it) when it ends.

@@ -69,6 +69,8 @@ pub struct Dispatcher {
     serving: Option<(usize, Option<TrapFrame>, u32)>,
     /// Waiting for an LRPC reply (not runnable).
     awaiting_reply: bool,
+    /// Blocked in a message-based TLB shootdown until the monitor reports it complete.
+    waiting_tlb: bool,
 }
 
 /// Why an LRPC call could not be made.
@@ -98,7 +100,7 @@ fn copy_msg(from: *mut DispatcherFrame, to: *mut DispatcherFrame, len: usize) {
 impl Dispatcher {
     /// Runnable and not waiting for an LRPC reply.
     fn can_run(&self) -> bool {
-        self.state == DispatcherState::Runnable && !self.awaiting_reply
+        self.state == DispatcherState::Runnable && !self.awaiting_reply && !self.waiting_tlb
     }
 }
 
@@ -285,6 +287,7 @@ impl Scheduler {
             lrpc_listen: None,
             serving: None,
             awaiting_reply: false,
+            waiting_tlb: false,
         });
         Ok(id)
     }
@@ -567,6 +570,12 @@ impl Scheduler {
             self.current = None;
             return false;
         };
+        self.resume(i, f);
+        true
+    }
+
+    /// Enter dispatcher `i` and put the state it resumes with into `f`.
+    fn resume(&mut self, i: usize, f: &mut TrapFrame) {
         self.enter(i);
         let d = &mut self.dispatchers[i];
         // SAFETY: the dispatcher frame is this dispatcher's kernel-mapped page.
@@ -576,6 +585,83 @@ impl Scheduler {
             Some(exact) => exact,
             None => upcall(frame, d.run_entry),
         };
+    }
+
+    /// Replace the capability window of dispatcher `id` (not running) with the table at
+    /// physical `pt`, which it does not own (`None`: leave it without a window).
+    pub fn relink_window(
+        &mut self,
+        frames: &mut FrameAllocator,
+        id: u32,
+        pt: Option<u64>,
+    ) -> Result<(), crate::vspace::VSpaceError> {
+        let d = self
+            .dispatchers
+            .iter_mut()
+            .find(|d| d.id == id && d.state == DispatcherState::Runnable)
+            .ok_or(crate::vspace::VSpaceError::NotUser)?;
+        let vs = d
+            .vspace
+            .as_mut()
+            .ok_or(crate::vspace::VSpaceError::NotUser)?;
+        vs.unlink_page_table(frames, abi::CAP_WINDOW);
+        let Some(pt) = pt else { return Ok(()) };
+        let r = vs.link_page_table(frames, abi::CAP_WINDOW, pt);
+        if let Some(c) = d.caps.as_mut() {
+            c.pt = pt;
+        }
+        r
+    }
+
+    /// The id of the dispatcher running now.
+    pub fn current_id(&self) -> Option<u32> {
+        self.current.map(|i| self.dispatchers[i].id)
+    }
+
+    /// Whether dispatcher `id` exists and can run.
+    pub fn can_run_id(&self, id: u32) -> bool {
+        self.dispatchers.iter().any(|d| d.id == id && d.can_run())
+    }
+
+    /// Switch to dispatcher `id` (which must be able to run) instead of the round-robin
+    /// choice; the current one's state must have been saved. False if it cannot run.
+    pub fn switch_to_id(&mut self, f: &mut TrapFrame, id: u32) -> bool {
+        match self
+            .dispatchers
+            .iter()
+            .position(|d| d.id == id && d.can_run())
+        {
+            Some(i) => {
+                self.resume(i, f);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Block the current dispatcher (state `f`, right after its syscall) until
+    /// [`Scheduler::end_tlb_wait`]; returns its id.
+    pub fn block_current_tlb(&mut self, f: &TrapFrame) -> Option<u32> {
+        let d = self.current()?;
+        d.exact = Some(*f);
+        d.waiting_tlb = true;
+        Some(d.id)
+    }
+
+    /// Resume dispatcher `id` blocked in a shootdown, its syscall answering `err, value`.
+    pub fn end_tlb_wait(&mut self, id: u32, err: abi::SysError, value: u64) -> bool {
+        let Some(d) = self
+            .dispatchers
+            .iter_mut()
+            .find(|d| d.id == id && d.state == DispatcherState::Runnable && d.waiting_tlb)
+        else {
+            return false;
+        };
+        d.waiting_tlb = false;
+        if let Some(s) = d.exact.as_mut() {
+            s.rax = err as u64;
+            s.rdx = value;
+        }
         true
     }
 

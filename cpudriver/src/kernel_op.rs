@@ -114,10 +114,19 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
             else {
                 return ret(f, SysError::BadArgument, 0);
             };
+            let window = f.r9;
             match crate::loader::spawn(name, args) {
                 Ok(id) => {
                     if let Err(e) = crate::loader::give_monitor_endpoint(id) {
                         log::warn!("spawned dispatcher {id} has no monitor endpoint: {e:?}");
+                    }
+                    if window != 0 {
+                        // A spanned dispatcher: the shared window before it first runs.
+                        span_window(pc, f, u64::from(id), window);
+                        if f.rax != SysError::Ok as u64 {
+                            log::warn!("spanned dispatcher {id} runs without a shared window");
+                            return;
+                        }
                     }
                     ret(f, SysError::Ok, u64::from(id))
                 }
@@ -283,6 +292,123 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
                 Err(e) => cap_err(f, e),
             }
         }
+        kop::SPAN_ADD => {
+            let cores = pc.mesh.get().map_or(1, |m| m.cores);
+            let Ok(core) = u32::try_from(a1) else {
+                return ret(f, SysError::BadArgument, 0);
+            };
+            if core >= cores || core == pc.core_id {
+                return ret(f, SysError::BadArgument, 0);
+            }
+            let pt = u32::try_from(a0)
+                .ok()
+                .and_then(|id| pc.sched.borrow().by_id(id).and_then(|d| d.caps))
+                .map(|c| c.pt);
+            match pt {
+                Some(pt) => {
+                    pc.tlb.borrow_mut().span_add(pt, abi::CAP_WINDOW, core);
+                    ret(f, SysError::Ok, 0)
+                }
+                None => ret(f, SysError::NotFound, 0),
+            }
+        }
+        kop::PLACE => {
+            let place = pc
+                .mesh
+                .get()
+                .zip(u32::try_from(a0).ok())
+                .and_then(|(m, c)| m.place(pc, c));
+            match place {
+                Some((package, node)) => {
+                    ret(f, SysError::Ok, u64::from(package) << 32 | u64::from(node))
+                }
+                None => ret(f, SysError::BadArgument, 0),
+            }
+        }
+        kop::TLB_NEXT => {
+            let r = pc.tlb.borrow_mut().next_request();
+            let Some(r) = r else {
+                return ret(f, SysError::NotFound, 0);
+            };
+            let words = [r.token, r.va, r.pages, r.protocol, r.cores[0], r.cores[1]];
+            let mut bytes = [0u8; 48];
+            for (i, w) in words.iter().enumerate() {
+                bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+            }
+            if pc.sched.borrow_mut().write_current(a0, &bytes) {
+                ret(f, SysError::Ok, 0)
+            } else {
+                // Not lost: with the monitor's bad pointer the program would otherwise
+                // stay blocked for good; the kernel carries it out by IPI instead.
+                let waiting = pc.tlb.borrow_mut().complete(r.token);
+                if let Some((id, _)) = waiting {
+                    let cores = crate::tlb::cores_of(r.cores);
+                    let c = crate::tlb::shootdown_ipi(pc, r.va, r.pages, &cores);
+                    pc.sched.borrow_mut().end_tlb_wait(id, SysError::Ok, c);
+                }
+                ret(f, SysError::BadAddress, 0)
+            }
+        }
+        kop::TLB_INVALIDATE => {
+            if a0 >= abi::USER_END {
+                return ret(f, SysError::BadArgument, 0);
+            }
+            crate::tlb::invalidate(a0, a1);
+            ret(f, SysError::Ok, 0)
+        }
+        kop::TLB_DONE => {
+            let done = pc.tlb.borrow_mut().complete(a0);
+            match done {
+                Some((id, t0)) => {
+                    let cycles = crate::tlb::now().wrapping_sub(t0);
+                    pc.sched.borrow_mut().end_tlb_wait(id, SysError::Ok, cycles);
+                    ret(f, SysError::Ok, cycles)
+                }
+                None => ret(f, SysError::NotFound, 0),
+            }
+        }
         _ => ret(f, SysError::BadArgument, 0),
+    }
+}
+
+/// A spanned [`kop::SPAWN`]: dispatcher `id` (not yet run) takes the shared table whose
+/// identity is at `va` as its capability window.
+fn span_window(pc: &PerCore, f: &mut TrapFrame, id: u64, va: u64) {
+    let Some(words) = read_words::<5>(pc, va) else {
+        return ret(f, SysError::BadAddress, 0);
+    };
+    let identity = caps::abi::CapIdentity::from_words(words);
+    let cap = match Capability::try_from(&identity) {
+        Ok(c) => c,
+        Err(e) => return cap_err(f, e),
+    };
+    let Some((id, program)) = u32::try_from(id).ok().and_then(|id| {
+        let sched = pc.sched.borrow();
+        let d = sched.by_id(id)?;
+        (d.runs == 0).then_some((id, d.caps?))
+    }) else {
+        return ret(f, SysError::NotFound, 0);
+    };
+    match crate::capspace::adopt_window(&program, cap) {
+        Ok(pt) => {
+            let mut frames = pc.frames.borrow_mut();
+            match pc
+                .sched
+                .borrow_mut()
+                .relink_window(&mut frames, id, Some(pt))
+            {
+                Ok(()) => ret(f, SysError::Ok, 0),
+                Err(e) => {
+                    log::warn!("dispatcher {id}: shared window not linked: {e:?}");
+                    ret(f, SysError::NoResources, 0)
+                }
+            }
+        }
+        Err(e) => {
+            // Its own table may be gone: no window rather than a stale one.
+            let mut frames = pc.frames.borrow_mut();
+            let _ = pc.sched.borrow_mut().relink_window(&mut frames, id, None);
+            cap_err(f, e)
+        }
     }
 }

@@ -25,6 +25,7 @@ pub mod mesh;
 pub mod panic;
 pub mod percore;
 pub mod syscall;
+pub mod tlb;
 pub mod trap;
 pub mod vspace;
 

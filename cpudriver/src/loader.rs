@@ -76,7 +76,8 @@ pub fn give_monitor_endpoint(id: u32) -> Result<(), LoadError> {
 
 /// Start this core's monitor: the first dispatcher, holding the core's Kernel capability
 /// (root slot `abi::ROOT_SLOT_KERNEL`) and, mapped at `abi::MONITOR_CHANNELS`, its URPC
-/// channel to the monitor of every other core.
+/// channel to the monitor of every other core, and at `abi::MONITOR_BROADCAST` every core's
+/// broadcast page.
 pub fn start_monitor() -> Result<u32, LoadError> {
     let pc = percore::current();
     let id = spawn("monitor", "")?;
@@ -92,6 +93,18 @@ pub fn start_monitor() -> Result<u32, LoadError> {
                 continue;
             };
             let va = abi::MONITOR_CHANNELS + u64::from(peer) * 4096;
+            let mut frames = pc.frames.borrow_mut();
+            pc.sched
+                .borrow_mut()
+                .map_shared(&mut frames, id, va, pa)
+                .map_err(LoadError::Channels)?;
+        }
+        // Every core's broadcast page (this core's own included).
+        for c in 0..mesh.cores {
+            let Some((_, pa)) = mesh.tlb_pages(pc, c) else {
+                continue;
+            };
+            let va = abi::MONITOR_BROADCAST + u64::from(c) * 4096;
             let mut frames = pc.frames.borrow_mut();
             pc.sched
                 .borrow_mut()

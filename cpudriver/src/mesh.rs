@@ -40,11 +40,18 @@ pub struct Mesh {
     pub cores: u32,
 }
 
-/// Bytes of a directory for `cores` cores.
+/// Bytes of a directory for `cores` cores: header, APIC ids, channel pages, then per core
+/// its shootdown block, its monitor's broadcast page and its place (package, node).
 pub fn directory_bytes(cores: u32) -> u64 {
     let n = cores as u64;
-    core::mem::size_of::<DirectoryHeader>() as u64 + 4 * n + 8 * pairs(cores)
+    core::mem::size_of::<DirectoryHeader>() as u64
+        + 4 * n
+        + 8 * pairs(cores)
+        + 8 * PER_CORE_WORDS as u64 * n
 }
+
+/// Words per core in the directory's per-core table.
+const PER_CORE_WORDS: usize = 3;
 
 /// Number of unordered pairs of `cores` cores.
 pub fn pairs(cores: u32) -> u64 {
@@ -84,6 +91,68 @@ impl Mesh {
         // SAFETY: the channel table follows the APIC id table inside the directory; the
         // offset is a multiple of 4 and the table is read with unaligned reads.
         unsafe { self.base(pc).add(off).cast() }
+    }
+
+    fn per_core_ptr(&self, pc: &PerCore) -> *mut u64 {
+        let off = core::mem::size_of::<DirectoryHeader>()
+            + 4 * self.cores as usize
+            + 8 * pairs(self.cores) as usize;
+        // SAFETY: the per-core table follows the channel table inside the directory; it is
+        // read and written with unaligned accesses.
+        unsafe { self.base(pc).add(off).cast() }
+    }
+
+    /// Physical addresses of core `c`'s shootdown block (kernel memory for the IPI
+    /// protocol, see [`crate::tlb`]) and of its monitor's broadcast page.
+    pub fn tlb_pages(&self, pc: &PerCore, c: u32) -> Option<(u64, u64)> {
+        if c >= self.cores {
+            return None;
+        }
+        let i = PER_CORE_WORDS * c as usize;
+        // SAFETY: inside the per-core table; written before this core started.
+        let (block, bcast) = unsafe {
+            let p = self.per_core_ptr(pc);
+            (p.add(i).read_unaligned(), p.add(i + 1).read_unaligned())
+        };
+        (block != 0 && bcast != 0).then_some((block, bcast))
+    }
+
+    /// Core `c`'s package and NUMA node.
+    pub fn place(&self, pc: &PerCore, c: u32) -> Option<(u32, u32)> {
+        if c >= self.cores {
+            return None;
+        }
+        let i = PER_CORE_WORDS * c as usize + 2;
+        // SAFETY: inside the per-core table; written before this core started.
+        let w = unsafe { self.per_core_ptr(pc).add(i).read_unaligned() };
+        Some(((w >> 32) as u32, w as u32))
+    }
+
+    /// Boot core, before other cores start: record core `c`'s package and node.
+    pub fn set_place(&self, pc: &PerCore, c: u32, package: u32, node: u32) {
+        if c < self.cores {
+            let i = PER_CORE_WORDS * c as usize + 2;
+            // SAFETY: inside the per-core table of the (exclusively owned) directory.
+            unsafe {
+                self.per_core_ptr(pc)
+                    .add(i)
+                    .write_unaligned(u64::from(package) << 32 | u64::from(node))
+            };
+        }
+    }
+
+    /// Boot core, before other cores start: record core `c`'s shootdown block and
+    /// broadcast page.
+    pub fn set_tlb_pages(&self, pc: &PerCore, c: u32, block: u64, bcast: u64) {
+        if c < self.cores {
+            let i = PER_CORE_WORDS * c as usize;
+            // SAFETY: inside the per-core table of the (exclusively owned) directory.
+            unsafe {
+                let p = self.per_core_ptr(pc);
+                p.add(i).write_unaligned(block);
+                p.add(i + 1).write_unaligned(bcast);
+            }
+        }
     }
 
     /// The APIC id of core `c`.

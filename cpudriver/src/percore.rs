@@ -70,6 +70,10 @@ pub struct PerCore {
     pub facts: RefCell<alloc::string::String>,
     /// Dispatchers started from `boot.cfg` (the boot waits for them to end).
     pub boot_programs: RefCell<alloc::vec::Vec<u32>>,
+    /// Spanned tables and message-based shootdowns in flight.
+    pub tlb: RefCell<crate::tlb::TlbState>,
+    /// IPI shootdown request numbers (used from the interrupt handler).
+    pub tlb_mailbox: crate::tlb::Mailbox,
 }
 
 impl PerCore {
@@ -102,6 +106,8 @@ impl PerCore {
             mesh: Cell::new(None),
             facts: RefCell::new(alloc::string::String::new()),
             boot_programs: RefCell::new(alloc::vec::Vec::new()),
+            tlb: RefCell::new(crate::tlb::TlbState::default()),
+            tlb_mailbox: crate::tlb::Mailbox::default(),
         }
     }
 

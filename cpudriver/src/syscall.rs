@@ -179,7 +179,62 @@ pub fn dispatch(f: &mut TrapFrame) {
             ret(f, SysError::Ok, 0);
         }
         Some(Syscall::KernelOp) => crate::kernel_op::dispatch(pc, f),
+        Some(Syscall::TlbUnmap) => tlb_unmap(pc, f),
         None => ret(f, SysError::NoSuchSyscall, 0),
+    }
+}
+
+/// [`Syscall::TlbUnmap`]: unmap, then shoot the entries down on every other core linking
+/// the table, by the protocol the caller chose (the monitor's own calls and spans beyond
+/// what a monitor request names always go by IPI).
+fn tlb_unmap(pc: &crate::percore::PerCore, f: &mut TrapFrame) {
+    let Some(root) = current_cspace(pc) else {
+        return ret(f, SysError::CapFailed, caps::CapError::InvalidRoot as u64);
+    };
+    let protocol = f.r10;
+    let (Ok(entry), Ok(pages), true) = (
+        u16::try_from(f.rsi),
+        u16::try_from(f.rdx),
+        protocol <= abi::tlb::NUMA,
+    ) else {
+        return ret(f, SysError::BadArgument, 0);
+    };
+    let m = match crate::capspace::unmap_local(root, f.rdi, entry, pages) {
+        Ok(m) => m,
+        Err(e) => return ret(f, SysError::CapFailed, e as u64),
+    };
+    let span = pc.tlb.borrow().span_of(m.table);
+    let Some((base, cores)) = span else {
+        return ret(f, SysError::Ok, 0);
+    };
+    let va = base + u64::from(m.first_entry) * 4096;
+    let count = u64::from(m.count);
+    let monitor = pc.monitor.get();
+    let caller = pc.sched.borrow().current_id();
+    let words = crate::tlb::core_words(&cores);
+    let by_monitor = protocol != abi::tlb::IPI && monitor.is_some() && monitor != caller;
+    let (Some(words), true) = (words, by_monitor) else {
+        let cycles = crate::tlb::shootdown_ipi(pc, va, count, &cores);
+        return ret(f, SysError::Ok, cycles);
+    };
+    ret(f, SysError::Ok, 0);
+    let mut sched = pc.sched.borrow_mut();
+    let Some(id) = sched.block_current_tlb(f) else {
+        return;
+    };
+    let request = crate::tlb::Request {
+        token: 0,
+        va,
+        pages: count,
+        protocol,
+        cores: words,
+    };
+    pc.tlb.borrow_mut().queue(id, request, crate::tlb::now());
+    // The monitor carries it out now.
+    let switched = monitor.is_some_and(|m| sched.switch_to_id(f, m));
+    drop(sched);
+    if !switched {
+        reschedule(f);
     }
 }
 

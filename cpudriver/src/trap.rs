@@ -95,6 +95,10 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             eoi();
             crate::kchan::poll();
         }
+        crate::tlb::TLB_VECTOR => {
+            crate::tlb::on_interrupt(percore::current());
+            eoi();
+        }
         ERROR_VECTOR => {
             log::error!("local APIC error interrupt");
             eoi();
@@ -147,6 +151,19 @@ fn user_trap(vector: u8, frame: &mut TrapFrame) {
             }
             eoi();
             crate::kchan::poll();
+            // A notification is for the monitor: it runs now rather than after the current
+            // program's time slice (messages between monitors wait for no one's slice).
+            if let Some(m) = pc.monitor.get() {
+                let mut sched = pc.sched.borrow_mut();
+                if sched.current_id() != Some(m) && sched.can_run_id(m) {
+                    sched.save_preempted(frame);
+                    sched.switch_to_id(frame, m);
+                }
+            }
+        }
+        crate::tlb::TLB_VECTOR => {
+            crate::tlb::on_interrupt(pc);
+            eoi();
         }
         SPURIOUS_VECTOR => {}
         _ => eoi(),

@@ -339,8 +339,35 @@ fn build_mesh(
             }
         }
     });
+    for c in &machine.cores {
+        mesh.set_place(pc, c.core_id, c.package, c.node);
+    }
+    // Each core's shootdown block and broadcast page, from its own pool.
+    let block_pages = cpudriver::tlb::block_bytes(n).div_ceil(4096);
+    for c in 0..n {
+        let pool = match pools.get_mut(c as usize).and_then(Option::as_mut) {
+            Some(p) => p,
+            None => &mut *frames,
+        };
+        match (pool.alloc(block_pages), pool.alloc(1)) {
+            (Ok(block), Ok(bcast)) => {
+                // SAFETY: fresh frames, mapped through the physical-memory mapping; zeroed
+                // lines mean "no request, nothing acknowledged".
+                unsafe {
+                    core::ptr::write_bytes(
+                        pc.phys_to_virt(block),
+                        0,
+                        (block_pages * 4096) as usize,
+                    );
+                    core::ptr::write_bytes(pc.phys_to_virt(bcast), 0, 4096);
+                }
+                mesh.set_tlb_pages(pc, c, block, bcast);
+            }
+            _ => failed += 1,
+        }
+    }
     if failed > 0 {
-        log::error!("monitor mesh: {failed} channel pages could not be allocated");
+        log::error!("monitor mesh: {failed} channel or shootdown pages could not be allocated");
     }
     log::info!(
         "monitor mesh: {} channels for {n} cores ({} KiB), directory at {pa:#x}",

@@ -18,7 +18,11 @@ pub enum KernelError {
 }
 
 fn op(o: u64, a: u64, b: u64, c: u64, d: u64) -> Result<u64, KernelError> {
-    let (err, val) = syscall6(Syscall::KernelOp, o, a, b, c, d, 0);
+    op6(o, a, b, c, d, 0)
+}
+
+fn op6(o: u64, a: u64, b: u64, c: u64, d: u64, e: u64) -> Result<u64, KernelError> {
+    let (err, val) = syscall6(Syscall::KernelOp, o, a, b, c, d, e);
     match SysError::from_u64(err) {
         Some(SysError::Ok) => Ok(val),
         Some(SysError::CapFailed) => Err(CapError::try_from(val)
@@ -184,4 +188,68 @@ pub fn facts(offset: u64, buf: &mut [u8]) -> Result<usize, KernelError> {
         0,
     )
     .map(|n| n as usize)
+}
+
+/// Record that core `core` links the capability window of dispatcher `dispatcher` of this
+/// core (a spanned program).
+pub fn span_add(dispatcher: u32, core: u32) -> Result<(), KernelError> {
+    op(kop::SPAN_ADD, u64::from(dispatcher), u64::from(core), 0, 0).map(|_| ())
+}
+
+/// Start `bin/NAME` on this core as a dispatcher of a spanned program: its capability
+/// window is the page table `window` (from another core). Returns its dispatcher id.
+pub fn spawn_spanned(name: &str, args: &str, window: &CapIdentity) -> Result<u32, KernelError> {
+    let words = window.to_words();
+    op6(
+        kop::SPAWN,
+        name.as_ptr() as u64,
+        name.len() as u64,
+        args.as_ptr() as u64,
+        args.len() as u64,
+        words.as_ptr() as u64,
+    )
+    .map(|id| id as u32)
+}
+
+/// A shootdown the monitor must carry out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlbRequest {
+    /// For [`tlb_done`].
+    pub token: u64,
+    /// First virtual address.
+    pub va: u64,
+    /// Pages.
+    pub pages: u64,
+    /// Protocol (`abi::tlb`).
+    pub protocol: u64,
+    /// The cores to reach: bit `c` of word `c / 64`.
+    pub cores: [u64; 2],
+}
+
+/// The next shootdown request of this core, if any.
+pub fn tlb_next() -> Option<TlbRequest> {
+    let mut w = [0u64; 6];
+    op(kop::TLB_NEXT, w.as_mut_ptr() as u64, 0, 0, 0).ok()?;
+    Some(TlbRequest {
+        token: w[0],
+        va: w[1],
+        pages: w[2],
+        protocol: w[3],
+        cores: [w[4], w[5]],
+    })
+}
+
+/// Drop `pages` pages from `va` from this core's TLB.
+pub fn tlb_invalidate(va: u64, pages: u64) -> Result<(), KernelError> {
+    op(kop::TLB_INVALIDATE, va, pages, 0, 0).map(|_| ())
+}
+
+/// Shootdown `token` is complete; returns the cycles since it started.
+pub fn tlb_done(token: u64) -> Result<u64, KernelError> {
+    op(kop::TLB_DONE, token, 0, 0, 0)
+}
+
+/// Core `core`'s package and NUMA node.
+pub fn place(core: u32) -> Result<(u32, u32), KernelError> {
+    op(kop::PLACE, u64::from(core), 0, 0, 0).map(|w| ((w >> 32) as u32, w as u32))
 }

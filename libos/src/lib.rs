@@ -18,6 +18,7 @@ pub mod skb;
 pub mod syscall;
 pub mod thread;
 pub mod time;
+pub mod tlb;
 pub mod vspace;
 
 use abi::DispatcherFrame;

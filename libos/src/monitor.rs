@@ -66,6 +66,10 @@ pub mod op {
     /// Bytes from offset `argument` of the machine's facts for the SKB (boot core only):
     /// the reply message is `[OK]` followed by the bytes (none past the end).
     pub const FACTS: u64 = 16;
+    /// Start a dispatcher of a program on core `argument` that shares the caller's
+    /// capability window (a spanned program): message = `"PROGRAM ARGS"`; unmaps in the
+    /// window are shot down on that core from then on. Ticket; the result is its domain.
+    pub const SPAN: u64 = 20;
 }
 
 /// Status words.
@@ -219,6 +223,17 @@ pub fn spawn(core: u32, program: &str, args: &str) -> Result<DomainId, MonError>
         msg.extend_from_slice(args.as_bytes());
     }
     request_wait(op::SPAWN, u64::from(core), &msg).map(|w| w.first().copied().unwrap_or(0))
+}
+
+/// Start `program` with `args` on core `core` sharing this program's capability window
+/// (see [`op::SPAN`]).
+pub fn span(core: u32, program: &str, args: &str) -> Result<DomainId, MonError> {
+    let mut msg = Vec::from(program.as_bytes());
+    if !args.is_empty() {
+        msg.push(b' ');
+        msg.extend_from_slice(args.as_bytes());
+    }
+    request_wait(op::SPAN, u64::from(core), &msg).map(|w| w.first().copied().unwrap_or(0))
 }
 
 /// Register `name` for this program with a `port` word of its choosing.

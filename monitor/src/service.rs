@@ -17,6 +17,8 @@ use monitor_proto::{
 
 use crate::links::{Incoming, Links};
 
+mod tlb;
+
 /// Request kinds between monitors ([`MonMsg::Request`]).
 pub mod kind {
     /// Start a program here: payload `"PROGRAM ARGS"`; reply payload = the domain (8 bytes).
@@ -29,6 +31,15 @@ pub mod kind {
     /// The multicast tree (from the SKB) for the receiving monitor's broadcasts: payload
     /// words `[root, groups, then per group: forwarder, n, n cores]`.
     pub const ROUTE: u16 = 4;
+    /// TLB shootdown: payload words `[id, va, pages, n, n cores to forward to]`; answered
+    /// by a [`TLB_ACK`] request (not a reply) once this core and those it forwarded to
+    /// have dropped the pages.
+    pub const TLB_INV: u16 = 5;
+    /// Acknowledgement of shootdown `id`: payload words `[id]`.
+    pub const TLB_ACK: u16 = 6;
+    /// Start a dispatcher sharing the sender's program's capability window: payload = the
+    /// page table's identity (5 words) then `"PROGRAM ARGS"`; reply payload = the domain.
+    pub const SPAN: u16 = 7;
 }
 
 /// The domain id of dispatcher `id` of core `core`.
@@ -136,6 +147,8 @@ pub struct Monitor {
     /// Bindings made to this core's services and not yet accepted: (dispatcher, service
     /// name) -> slots of the channel frames.
     accepts: BTreeMap<(u32, Name), alloc::collections::VecDeque<u32>>,
+    /// TLB shootdowns in flight.
+    tlb: tlb::Shootdowns,
     /// Counters.
     pub stats: Stats,
 }
@@ -233,6 +246,7 @@ impl Monitor {
             accepts: BTreeMap::new(),
             tree: None,
             next_tree: None,
+            tlb: tlb::Shootdowns::default(),
             stats: Stats::default(),
         }
     }
@@ -263,6 +277,7 @@ impl Monitor {
     /// Handle everything that is there; true if anything happened.
     pub fn step(&mut self) -> bool {
         let mut busy = self.kernel_events();
+        busy |= self.tlb_step();
         let mut arrived = Vec::new();
         busy |= self.links.poll(|from, m| arrived.push((from, m))) > 0;
         for (from, m) in arrived {
@@ -277,13 +292,18 @@ impl Monitor {
     }
 
     /// Before sleeping: arm the links; false if something arrived meanwhile.
+    /// Not while shootdown traffic is recent (the monitor polls then).
     pub fn may_sleep(&mut self) -> bool {
-        !self.links.arm_all() && !self.links.flush()
+        !self.tlb_lingering()
+            && !self.links.arm_all()
+            && !self.links.flush()
+            && self.tlb_may_sleep()
     }
 
     /// Stop asking for notifications while running.
     pub fn awake(&mut self) {
         self.links.disarm_all();
+        self.tlb_awake();
     }
 
     fn ticket(&mut self) -> u64 {
@@ -623,6 +643,28 @@ impl Monitor {
                     Err((s, extra)) => self.reply(from, req, s as u64, bytes_of(&extra)),
                 }
             }
+            kind::TLB_INV | kind::TLB_ACK => {
+                let r = if kind == kind::TLB_INV {
+                    self.tlb_inv_from(from, payload)
+                } else {
+                    self.tlb_ack_from(from, payload)
+                };
+                if r.is_err() {
+                    self.stats.bad += 1;
+                    println!("monitor: bad shootdown message from core {from}; dropped");
+                }
+            }
+            kind::SPAN => match self.span_here(payload) {
+                Ok(id) => {
+                    let d = Deferred::Reply {
+                        core: from,
+                        req,
+                        domain: domain(self.me, id),
+                    };
+                    self.when_known(id, d);
+                }
+                Err((s, extra)) => self.reply(from, req, s as u64, bytes_of(&extra)),
+            },
             k => {
                 self.stats.bad += 1;
                 println!("monitor: unknown request kind {k} from core {from}; refused");
@@ -699,9 +741,22 @@ impl Monitor {
     }
 
     fn spawn_here(&mut self, text: &str) -> Result<u32, MonError> {
+        self.spawn_here_with(text, None)
+    }
+
+    /// Start `"PROGRAM ARGS"` here, spanned with capability window `window` if given.
+    fn spawn_here_with(
+        &mut self,
+        text: &str,
+        window: Option<&CapIdentity>,
+    ) -> Result<u32, MonError> {
         let text = text.trim();
         let (prog, args) = text.split_once(' ').unwrap_or((text, ""));
-        match kernel::spawn(prog, args.trim()) {
+        let r = match window {
+            Some(w) => kernel::spawn_spanned(prog, args.trim(), w),
+            None => kernel::spawn(prog, args.trim()),
+        };
+        match r {
             Ok(id) => {
                 // Its Started event: the domain is being added from now on.
                 self.kernel_events();
@@ -801,6 +856,7 @@ impl Monitor {
             }
             op::CAP_SEND => self.cap_send(caller, arg, msg).unwrap_or_else(refused),
             op::BIND => self.bind(caller, arg, msg).unwrap_or_else(refused),
+            op::SPAN => self.span(caller, arg, msg).unwrap_or_else(refused),
             op::ACCEPT => {
                 let Ok(name) = Name::from_bytes(msg) else {
                     return err(MonError::BadRequest);

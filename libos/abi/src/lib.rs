@@ -56,6 +56,12 @@ pub enum Syscall {
     /// `rsi, rdx, r10, r8, r9`. Only for a caller holding the core's Kernel capability in
     /// root slot [`ROOT_SLOT_KERNEL`]; anyone else gets [`SysError::NotPermitted`].
     KernelOp = 12,
+    /// Unmap entries `rsi .. rsi + rdx` of the page-table VNode at capability address `rdi`
+    /// (a packed capability reference) and make sure no core of the address space can reach
+    /// them through its TLB before returning: `r10` names the shootdown protocol
+    /// ([`tlb`]). Returns in `rdx` the cycles from the start of the shootdown to the last
+    /// acknowledgement (0 when the table is linked on this core only).
+    TlbUnmap = 13,
 }
 
 impl Syscall {
@@ -74,6 +80,7 @@ impl Syscall {
             10 => Syscall::LrpcCall,
             11 => Syscall::LrpcReply,
             12 => Syscall::KernelOp,
+            13 => Syscall::TlbUnmap,
             _ => return None,
         })
     }
@@ -266,7 +273,12 @@ pub mod kop {
     /// Send a notification IPI to core `rsi` (to wake its monitor).
     pub const NOTIFY: u64 = 3;
     /// Start program `bin/NAME` from the ramdisk on this core: name at `rsi` (`rdx` bytes),
-    /// argument string at `r10` (`r8` bytes). Returns the new dispatcher's id.
+    /// argument string at `r10` (`r8` bytes). Returns the new dispatcher's id. If `r9` is
+    /// not 0 it points to the identity (5 words) of a page table from another core, which
+    /// becomes the new dispatcher's capability window before it first runs (a spanned
+    /// program): its own window table is dropped, a copy of the shared one without the
+    /// write right goes into root slot [`crate::ROOT_SLOT_PT`], linked at
+    /// [`crate::CAP_WINDOW`].
     pub const SPAWN: u64 = 4;
     /// The next event of this core: `rdx` = `kind << 56 | name length << 40 | dispatcher
     /// id`, or `NotFound` when none; for [`event::STARTED`] the program name (at most 32
@@ -302,6 +314,21 @@ pub mod kop {
     pub const CAP_INVOKE: u64 = 10;
     /// The TSC frequency in Hz (`rdx`).
     pub const TSC_HZ: u64 = 11;
+    /// Record that core `rdx` links the capability-window page table of dispatcher `rsi`
+    /// of this core (a spanned program), so that its unmaps are shot down there too.
+    pub const SPAN_ADD: u64 = 13;
+
+    /// The next shootdown the monitor must carry out (see [`crate::tlb`]): six words are
+    /// written to `rsi`: token, virtual address, pages, protocol, and the first two words
+    /// of the bitmap of cores to reach; `NotFound` when there is none.
+    pub const TLB_NEXT: u64 = 15;
+    /// Invalidate this core's TLB entries for `rdx` pages from virtual address `rsi`.
+    pub const TLB_INVALIDATE: u64 = 16;
+    /// Shootdown `rsi` is complete (every core acknowledged): the program that asked
+    /// resumes.
+    pub const TLB_DONE: u64 = 17;
+    /// Where core `rsi` is: `rdx` = `package << 32 | node`.
+    pub const PLACE: u64 = 18;
     /// Copy bytes `[r10, r10 + rdx)` of the machine's facts for the SKB (Prolog text made
     /// at boot: cores, nodes, distances, memory, URPC latencies) to `rsi`; returns how
     /// many were copied (0 past the end). Only the boot core has them.
@@ -314,6 +341,28 @@ pub mod kop {
         /// A dispatcher of this core was created.
         pub const STARTED: u64 = 2;
     }
+}
+
+/// Where the monitor finds core `c`'s broadcast line (for the broadcast shootdown
+/// protocol): `MONITOR_BROADCAST + c * 4096`, one page per core, written only by that
+/// core's monitor and read by every other.
+pub const MONITOR_BROADCAST: u64 = 0x0000_5000_4000_0000;
+
+/// TLB shootdown protocols of [`Syscall::TlbUnmap`].
+pub mod tlb {
+    /// The initiating CPU driver interrupts every other core of the address space and spins
+    /// on their acknowledgements (shared-memory design).
+    pub const IPI: u64 = 0;
+    /// Through the monitors: one message per core over its own channel.
+    pub const UNICAST: u64 = 1;
+    /// Through the monitors: one message in a line every other monitor reads.
+    pub const BROADCAST: u64 = 2;
+    /// Through the monitors: one message per package, forwarded inside the package.
+    pub const MULTICAST: u64 = 3;
+    /// Through the monitors: along the SKB's NUMA-aware `multicast_tree`.
+    pub const NUMA: u64 = 4;
+    /// Protocol names, by number.
+    pub const NAMES: [&str; 5] = ["ipi", "unicast", "broadcast", "multicast", "numa"];
 }
 
 /// Where entry `i` of the program's page-table VNode appears: `CAP_WINDOW + i * 4096`.

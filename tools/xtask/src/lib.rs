@@ -9,6 +9,8 @@ pub mod images;
 pub mod paths;
 pub mod qemu;
 pub mod skbfacts;
+pub mod svg;
+pub mod tlbbench;
 
 /// The `boot.cfg` for a run: `qemu_exit` makes the kernel end the run with a status.
 pub fn boot_cfg(qemu_exit: bool, extra: &[(&str, &str)]) -> String {

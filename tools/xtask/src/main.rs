@@ -45,6 +45,13 @@ commands:
   bench skb [options]    SKB query latency: from the last core of a 32-core boot over a URPC
                          binding (--smp N to change), and the host engine on the largest
                          server dump in ../shared/acpi; JSON in target/bench/skb.json
+  bench tlb [options]    TLB shootdown latency per protocol (ipi, unicast, broadcast,
+                         multicast, numa) against core count, from a 32-core, 4-node boot
+                         (--smp N to change); table with the growth per added core, JSON in
+                         target/bench/tlb.json, plot in target/bench/tlb.svg
+      --host-linux       also time Linux's own shootdown on this host (mprotect downgrade of
+                         a page read by threads pinned to the other CPUs)
+      --host-linux-only  only that, no QEMU (writes tlb-linux.json and tlb-linux.svg)
   skb [FILE.pl ...] [--acpi DUMP] -q GOAL
                          the System Knowledge Base on the host: loads the rule library, the
                          files and (with --acpi) the facts of a Linux acpidump, and prints
@@ -158,7 +165,16 @@ fn cmd_run(mut args: Args) -> Result<ExitCode, String> {
     if let Some(l) = log_level.as_deref() {
         extra.push(("log", l));
     }
-    if let Some(r) = run_prog.as_deref() {
+    // `--run '@N PROG ARGS'` runs the program on core N only.
+    let run_at = run_prog.as_deref().and_then(|r| {
+        let (core, prog) = r.strip_prefix('@')?.split_once(' ')?;
+        core.parse::<u32>()
+            .ok()
+            .map(|c| (format!("run@{c}"), prog.to_string()))
+    });
+    if let Some((key, prog)) = run_at.as_ref() {
+        extra.push((key.as_str(), prog.as_str()));
+    } else if let Some(r) = run_prog.as_deref() {
         extra.push(("run", r));
     }
     if no_smep {
@@ -316,6 +332,8 @@ fn cmd_bench(mut args: Args) -> Result<(), String> {
     let smp = smp_arg.unwrap_or(4);
     let emulate = args.flag("--emulate");
     let no_host = args.flag("--no-host");
+    let host_linux = args.flag("--host-linux");
+    let host_linux_only = args.flag("--host-linux-only");
     let timeout = Duration::from_secs(args.number("--timeout")?.unwrap_or(900));
     let rest = args.finish()?;
     let m = Machine {
@@ -328,7 +346,11 @@ fn cmd_bench(mut args: Args) -> Result<(), String> {
         gdb: false,
         cpu: None,
     };
-    match rest.first().map(String::as_str) {
+    let bench = rest.first().map(String::as_str);
+    if (host_linux || host_linux_only) && bench != Some("tlb") {
+        return Err("--host-linux and --host-linux-only are options of `bench tlb`".into());
+    }
+    match bench {
         Some("urpc") => xtask::bench::urpc(&m, timeout, !no_host),
         Some("lrpc") => xtask::bench::lrpc(&m, timeout, 10_000),
         Some("skb") => {
@@ -341,12 +363,27 @@ fn cmd_bench(mut args: Args) -> Result<(), String> {
             m.mem_mb = 2048;
             xtask::bench::skb(&m, timeout, 50)
         }
-        Some(other) => Err(format!(
-            "unknown benchmark `{other}` (available: urpc, lrpc, skb)"
-        )),
-        None => {
-            Err("usage: cargo xtask bench urpc|lrpc|skb [--smp N] [--emulate] [--no-host]".into())
+        Some("tlb") => {
+            let mut m = m;
+            if !smp_given {
+                m.smp = 32;
+            }
+            m.numa_nodes = 4.min(m.smp);
+            m.mem_mb = 2048;
+            let o = xtask::tlbbench::Options {
+                machine: m,
+                timeout,
+                guest: !host_linux_only,
+                host_linux: host_linux || host_linux_only,
+            };
+            xtask::tlbbench::tlb(&o).map_err(|e| e.to_string())
         }
+        Some(other) => Err(format!(
+            "unknown benchmark `{other}` (available: urpc, lrpc, skb, tlb)"
+        )),
+        None => Err(
+            "usage: cargo xtask bench urpc|lrpc|skb|tlb [--smp N] [--emulate] [--no-host]".into(),
+        ),
     }
 }
 

@@ -16,7 +16,9 @@
 //! * `threads`: preemptive and yielding user-level threads, joined, and their error cases;
 //! * monitor modes (see `mon`): `spawn-all`, `name-race`, `doomed`, `stale-check CORE`,
 //!   `garbage CORE`, `xrevoke`, `cap-sink`, `bind-server NAME CLIENTS`,
-//!   `bind-client NAME COUNT`, `skb-query N GOAL`, `skb-bench N`, `tree-race`, `spawn-many N`.
+//!   `bind-client NAME COUNT`, `skb-query N GOAL`, `skb-bench N`, `tree-race`, `spawn-many N`;
+//! * TLB shootdown modes (see `tlb`): `tlb-test ROUNDS`, `tlb-bench COUNTS`, and the
+//!   spanned dispatchers `tlb-reader`, `tlb-idle`.
 #![no_std]
 #![no_main]
 
@@ -24,6 +26,7 @@ extern crate alloc;
 
 mod mon;
 mod threads;
+mod tlb;
 
 use libos::println;
 use libos::syscall::raw_syscall;
@@ -97,6 +100,10 @@ fn main() -> i32 {
         "xrevoke" => mon::xrevoke(core),
         "cap-sink" => mon::cap_sink(core),
         "threads" => threads::threads(core),
+        "tlb-test" => tlb::test(core, rest),
+        "tlb-reader" => tlb::reader(core),
+        "tlb-idle" => tlb::idle(core),
+        "tlb-bench" => tlb::bench(core, rest),
         "bind-server" => mon::bind_server(core, rest),
         "bind-client" => mon::bind_client(core, rest),
         "skb-query" => mon::skb_query(core, rest),
