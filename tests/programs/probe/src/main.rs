@@ -18,7 +18,7 @@
 //!   `garbage CORE`, `xrevoke`, `cap-sink`, `bind-server NAME CLIENTS`,
 //!   `bind-client NAME COUNT`, `skb-query N GOAL`, `skb-bench N`, `tree-race`, `spawn-many N`;
 //! * TLB shootdown modes (see `tlb`): `tlb-test ROUNDS`, `tlb-bench COUNTS`, and the
-//!   spanned dispatchers `tlb-reader`, `tlb-idle`.
+//!   `tlb-bad`, and the spanned dispatchers `tlb-reader`, `tlb-idle`, `tlb-unmap-other`.
 #![no_std]
 #![no_main]
 
@@ -104,6 +104,8 @@ fn main() -> i32 {
         "tlb-reader" => tlb::reader(core),
         "tlb-idle" => tlb::idle(core),
         "tlb-bench" => tlb::bench(core, rest),
+        "tlb-bad" => tlb::bad(core),
+        "tlb-unmap-other" => tlb::unmap_other(core),
         "bind-server" => mon::bind_server(core, rest),
         "bind-client" => mon::bind_client(core, rest),
         "skb-query" => mon::skb_query(core, rest),

@@ -400,3 +400,84 @@ pub fn bench(core: u32, rest: &str) -> i32 {
     println!("probe: tlb-bench: done");
     0
 }
+
+/// `tlb-bad`: wrong unmaps are refused and the system goes on: a protocol that does not
+/// exist, an entry beyond the table, an empty entry, a span to a core that does not exist,
+/// and an unmap from a spanned dispatcher (its copy of the window lacks the write right).
+pub fn bad(core: u32) -> i32 {
+    let failed = core::cell::Cell::new(0u32);
+    let check = |what: &str, ok: bool, got: &dyn core::fmt::Debug| {
+        if ok {
+            println!("probe: tlb-bad: {what}: refused ({got:?})");
+        } else {
+            println!("probe: tlb-bad: FAILED: {what}: {got:?}");
+            failed.set(failed.get() + 1);
+        }
+    };
+    if let Err(e) = setup_control() {
+        println!("probe: tlb-bad: FAILED: {e}");
+        return 1;
+    }
+    let r = libos::tlb::unmap(CONTROL_ENTRY, 1, 99);
+    check(
+        "unknown protocol",
+        r == Err(libos::tlb::TlbError::Sys(abi::SysError::BadArgument)),
+        &r,
+    );
+    let r = libos::tlb::unmap(600, 1, abi::tlb::IPI);
+    check("entry beyond the table", r.is_err(), &r);
+    let r = libos::tlb::unmap(DATA_ENTRY, 1, abi::tlb::UNICAST);
+    check("empty entry", r.is_err(), &r);
+    let r = monitor::span(4096, "probe", "tlb-idle");
+    check("span to a missing core", r.is_err(), &r);
+    let r = monitor::span(core, "probe", "tlb-idle");
+    check("span to its own core", r.is_err(), &r);
+    let other = if core == 0 { 1 } else { 0 };
+    match monitor::span(other, "probe", "tlb-unmap-other") {
+        Ok(_) => {
+            let ctl = control();
+            if !wait_all(other..other + 1, |c| {
+                ctl.done[c].load(Ordering::Acquire) != 0
+            }) {
+                println!("probe: tlb-bad: FAILED: the spanned dispatcher never answered");
+                failed.set(failed.get() + 1);
+            } else if ctl.stale[other as usize].load(Ordering::Acquire) != 0 {
+                println!(
+                    "probe: tlb-bad: FAILED: a spanned dispatcher unmapped the owner's window"
+                );
+                failed.set(failed.get() + 1);
+            }
+        }
+        Err(e) => {
+            println!("probe: tlb-bad: FAILED: span: {e:?}");
+            failed.set(failed.get() + 1);
+        }
+    }
+    // The window still works for its owner.
+    match libos::tlb::unmap(CONTROL_ENTRY, 1, abi::tlb::IPI) {
+        Ok(c) => println!("probe: tlb-bad: the owner's unmap still works ({c} cycles)"),
+        Err(e) => {
+            println!("probe: tlb-bad: FAILED: the owner's unmap: {e:?}");
+            failed.set(failed.get() + 1);
+        }
+    }
+    if failed.get() == 0 {
+        println!("probe: tlb-bad: PASS");
+        0
+    } else {
+        1
+    }
+}
+
+/// `tlb-unmap-other`: a spanned dispatcher tries to unmap the owner's control page.
+pub fn unmap_other(core: u32) -> i32 {
+    let ctl = control();
+    let c = (core as usize).min(MAX_READERS - 1);
+    let r = libos::tlb::unmap(CONTROL_ENTRY, 1, abi::tlb::IPI);
+    println!("probe: tlb-unmap-other on core {core}: unmap of the shared window: {r:?}");
+    if r.is_ok() {
+        ctl.stale[c].store(1, Ordering::Release);
+    }
+    ctl.done[c].store(1, Ordering::Release);
+    0
+}
