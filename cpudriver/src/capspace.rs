@@ -346,8 +346,19 @@ pub fn unmap_local(root: Slot, cap: u64, entry: u16, pages: u16) -> Result<Mappi
     }
 }
 
+/// What a capability invocation leaves for the syscall layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invoked {
+    /// Done; the value for `rdx`.
+    Value(u64),
+    /// Bind interrupt vector (scheduler business).
+    IrqBind(u32),
+    /// Wait for interrupt vector (scheduler business).
+    IrqWait(u32),
+}
+
 /// The `CapInvoke` syscall for the current dispatcher, whose root CNode is `root`:
-/// `(cap, op, args)` from the registers. Returns the value for `rdx`, or the capability
+/// `(cap, op, args)` from the registers. Returns what is left to do, or the capability
 /// error. `write_identity` copies an identity to the caller's memory.
 pub fn invoke(
     root: Slot,
@@ -355,12 +366,12 @@ pub fn invoke(
     op: u64,
     args: [u64; 4],
     write_identity: impl FnOnce(u64, &[u64; 5]) -> bool,
-) -> Result<u64, CapError> {
+) -> Result<Invoked, CapError> {
     invoke_with(root, cap, op, args, Origin::User, write_identity)
 }
 
 /// [`invoke`] on behalf of the monitor (`Origin::Monitor`), for operations the monitors
-/// have agreed on; identify is not offered.
+/// have agreed on; identify and the interrupt operations are not offered.
 pub fn invoke_as(
     root: Slot,
     cap: u64,
@@ -368,7 +379,10 @@ pub fn invoke_as(
     args: [u64; 4],
     origin: Origin,
 ) -> Result<u64, CapError> {
-    invoke_with(root, cap, op, args, origin, |_, _| false)
+    match invoke_with(root, cap, op, args, origin, |_, _| false)? {
+        Invoked::Value(v) => Ok(v),
+        Invoked::IrqBind(_) | Invoked::IrqWait(_) => Err(CapError::InvalidOperation),
+    }
 }
 
 fn invoke_with(
@@ -378,12 +392,12 @@ fn invoke_with(
     args: [u64; 4],
     origin: Origin,
     write_identity: impl FnOnce(u64, &[u64; 5]) -> bool,
-) -> Result<u64, CapError> {
+) -> Result<Invoked, CapError> {
     let pc = percore::current();
     let mut slot = pc.caps.borrow_mut();
     let core_caps = slot.as_mut().ok_or(CapError::InvalidRoot)?;
     let outcome = core_caps.state.invoke_as(root, cap, op, args, origin)?;
-    let value = outcome.value();
+    let mut value = outcome.value();
     match &outcome {
         Outcome::Retyped(r) => zero(pc, r.zero),
         Outcome::Done => {}
@@ -399,8 +413,16 @@ fn invoke_with(
             flush_tlb();
             crate::tlb::after_clear(pc, m.table, m.first_entry, m.count);
         }
+        Outcome::Io {
+            port,
+            width,
+            write,
+            value: v,
+        } => value = u64::from(crate::arch::cpu::port_io(*port, *width, *write, *v)),
+        Outcome::IrqBind { vector } => return Ok(Invoked::IrqBind(*vector)),
+        Outcome::IrqWait { vector } => return Ok(Invoked::IrqWait(*vector)),
     }
-    Ok(value)
+    Ok(Invoked::Value(value))
 }
 
 /// Make the shared page table `cap` (a copy from the owner core, inserted without the

@@ -69,8 +69,9 @@ pub struct Dispatcher {
     serving: Option<(usize, Option<TrapFrame>, u32)>,
     /// Waiting for an LRPC reply (not runnable).
     awaiting_reply: bool,
-    /// Blocked in a message-based TLB shootdown until the monitor reports it complete.
-    waiting_tlb: bool,
+    /// Blocked in the kernel (a message-based TLB shootdown, an interrupt wait) until
+    /// [`Scheduler::end_wait`].
+    blocked: bool,
 }
 
 /// Why an LRPC call could not be made.
@@ -100,7 +101,7 @@ fn copy_msg(from: *mut DispatcherFrame, to: *mut DispatcherFrame, len: usize) {
 impl Dispatcher {
     /// Runnable and not waiting for an LRPC reply.
     fn can_run(&self) -> bool {
-        self.state == DispatcherState::Runnable && !self.awaiting_reply && !self.waiting_tlb
+        self.state == DispatcherState::Runnable && !self.awaiting_reply && !self.blocked
     }
 }
 
@@ -287,7 +288,7 @@ impl Scheduler {
             lrpc_listen: None,
             serving: None,
             awaiting_reply: false,
-            waiting_tlb: false,
+            blocked: false,
         });
         Ok(id)
     }
@@ -539,6 +540,7 @@ impl Scheduler {
             }
             let d = &mut self.dispatchers[i];
             d.state = DispatcherState::Dead;
+            percore::current().irqs.borrow_mut().forget(d.id);
             self.events.push_back((abi::kop::event::EXITED, d.id));
             let d = &mut self.dispatchers[i];
             if let Some(p) = d.caps.take() {
@@ -640,24 +642,24 @@ impl Scheduler {
     }
 
     /// Block the current dispatcher (state `f`, right after its syscall) until
-    /// [`Scheduler::end_tlb_wait`]; returns its id.
-    pub fn block_current_tlb(&mut self, f: &TrapFrame) -> Option<u32> {
+    /// [`Scheduler::end_wait`]; returns its id.
+    pub fn block_current(&mut self, f: &TrapFrame) -> Option<u32> {
         let d = self.current()?;
         d.exact = Some(*f);
-        d.waiting_tlb = true;
+        d.blocked = true;
         Some(d.id)
     }
 
-    /// Resume dispatcher `id` blocked in a shootdown, its syscall answering `err, value`.
-    pub fn end_tlb_wait(&mut self, id: u32, err: abi::SysError, value: u64) -> bool {
+    /// Resume dispatcher `id` blocked in the kernel, its syscall answering `err, value`.
+    pub fn end_wait(&mut self, id: u32, err: abi::SysError, value: u64) -> bool {
         let Some(d) = self
             .dispatchers
             .iter_mut()
-            .find(|d| d.id == id && d.state == DispatcherState::Runnable && d.waiting_tlb)
+            .find(|d| d.id == id && d.state == DispatcherState::Runnable && d.blocked)
         else {
             return false;
         };
-        d.waiting_tlb = false;
+        d.blocked = false;
         if let Some(s) = d.exact.as_mut() {
             s.rax = err as u64;
             s.rdx = value;

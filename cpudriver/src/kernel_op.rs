@@ -312,6 +312,7 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
                 None => ret(f, SysError::NotFound, 0),
             }
         }
+        kop::IRQ_ROUTE => irq_route(pc, f, a0, a1, a2, a3),
         kop::PLACE => {
             let place = pc
                 .mesh
@@ -344,7 +345,7 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
                 if let Some((id, _)) = waiting {
                     let cores = crate::tlb::cores_of(r.cores);
                     let c = crate::tlb::shootdown_ipi(pc, r.va, r.pages, &cores);
-                    pc.sched.borrow_mut().end_tlb_wait(id, SysError::Ok, c);
+                    pc.sched.borrow_mut().end_wait(id, SysError::Ok, c);
                 }
                 ret(f, SysError::BadAddress, 0)
             }
@@ -361,13 +362,60 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
             match done {
                 Some((id, t0)) => {
                     let cycles = crate::tlb::now().wrapping_sub(t0);
-                    pc.sched.borrow_mut().end_tlb_wait(id, SysError::Ok, cycles);
+                    pc.sched.borrow_mut().end_wait(id, SysError::Ok, cycles);
                     ret(f, SysError::Ok, cycles)
                 }
                 None => ret(f, SysError::NotFound, 0),
             }
         }
         _ => ret(f, SysError::BadArgument, 0),
+    }
+}
+
+/// [`kop::IRQ_ROUTE`].
+fn irq_route(pc: &PerCore, f: &mut TrapFrame, line: u64, core: u64, vector: u64, gsi: u64) {
+    use crate::arch::ioapic::{isa_route, Signal};
+    let ioapics = pc.ioapics.borrow();
+    if ioapics.is_empty() {
+        return ret(f, SysError::NotFound, 0);
+    }
+    let vector = match u8::try_from(vector) {
+        Ok(v) if crate::irq::is_device_vector(u32::from(v)) => v,
+        _ => return ret(f, SysError::BadArgument, 0),
+    };
+    let dest = pc
+        .mesh
+        .get()
+        .zip(u32::try_from(core).ok())
+        .and_then(|(m, c)| m.apic_id(pc, c))
+        .or_else(|| (core == u64::from(pc.core_id)).then_some(pc.apic_id));
+    let Some(dest) = dest else {
+        return ret(f, SysError::BadArgument, 0);
+    };
+    let (gsi, signal) = if gsi == 0 {
+        match u8::try_from(line) {
+            Ok(irq) if irq < 16 => isa_route(irq, &pc.isa_overrides.borrow()),
+            _ => return ret(f, SysError::BadArgument, 0),
+        }
+    } else {
+        match u32::try_from(line) {
+            // PCI interrupts: level-triggered, active low.
+            Ok(g) => (
+                g,
+                Signal {
+                    level: true,
+                    active_low: true,
+                },
+            ),
+            Err(_) => return ret(f, SysError::BadArgument, 0),
+        }
+    };
+    match ioapics.iter().find(|a| a.handles(gsi)) {
+        Some(a) => match a.route(gsi, vector, dest, signal) {
+            Ok(()) => ret(f, SysError::Ok, u64::from(gsi)),
+            Err(_) => ret(f, SysError::BadArgument, 0),
+        },
+        None => ret(f, SysError::NotFound, 0),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod capspace;
 pub mod console;
 pub mod dispatcher;
 pub mod heap;
+pub mod irq;
 pub mod kchan;
 pub mod kernel_op;
 pub mod loader;

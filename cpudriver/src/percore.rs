@@ -74,6 +74,12 @@ pub struct PerCore {
     pub tlb: RefCell<crate::tlb::TlbState>,
     /// IPI shootdown request numbers (used from the interrupt handler).
     pub tlb_mailbox: crate::tlb::Mailbox,
+    /// Device interrupt vectors bound to drivers of this core.
+    pub irqs: RefCell<crate::irq::Irqs>,
+    /// The I/O APICs (the boot core only: it alone programs them).
+    pub ioapics: RefCell<alloc::vec::Vec<crate::arch::ioapic::IoApic>>,
+    /// ISA interrupt source overrides (the boot core only).
+    pub isa_overrides: RefCell<alloc::vec::Vec<crate::arch::ioapic::IsaOverride>>,
 }
 
 impl PerCore {
@@ -108,6 +114,9 @@ impl PerCore {
             boot_programs: RefCell::new(alloc::vec::Vec::new()),
             tlb: RefCell::new(crate::tlb::TlbState::default()),
             tlb_mailbox: crate::tlb::Mailbox::default(),
+            irqs: RefCell::new(crate::irq::Irqs::default()),
+            ioapics: RefCell::new(alloc::vec::Vec::new()),
+            isa_overrides: RefCell::new(alloc::vec::Vec::new()),
         }
     }
 

@@ -100,7 +100,9 @@ pub fn dispatch(f: &mut TrapFrame) {
                 pc.sched.borrow_mut().write_current(va, &bytes)
             };
             match crate::capspace::invoke(root, f.rdi, f.rsi, [f.rdx, f.r10, f.r8, f.r9], write) {
-                Ok(v) => ret(f, SysError::Ok, v),
+                Ok(crate::capspace::Invoked::Value(v)) => ret(f, SysError::Ok, v),
+                Ok(crate::capspace::Invoked::IrqBind(vector)) => irq_bind(pc, f, vector),
+                Ok(crate::capspace::Invoked::IrqWait(vector)) => irq_wait(pc, f, vector),
                 Err(e) => ret(f, SysError::CapFailed, e as u64),
             }
         }
@@ -219,7 +221,7 @@ fn tlb_unmap(pc: &crate::percore::PerCore, f: &mut TrapFrame) {
     };
     ret(f, SysError::Ok, 0);
     let mut sched = pc.sched.borrow_mut();
-    let Some(id) = sched.block_current_tlb(f) else {
+    let Some(id) = sched.block_current(f) else {
         return;
     };
     let request = crate::tlb::Request {
@@ -235,6 +237,51 @@ fn tlb_unmap(pc: &crate::percore::PerCore, f: &mut TrapFrame) {
     drop(sched);
     if !switched {
         reschedule(f);
+    }
+}
+
+fn irq_bind(pc: &crate::percore::PerCore, f: &mut TrapFrame, vector: u32) {
+    let Some(id) = pc.sched.borrow().current_id() else {
+        return ret(f, SysError::BadArgument, 0);
+    };
+    match pc.irqs.borrow_mut().bind(vector, id) {
+        Ok(()) => ret(f, SysError::Ok, 0),
+        Err(e) => ret(f, SysError::CapFailed, e as u64),
+    }
+}
+
+/// Wait for a bound interrupt: at once if some came, else blocked until one does.
+fn irq_wait(pc: &crate::percore::PerCore, f: &mut TrapFrame, vector: u32) {
+    let Some(id) = pc.sched.borrow().current_id() else {
+        return ret(f, SysError::BadArgument, 0);
+    };
+    let r = pc.irqs.borrow_mut().wait(vector, id);
+    match r {
+        Ok(Some(n)) => ret(f, SysError::Ok, n),
+        Ok(None) => {
+            ret(f, SysError::Ok, 0);
+            pc.sched.borrow_mut().block_current(f);
+            reschedule(f);
+        }
+        Err(e) => ret(f, SysError::CapFailed, e as u64),
+    }
+}
+
+/// A device interrupt on `vector`: counted for the driver that bound it, which resumes at
+/// once if it waits (`frame`, when a dispatcher was interrupted, is switched to it).
+pub fn device_interrupt(vector: u32, frame: Option<&mut TrapFrame>) {
+    let pc = crate::percore::current();
+    let woken = pc.irqs.borrow_mut().fire(vector);
+    let Some((id, n)) = woken else { return };
+    let mut sched = pc.sched.borrow_mut();
+    if sched.end_wait(id, SysError::Ok, n) {
+        if let Some(f) = frame {
+            sched.save_preempted(f);
+            if !sched.switch_to_id(f, id) {
+                drop(sched);
+                reschedule(f);
+            }
+        }
     }
 }
 

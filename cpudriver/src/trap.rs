@@ -103,6 +103,10 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
             log::error!("local APIC error interrupt");
             eoi();
         }
+        v if crate::irq::is_device_vector(u32::from(v)) => {
+            eoi();
+            crate::syscall::device_interrupt(u32::from(v), None);
+        }
         v => {
             log::warn!("unexpected interrupt vector {v} at rip {:#x}", frame.rip);
             eoi();
@@ -166,6 +170,10 @@ fn user_trap(vector: u8, frame: &mut TrapFrame) {
             eoi();
         }
         SPURIOUS_VECTOR => {}
+        v if crate::irq::is_device_vector(u32::from(v)) => {
+            eoi();
+            crate::syscall::device_interrupt(u32::from(v), Some(frame));
+        }
         _ => eoi(),
     }
 }

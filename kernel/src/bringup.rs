@@ -56,6 +56,37 @@ fn enable_apic(frames: &mut FrameAllocator, phys_offset: u64) -> LocalApic {
     unsafe { apic.enable() }
 }
 
+/// Map the I/O APICs (device window slots from 1) for the boot core's CPU driver, which
+/// alone programs them; every entry starts masked.
+fn map_io_apics(frames: &mut FrameAllocator, phys_offset: u64, machine: &Machine) {
+    let pc = percore::current();
+    let mut ioapics = pc.ioapics.borrow_mut();
+    for (i, &(address, gsi_base)) in machine.io_apics.iter().enumerate().take(8) {
+        // SAFETY: boot core before other cores run; the I/O APIC page is device memory.
+        let va = match unsafe {
+            crate::paging::map_device(frames, phys_offset, 1 + i as u64, u64::from(address))
+        } {
+            Ok(va) => va + u64::from(address & 0xfff),
+            Err(e) => {
+                log::warn!("I/O APIC at {address:#x} not mapped: {e:?}");
+                continue;
+            }
+        };
+        // SAFETY: `va` maps its registers uncached for good; only this core uses them.
+        let a = unsafe { cpudriver::arch::ioapic::IoApic::new(va, gsi_base) };
+        for gsi in a.gsi_base..a.gsi_base + a.entries {
+            a.mask(gsi);
+        }
+        log::info!(
+            "I/O APIC at {address:#x}: GSIs {}..{}",
+            a.gsi_base,
+            a.gsi_base + a.entries - 1
+        );
+        ioapics.push(a);
+    }
+    *pc.isa_overrides.borrow_mut() = machine.isa_overrides.clone();
+}
+
 /// What the boot core knows once the other cores are up.
 pub struct BootStatus {
     /// The summary so far (`cores=.. nodes=.. madt_entries=..`).
@@ -104,6 +135,7 @@ pub fn bring_up(boot_info: &BootInfo, mut frames: FrameAllocator, phys_offset: u
     let machine = crate::discover::machine(boot_info, phys_offset, apic.id());
     let enabled = machine.cores.len();
     pc.node.set(machine.cores[0].node);
+    map_io_apics(&mut frames, phys_offset, &machine);
 
     // Per-core memory pools, each from the core's own node.
     let core_lists: Vec<Vec<u32>> = machine

@@ -44,6 +44,8 @@ fn boot_core_only(boot_info: &BootInfo, bsp_apic: u32) -> Machine {
             ranges: crate::bringup::all_memory(boot_info),
         }],
         distances: vec![],
+        io_apics: vec![],
+        isa_overrides: vec![],
     }
 }
 
@@ -102,6 +104,16 @@ fn from_topology(t: &Topology, boot_info: &BootInfo, bsp_apic: u32) -> Machine {
         madt_entries: t.cpus.len(),
         nodes,
         distances,
+        io_apics: t.io_apics.iter().map(|a| (a.address, a.gsi_base)).collect(),
+        isa_overrides: t
+            .isa_overrides
+            .iter()
+            .map(|o| cpudriver::arch::ioapic::IsaOverride {
+                irq: o.irq,
+                gsi: o.gsi,
+                flags: o.flags,
+            })
+            .collect(),
     }
 }
 

@@ -38,6 +38,10 @@ pub struct Machine {
     pub nodes: Vec<NodeDesc>,
     /// Distance between two proximity domains.
     pub distances: Vec<(u32, u32, u32)>,
+    /// I/O APICs: (register base, first GSI).
+    pub io_apics: Vec<(u32, u32)>,
+    /// ISA interrupt source overrides.
+    pub isa_overrides: Vec<cpudriver::arch::ioapic::IsaOverride>,
 }
 
 impl Machine {

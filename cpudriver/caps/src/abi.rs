@@ -295,6 +295,18 @@ pub enum CapOp {
     Map = 7,
     /// Remove a mapping from the invoked page table.
     Unmap = 8,
+    /// Read an I/O port of the invoked IO capability: `a0` = port, `a1` = width in bytes
+    /// (1, 2 or 4); the value comes back in `rdx`.
+    IoIn = 9,
+    /// Write `a2` to an I/O port of the invoked IO capability: `a0` = port, `a1` = width.
+    IoOut = 10,
+    /// Deliver the invoked IRQ capability's vector on this core to the calling dispatcher
+    /// (until it ends); a vector has one receiver.
+    IrqBind = 11,
+    /// Wait for the invoked IRQ capability's vector (bound by the caller): returns at once
+    /// with the number of interrupts since the last wait if any came, else blocks until one
+    /// does.
+    IrqWait = 12,
 }
 
 impl From<CapOp> for u64 {
@@ -315,6 +327,10 @@ impl TryFrom<u64> for CapOp {
             6 => CapOp::Identify,
             7 => CapOp::Map,
             8 => CapOp::Unmap,
+            9 => CapOp::IoIn,
+            10 => CapOp::IoOut,
+            11 => CapOp::IrqBind,
+            12 => CapOp::IrqWait,
             _ => return Err(CapError::InvalidOperation),
         })
     }

@@ -4,6 +4,7 @@
 use crate::abi::{
     unpack_map_word, unpack_retype_word, CapError, CapIdentity, CapOp, CapRef, Dest, Rights,
 };
+use crate::cap::Object;
 use crate::state::{CapState, DeleteReport, Mapping, Origin, Retype, Retyped, Slot};
 
 /// The result of an invocation, for the kernel to act on.
@@ -21,6 +22,27 @@ pub enum Outcome {
     Mapped(Mapping),
     /// Unmap: clear these entries (and flush TLBs).
     Unmapped(Mapping),
+    /// Port I/O the capability allows: read (`value` ignored) or write `value`.
+    Io {
+        /// The port.
+        port: u16,
+        /// Width in bytes: 1, 2 or 4.
+        width: u8,
+        /// Whether it is a write.
+        write: bool,
+        /// The value to write.
+        value: u32,
+    },
+    /// Bind interrupt vector `vector` to the caller.
+    IrqBind {
+        /// The vector.
+        vector: u32,
+    },
+    /// Wait for interrupt vector `vector`.
+    IrqWait {
+        /// The vector.
+        vector: u32,
+    },
 }
 
 impl Outcome {
@@ -98,6 +120,41 @@ impl CapState {
                 let (entry, pages, _) = unpack_map_word(a0)?;
                 self.unmap(slot, entry, pages).map(Outcome::Unmapped)
             }
+            CapOp::IoIn | CapOp::IoOut => {
+                let cap = self.cap(slot)?;
+                let write = op == CapOp::IoOut;
+                let needed = if write { Rights::WRITE } else { Rights::READ };
+                let Object::Io { first, last } = cap.object else {
+                    return Err(CapError::WrongType);
+                };
+                if !cap.rights.contains(needed) {
+                    return Err(CapError::InsufficientRights);
+                }
+                let width = match a1 {
+                    1 | 2 | 4 => a1 as u8,
+                    _ => return Err(CapError::InvalidArgument),
+                };
+                let port = u16::try_from(a0).map_err(|_| CapError::OutOfRange)?;
+                let end = u32::from(port) + u32::from(width) - 1;
+                if port < first || end > u32::from(last) {
+                    return Err(CapError::OutOfRange);
+                }
+                if write && width < 4 && a2 >> (8 * u32::from(width)) != 0 {
+                    return Err(CapError::InvalidArgument);
+                }
+                let value = u32::try_from(a2).map_err(|_| CapError::InvalidArgument)?;
+                Ok(Outcome::Io {
+                    port,
+                    width,
+                    write,
+                    value,
+                })
+            }
+            CapOp::IrqBind | CapOp::IrqWait => match self.cap(slot)?.object {
+                Object::Irq { vector } if op == CapOp::IrqBind => Ok(Outcome::IrqBind { vector }),
+                Object::Irq { vector } => Ok(Outcome::IrqWait { vector }),
+                _ => Err(CapError::WrongType),
+            },
         }
     }
 }

@@ -1073,3 +1073,86 @@ fn revoke_range_deletes_what_lies_inside_and_keeps_ancestors() {
     assert_eq!(e.s.revoke_range(base, 0), Err(E::InvalidSize));
     assert_eq!(e.s.revoke_range(u64::MAX, 2), Err(E::InvalidSize));
 }
+
+#[test]
+fn port_io_and_irq_operations() {
+    let mut e = Env::new();
+    let root = e.root;
+    let k = e.slot(30);
+    e.s.insert_original(k, Object::Kernel).unwrap();
+    e.s.retype(k, retype(T::Io, 0x3f8, 8, 1), e.slot(50), Origin::User)
+        .unwrap();
+    e.s.retype(k, retype(T::Irq, 0x40, 1, 1), e.slot(51), Origin::User)
+        .unwrap();
+    let cap = |a: u32| CapRef::with_depth(a, 8).pack();
+    let io = |s: &mut CapState, op: CapOp, port: u64, width: u64, value: u64| {
+        s.invoke(root, cap(50), op as u64, [port, width, value, 0])
+    };
+    assert_eq!(
+        io(&mut e.s, CapOp::IoIn, 0x3fd, 1, 0),
+        Ok(Outcome::Io {
+            port: 0x3fd,
+            width: 1,
+            write: false,
+            value: 0
+        })
+    );
+    assert_eq!(
+        io(&mut e.s, CapOp::IoOut, 0x3f8, 1, 0x41),
+        Ok(Outcome::Io {
+            port: 0x3f8,
+            width: 1,
+            write: true,
+            value: 0x41
+        })
+    );
+    // Outside the range, straddling its end, bad widths, values too wide.
+    assert_eq!(
+        io(&mut e.s, CapOp::IoIn, 0x3f7, 1, 0),
+        Err(CapError::OutOfRange)
+    );
+    assert_eq!(
+        io(&mut e.s, CapOp::IoIn, 0x3fe, 4, 0),
+        Err(CapError::OutOfRange)
+    );
+    assert_eq!(
+        io(&mut e.s, CapOp::IoIn, 0x1_0000, 1, 0),
+        Err(CapError::OutOfRange)
+    );
+    assert_eq!(
+        io(&mut e.s, CapOp::IoIn, 0x3f8, 3, 0),
+        Err(CapError::InvalidArgument)
+    );
+    assert_eq!(
+        io(&mut e.s, CapOp::IoOut, 0x3f8, 1, 0x100),
+        Err(CapError::InvalidArgument)
+    );
+    // Without the write right only reads are allowed.
+    e.s.mint(e.slot(50), e.slot(52), Rights::READ, 0).unwrap();
+    assert!(e
+        .s
+        .invoke(root, cap(52), CapOp::IoIn as u64, [0x3f8, 1, 0, 0])
+        .is_ok());
+    assert_eq!(
+        e.s.invoke(root, cap(52), CapOp::IoOut as u64, [0x3f8, 1, 0, 0]),
+        Err(CapError::InsufficientRights)
+    );
+    // IRQ operations on the IRQ capability only.
+    assert_eq!(
+        e.s.invoke(root, cap(51), CapOp::IrqBind as u64, [0; 4]),
+        Ok(Outcome::IrqBind { vector: 0x40 })
+    );
+    assert_eq!(
+        e.s.invoke(root, cap(51), CapOp::IrqWait as u64, [0; 4]),
+        Ok(Outcome::IrqWait { vector: 0x40 })
+    );
+    assert_eq!(
+        e.s.invoke(root, cap(50), CapOp::IrqWait as u64, [0; 4]),
+        Err(CapError::WrongType)
+    );
+    assert_eq!(
+        e.s.invoke(root, cap(51), CapOp::IoIn as u64, [0x3f8, 1, 0, 0]),
+        Err(CapError::WrongType)
+    );
+    e.check();
+}

@@ -5,6 +5,7 @@ pub mod apic;
 pub mod cpu;
 pub mod gdt;
 pub mod idt;
+pub mod ioapic;
 pub mod qemu;
 pub mod syscall;
 pub mod tsc;

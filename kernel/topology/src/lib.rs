@@ -211,6 +211,19 @@ pub struct IoApic {
     pub gsi_base: u32,
 }
 
+/// An ISA interrupt the MADT routes differently from the identity mapping (an "interrupt
+/// source override").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IsaOverride {
+    /// ISA IRQ number.
+    pub irq: u8,
+    /// Global system interrupt it arrives at.
+    pub gsi: u32,
+    /// MPS INTI flags: bits 0-1 polarity (0 bus default, 1 high, 3 low), bits 2-3 trigger
+    /// mode (0 bus default, 1 edge, 3 level).
+    pub flags: u16,
+}
+
 /// A four-byte ACPI table signature, kept as raw bytes (corrupt tables may carry non-ASCII
 /// signatures; [`fmt::Display`] escapes them).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -552,6 +565,8 @@ pub struct Topology {
     pub local_apic_address: u64,
     /// I/O APICs from the MADT.
     pub io_apics: Vec<IoApic>,
+    /// ISA interrupt source overrides from the MADT.
+    pub isa_overrides: Vec<IsaOverride>,
     /// The HPET, if there is a valid HPET table.
     pub hpet: Option<Hpet>,
     /// ECAM segments from the MCFG (empty without one).

@@ -53,6 +53,7 @@ pub(crate) struct MadtInfo {
     pub cpus: Vec<MadtCpu>,
     pub local_apic_address: u64,
     pub io_apics: Vec<IoApic>,
+    pub isa_overrides: Vec<crate::IsaOverride>,
 }
 
 /// The size the `acpi` crate's type for a MADT entry type needs, `None` for types it skips.
@@ -166,6 +167,13 @@ pub(crate) fn parse_madt<M: PhysMemory>(
                 address: e.io_apic_address,
                 gsi_base: e.global_system_interrupt_base,
             }),
+            MadtEntry::InterruptSourceOverride(e) if e.bus == 0 => {
+                info.isa_overrides.push(crate::IsaOverride {
+                    irq: e.irq,
+                    gsi: e.global_system_interrupt,
+                    flags: e.flags,
+                })
+            }
             MadtEntry::LocalApicAddressOverride(e) => {
                 info.local_apic_address = e.local_apic_address;
             }
@@ -490,6 +498,7 @@ pub(crate) fn assemble(
         package_source,
         local_apic_address: madt.local_apic_address,
         io_apics: madt.io_apics,
+        isa_overrides: madt.isa_overrides,
         hpet,
         mcfg,
         warnings,

@@ -329,6 +329,11 @@ pub mod kop {
     pub const TLB_DONE: u64 = 17;
     /// Where core `rsi` is: `rdx` = `package << 32 | node`.
     pub const PLACE: u64 = 18;
+    /// Route an interrupt line to vector `r10` (a device vector, `0x30..=0xef`) of core
+    /// `rdx`: `rsi` = ISA IRQ number if `r8` = 0 (MADT overrides applied), else the
+    /// global system interrupt. Only on the boot core, whose CPU driver programs the I/O
+    /// APICs. Returns the GSI.
+    pub const IRQ_ROUTE: u64 = 19;
     /// Copy bytes `[r10, r10 + rdx)` of the machine's facts for the SKB (Prolog text made
     /// at boot: cores, nodes, distances, memory, URPC latencies) to `rsi`; returns how
     /// many were copied (0 past the end). Only the boot core has them.
