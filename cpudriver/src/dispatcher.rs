@@ -557,6 +557,30 @@ impl Scheduler {
         }
     }
 
+    /// End dispatcher `id`, which is not the one running; false if there is no such live
+    /// dispatcher.
+    pub fn kill_id(&mut self, frames: &mut FrameAllocator, id: u32) -> bool {
+        let Some(i) = self
+            .dispatchers
+            .iter()
+            .position(|d| d.id == id && d.state == DispatcherState::Runnable)
+        else {
+            return false;
+        };
+        let caller = self.current;
+        if caller == Some(i) {
+            return false;
+        }
+        self.current = Some(i);
+        self.kill_current(frames);
+        self.current = caller;
+        // Back in the caller's address space (the kill left the dying one).
+        if let Some(c) = caller {
+            load_address_space(self.dispatchers[c].vspace.as_ref().map_or(0, |v| v.pml4));
+        }
+        true
+    }
+
     /// Pick the next runnable dispatcher round-robin after the current one, switch to its
     /// address space and write its state into `f`. Returns false when none can run.
     pub fn switch_next(&mut self, f: &mut TrapFrame) -> bool {

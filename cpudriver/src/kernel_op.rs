@@ -319,11 +319,77 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
                 .get()
                 .zip(u32::try_from(a0).ok())
                 .and_then(|(m, c)| m.place(pc, c));
-            match place {
-                Some((package, node)) => {
-                    ret(f, SysError::Ok, u64::from(package) << 32 | u64::from(node))
-                }
+            let apic = pc
+                .mesh
+                .get()
+                .zip(u32::try_from(a0).ok())
+                .and_then(|(m, c)| m.apic_id(pc, c));
+            match place.zip(apic) {
+                Some(((package, node), apic)) => ret(
+                    f,
+                    SysError::Ok,
+                    u64::from(apic) << 40
+                        | u64::from(package & 0xf_ffff) << 20
+                        | u64::from(node & 0xf_ffff),
+                ),
                 None => ret(f, SysError::BadArgument, 0),
+            }
+        }
+        kop::SHUTDOWN => {
+            log::info!(
+                "core {}: {} requested by the monitor (status {a1})",
+                pc.core_id,
+                if a0 == 1 { "reset" } else { "power-off" }
+            );
+            match a0 {
+                0 => crate::arch::power::power_off(a1 == 0),
+                1 => crate::arch::power::reset(),
+                _ => ret(f, SysError::BadArgument, 0),
+            }
+        }
+        kop::LOG_LEVEL => {
+            let level = match a0 {
+                1 => log::LevelFilter::Error,
+                2 => log::LevelFilter::Warn,
+                3 => log::LevelFilter::Info,
+                4 => log::LevelFilter::Debug,
+                5 => log::LevelFilter::Trace,
+                _ => return ret(f, SysError::BadArgument, 0),
+            };
+            log::set_max_level(level);
+            ret(f, SysError::Ok, 0)
+        }
+        kop::KILL => {
+            let Ok(id) = u32::try_from(a0) else {
+                return ret(f, SysError::BadArgument, 0);
+            };
+            if Some(id) == pc.monitor.get() {
+                return ret(f, SysError::NotPermitted, 0);
+            }
+            let mut frames = pc.frames.borrow_mut();
+            if pc.sched.borrow_mut().kill_id(&mut frames, id) {
+                log::info!("core {}: dispatcher {id} killed by request", pc.core_id);
+                ret(f, SysError::Ok, 0)
+            } else {
+                ret(f, SysError::NotFound, 0)
+            }
+        }
+        kop::MEM_FREE => ret(f, SysError::Ok, pc.frames.borrow().free_bytes()),
+        kop::CAP_GIVE => {
+            let Some(droot) = root_of(pc, a0) else {
+                return ret(f, SysError::NotFound, 0);
+            };
+            let mut caps = pc.caps.borrow_mut();
+            let r = caps.as_mut().ok_or(CapError::InvalidRoot).and_then(|c| {
+                let src = c.state.resolve(root, CapRef::unpack(a1)?)?;
+                let index = u32::try_from(a2).map_err(|_| CapError::OutOfRange)?;
+                let cnode = c.state.cnode_of(droot)?;
+                c.state.copy(src, Slot { cnode, index })
+            });
+            drop(caps);
+            match r {
+                Ok(()) => ret(f, SysError::Ok, 0),
+                Err(e) => cap_err(f, e),
             }
         }
         kop::TLB_NEXT => {

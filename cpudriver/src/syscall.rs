@@ -41,7 +41,7 @@ pub fn dispatch(f: &mut TrapFrame) {
                 }
             }
             let text = core::str::from_utf8(&buf[..len]).unwrap_or("<invalid UTF-8>");
-            log::info!("{name}: {}", text.trim_end());
+            crate::console::program_line(&name, text.trim_end());
             ret(f, SysError::Ok, len as u64);
         }
         Some(Syscall::CoreId) => {

@@ -136,3 +136,28 @@ pub fn unmap(table: CapRef, entry: u16, pages: u16) -> Result<u64, CapError> {
         [abi::pack_map_word(entry, pages, Rights::empty()), 0, 0, 0],
     )
 }
+
+/// Read `width` bytes (1, 2 or 4) from I/O port `port` through IO capability `io`.
+pub fn io_in(io: CapRef, port: u16, width: u8) -> Result<u32, CapError> {
+    invoke(io, CapOp::IoIn, [u64::from(port), u64::from(width), 0, 0]).map(|v| v as u32)
+}
+
+/// Write `value` (`width` bytes) to I/O port `port` through IO capability `io`.
+pub fn io_out(io: CapRef, port: u16, width: u8, value: u32) -> Result<(), CapError> {
+    invoke(
+        io,
+        CapOp::IoOut,
+        [u64::from(port), u64::from(width), u64::from(value), 0],
+    )
+    .map(|_| ())
+}
+
+/// Receive the interrupt vector of IRQ capability `irq` on this core.
+pub fn irq_bind(irq: CapRef) -> Result<(), CapError> {
+    invoke(irq, CapOp::IrqBind, [0; 4]).map(|_| ())
+}
+
+/// Wait for the bound vector of `irq`; returns how many interrupts came.
+pub fn irq_wait(irq: CapRef) -> Result<u64, CapError> {
+    invoke(irq, CapOp::IrqWait, [0; 4])
+}

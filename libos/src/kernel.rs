@@ -251,5 +251,49 @@ pub fn tlb_done(token: u64) -> Result<u64, KernelError> {
 
 /// Core `core`'s package and NUMA node.
 pub fn place(core: u32) -> Result<(u32, u32), KernelError> {
-    op(kop::PLACE, u64::from(core), 0, 0, 0).map(|w| ((w >> 32) as u32, w as u32))
+    place_full(core).map(|(_, p, n)| (p, n))
+}
+
+/// Core `core`'s APIC id, package and NUMA node.
+pub fn place_full(core: u32) -> Result<(u32, u32, u32), KernelError> {
+    op(kop::PLACE, u64::from(core), 0, 0, 0).map(|w| {
+        (
+            (w >> 40) as u32,
+            ((w >> 20) & 0xf_ffff) as u32,
+            (w & 0xf_ffff) as u32,
+        )
+    })
+}
+
+/// Power the machine off (`reset` false) or reset it, with a clean (`status` 0) or failed
+/// end.
+pub fn shutdown(reset: bool, status: u64) -> Result<(), KernelError> {
+    op(kop::SHUTDOWN, u64::from(reset), status, 0, 0).map(|_| ())
+}
+
+/// Set the kernel log level (1 error .. 5 trace).
+pub fn log_level(level: u64) -> Result<(), KernelError> {
+    op(kop::LOG_LEVEL, level, 0, 0, 0).map(|_| ())
+}
+
+/// End dispatcher `id` of this core.
+pub fn kill(id: u32) -> Result<(), KernelError> {
+    op(kop::KILL, u64::from(id), 0, 0, 0).map(|_| ())
+}
+
+/// Free bytes of this core's memory pool.
+pub fn mem_free() -> Result<u64, KernelError> {
+    op(kop::MEM_FREE, 0, 0, 0, 0)
+}
+
+/// Copy this monitor's capability `cap` into root slot `slot` of dispatcher `dispatcher`.
+pub fn cap_give(dispatcher: u32, cap: CapRef, slot: u32) -> Result<(), KernelError> {
+    op(
+        kop::CAP_GIVE,
+        u64::from(dispatcher),
+        cap.pack(),
+        u64::from(slot),
+        0,
+    )
+    .map(|_| ())
 }

@@ -70,6 +70,24 @@ pub mod op {
     /// capability window (a spanned program): message = `"PROGRAM ARGS"`; unmaps in the
     /// window are shot down on that core from then on. Ticket; the result is its domain.
     pub const SPAN: u64 = 20;
+    /// The machine's cores from core `argument` on, a page at a time: words
+    /// `[OK, then per core: core, APIC id, package, node, monitor up (0/1)]`.
+    pub const CORES_INFO: u64 = 21;
+    /// The domains of the replica as text lines `CORE:ID PROGRAM`, from byte `argument`:
+    /// the reply message is `[OK]` followed by at most 1000 bytes.
+    pub const PS: u64 = 22;
+    /// Free memory of core `argument`: `[OK, bytes, node]`. Ticket when remote.
+    pub const MEM: u64 = 23;
+    /// End domain `argument`. Ticket when remote.
+    pub const KILL: u64 = 24;
+    /// Capabilities of domain `argument` from the root slot in message word 0:
+    /// `[OK, next slot (256 = done), then per capability: slot, type, base, bytes]`.
+    /// Ticket when remote.
+    pub const CAPS: u64 = 25;
+    /// Set the kernel log level to `argument` (1 error .. 5 trace).
+    pub const LOG: u64 = 26;
+    /// Power off (`argument` = 0) or reset (1); message word 0 = status (0 = success).
+    pub const POWER: u64 = 27;
 }
 
 /// Status words.
@@ -174,6 +192,28 @@ pub fn request(op: u64, arg: u64, msg: &[u8]) -> (u64, Vec<u64>) {
         // Not listening yet (a program can start before its monitor) or serving another call.
         Err(lrpc::CallError::Unavailable) => (MonError::Unavailable as u64, Vec::new()),
     }
+}
+
+/// A request whose reply is `[status]` followed by bytes (for example [`op::PS`]),
+/// retried while the monitor is busy: `(status, bytes)`.
+pub fn request_bytes(op: u64, arg: u64, msg: &[u8]) -> Result<(u64, Vec<u8>), MonError> {
+    let mut reply = alloc::vec![0u8; ::abi::MAX_MSG];
+    for _ in 0..10_000 {
+        match lrpc::call_msg(endpoint(), op, arg, msg, &mut reply) {
+            Ok((_, n)) if n >= 8 => {
+                let st = u64::from_le_bytes(reply[..8].try_into().unwrap_or([0xff; 8]));
+                // Busy, or still starting (a program may run before its monitor is up).
+                if st == MonError::Busy as u64 || st == MonError::NotReady as u64 {
+                    crate::yield_now();
+                    continue;
+                }
+                return Ok((st, reply[8..n].to_vec()));
+            }
+            Ok((lrpc::BUSY, 0)) | Err(lrpc::CallError::Unavailable) => crate::yield_now(),
+            Ok(_) | Err(lrpc::CallError::Cap(_)) => return Err(MonError::BadRequest),
+        }
+    }
+    Err(MonError::Busy)
 }
 
 /// Make a request and, if it answers with a ticket, poll it (yielding) until done; the

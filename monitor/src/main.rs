@@ -8,12 +8,14 @@
 //! of capability operations. Its programs reach it by LRPC (`libos::monitor`); it answers
 //! at once, with a ticket for anything that takes messages, and never blocks: one event
 //! loop handles channels, kernel events and retries, and sleeps (armed for notification)
-//! when there is nothing to do.
+//! when there is nothing to do. The monitor of core 0 also starts the SKB service and the
+//! device drivers.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+mod drivers;
 mod links;
 mod service;
 
@@ -46,6 +48,7 @@ fn serve(badge: u64, op: u64, arg: u64, _arg2: u64) -> u64 {
         op::ECHO => return arg.wrapping_add(1),
         op::CORE => return u64::from(libos::core_id()),
         op::FACTS => return facts(arg),
+        op::PS => return ps(arg),
         op::CAP_ECHO => return cap_echo(),
         // The event loop was preempted inside the allocator: no allocation now.
         _ if libos::heap::is_busy() => return libos::lrpc::BUSY,
@@ -81,6 +84,30 @@ fn cap_echo() -> u64 {
     buf[8..16].copy_from_slice(&w[0].to_le_bytes());
     buf[16..].copy_from_slice(&w[1].to_le_bytes());
     libos::lrpc::set_reply(&buf);
+    st
+}
+
+/// The domain list as text from byte `offset` (see `op::PS`).
+fn ps(offset: u64) -> u64 {
+    if libos::heap::is_busy() {
+        return libos::lrpc::BUSY;
+    }
+    let text = match STATE.try_lock() {
+        Some(g) => match g.as_ref() {
+            Some(m) => m.ps_text(offset),
+            None => return reply_status(MonError::NotReady as u64),
+        },
+        None => return reply_status(MonError::Busy as u64),
+    };
+    let mut buf = Vec::with_capacity(8 + text.len());
+    buf.extend_from_slice(&status::OK.to_le_bytes());
+    buf.extend_from_slice(&text);
+    libos::lrpc::set_reply(&buf);
+    status::OK
+}
+
+fn reply_status(st: u64) -> u64 {
+    libos::lrpc::set_reply(&st.to_le_bytes());
     st
 }
 
@@ -166,6 +193,7 @@ fn main() -> i32 {
                     Ok(id) => println!("monitor: started the SKB service (dispatcher {id})"),
                     Err(e) => println!("monitor: cannot start the SKB service: {e:?}"),
                 }
+                drivers::start();
             }
         }
         if !busy {

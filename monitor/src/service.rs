@@ -17,6 +17,7 @@ use monitor_proto::{
 
 use crate::links::{Incoming, Links};
 
+mod admin;
 mod tlb;
 
 /// Request kinds between monitors ([`MonMsg::Request`]).
@@ -40,6 +41,13 @@ pub mod kind {
     /// Start a dispatcher sharing the sender's program's capability window: payload = the
     /// page table's identity (5 words) then `"PROGRAM ARGS"`; reply payload = the domain.
     pub const SPAN: u16 = 7;
+    /// This core's free memory: reply payload words `[bytes, node]`.
+    pub const MEM: u16 = 8;
+    /// End a domain of this core: payload words `[domain]`.
+    pub const KILL: u16 = 9;
+    /// A domain's capabilities: payload words `[domain, first slot]`; reply as
+    /// `op::CAPS`.
+    pub const CAPS: u16 = 10;
 }
 
 /// The domain id of dispatcher `id` of core `core`.
@@ -654,6 +662,19 @@ impl Monitor {
                     println!("monitor: bad shootdown message from core {from}; dropped");
                 }
             }
+            kind::MEM | kind::KILL | kind::CAPS => {
+                let w = words(payload);
+                let r = match (kind, w.as_slice()) {
+                    (kind::MEM, []) => self.mem_here(),
+                    (kind::KILL, [d]) => self.kill_here(*d).map(|()| Vec::new()),
+                    (kind::CAPS, [d, from]) => self.caps_here(*d, *from),
+                    _ => Err((MonError::BadRequest, Vec::new())),
+                };
+                match r {
+                    Ok(w) => self.reply(from, req, status::OK, bytes_of(&w)),
+                    Err((s, extra)) => self.reply(from, req, s as u64, bytes_of(&extra)),
+                }
+            }
             kind::SPAN => match self.span_here(payload) {
                 Ok(id) => {
                     let d = Deferred::Reply {
@@ -857,6 +878,12 @@ impl Monitor {
             op::CAP_SEND => self.cap_send(caller, arg, msg).unwrap_or_else(refused),
             op::BIND => self.bind(caller, arg, msg).unwrap_or_else(refused),
             op::SPAN => self.span(caller, arg, msg).unwrap_or_else(refused),
+            op::CORES_INFO => self.cores_info(arg),
+            op::MEM => self.mem(arg).unwrap_or_else(refused),
+            op::KILL => self.kill(arg).unwrap_or_else(refused),
+            op::CAPS => self.caps(arg, msg).unwrap_or_else(refused),
+            op::LOG => self.log_level(arg).unwrap_or_else(refused),
+            op::POWER => self.power(arg, msg).unwrap_or_else(refused),
             op::ACCEPT => {
                 let Ok(name) = Name::from_bytes(msg) else {
                     return err(MonError::BadRequest);

@@ -6,6 +6,7 @@ pub mod cpu;
 pub mod gdt;
 pub mod idt;
 pub mod ioapic;
+pub mod power;
 pub mod qemu;
 pub mod syscall;
 pub mod tsc;

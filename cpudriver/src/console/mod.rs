@@ -40,6 +40,16 @@ struct Logger;
 
 static LOGGER: Logger = Logger;
 
+/// A program's output line (the `Print` syscall): shown whatever the log level, in the
+/// same form as an `INFO` line.
+pub fn program_line(name: &str, text: &str) {
+    let core = crate::percore::core_id();
+    without_interrupts(|| {
+        let mut c = CONSOLE.lock();
+        let _ = writeln!(c, "[c{core:02} {:5}] {name}: {text}", log::Level::Info);
+    });
+}
+
 impl log::Log for Logger {
     fn enabled(&self, metadata: &log::Metadata) -> bool {
         metadata.level() <= log::max_level()

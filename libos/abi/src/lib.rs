@@ -327,13 +327,28 @@ pub mod kop {
     /// Shootdown `rsi` is complete (every core acknowledged): the program that asked
     /// resumes.
     pub const TLB_DONE: u64 = 17;
-    /// Where core `rsi` is: `rdx` = `package << 32 | node`.
+    /// Where core `rsi` is: `rdx` = `apic_id << 40 | package << 20 | node` (each field
+    /// below 2^20, the APIC id below 2^24).
     pub const PLACE: u64 = 18;
     /// Route an interrupt line to vector `r10` (a device vector, `0x30..=0xef`) of core
     /// `rdx`: `rsi` = ISA IRQ number if `r8` = 0 (MADT overrides applied), else the
     /// global system interrupt. Only on the boot core, whose CPU driver programs the I/O
     /// APICs. Returns the GSI.
     pub const IRQ_ROUTE: u64 = 19;
+    /// Power the machine off (`rsi` = 0) or reset it (`rsi` = 1); `rdx` = 0 for a clean
+    /// end, anything else for a failed one (the status QEMU's exit device reports when the
+    /// run was started by `xtask`).
+    pub const SHUTDOWN: u64 = 20;
+    /// Set the kernel log level: `rsi` = 1 error, 2 warn, 3 info, 4 debug, 5 trace (every
+    /// core: the level is the log facade's one setting).
+    pub const LOG_LEVEL: u64 = 21;
+    /// End dispatcher `rsi` of this core (not the monitor itself).
+    pub const KILL: u64 = 22;
+    /// Free memory of this core's pool in bytes (`rdx`).
+    pub const MEM_FREE: u64 = 23;
+    /// Copy the caller's capability at address `rdx` into root slot `r10` of dispatcher
+    /// `rsi` of this core (how the monitor hands drivers their device capabilities).
+    pub const CAP_GIVE: u64 = 24;
     /// Copy bytes `[r10, r10 + rdx)` of the machine's facts for the SKB (Prolog text made
     /// at boot: cores, nodes, distances, memory, URPC latencies) to `rsi`; returns how
     /// many were copied (0 past the end). Only the boot core has them.

@@ -1,0 +1,398 @@
+//! The shell. `shell --batch 'CMD; CMD'` (what `cargo xtask run --batch` starts on core 0)
+//! runs the commands one after the other, prints each one's output, and powers the machine
+//! off with a failed status if any command failed. Parsing, the command table, line
+//! editing and tables are in `shell-core`; this program carries the commands out by asking
+//! the monitor (cores, programs, memory, capabilities, spawning, killing, log level,
+//! power), the SKB (queries, PCI devices) and by starting benchmark programs.
+//!
+//! Output goes to the kernel console (one log line per output line, prefixed `shell:`).
+//! Not yet: the interactive shell on the serial console and on framebuffer + keyboard (it
+//! needs the serial and keyboard drivers' input).
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use libos::monitor::{self, op, MonError};
+use libos::println;
+use libos::time::Deadline;
+use shell_core::{BenchKind, Command, SpawnTarget};
+
+libos::entry!(main);
+
+/// How long `bench` waits for its benchmark program, in milliseconds.
+const BENCH_PATIENCE_MS: u64 = 600_000;
+
+fn main() -> i32 {
+    let args = libos::args();
+    match args.trim().strip_prefix("--batch") {
+        Some(cmds) => batch(cmds.trim()),
+        None => {
+            println!("the interactive console needs the serial driver, which does not exist yet; use --batch");
+            1
+        }
+    }
+}
+
+/// Run a batch; power off at the end with the outcome.
+fn batch(cmds: &str) -> i32 {
+    let mut failed = 0usize;
+    let mut total = 0usize;
+    for text in shell_core::split_commands(cmds) {
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        total += 1;
+        println!("$ {text}");
+        // Powering off ends the batch: its summary first.
+        let ends = matches!(
+            shell_core::parse_line(text).first(),
+            Some(Ok(Command::Shutdown | Command::Reboot))
+        );
+        if ends {
+            println!("batch done: {total} commands, {failed} failed");
+        }
+        let r = shell_core::tokenize(text)
+            .map_err(|e| e.to_string())
+            .and_then(|t| shell_core::parse_command(&t).map_err(|e| e.to_string()))
+            .and_then(|c| run(&c, total, failed));
+        match r {
+            Ok(out) => {
+                for line in out.lines() {
+                    println!("{line}");
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("error: {e}");
+            }
+        }
+    }
+    println!("batch done: {total} commands, {failed} failed");
+    let status = u64::from(failed > 0);
+    if let Err(e) = power(0, status) {
+        println!("cannot power off: {e:?}");
+    }
+    i32::from(failed > 0)
+}
+
+fn power(how: u64, status: u64) -> Result<(), MonError> {
+    monitor::request_wait(op::POWER, how, &monitor::bytes_of(&[status])).map(|_| ())
+}
+
+fn mon_err(e: MonError) -> String {
+    format!("{e:?}")
+}
+
+/// Carry out one command; its output, or the error message.
+fn run(c: &Command, done: usize, failed: usize) -> Result<String, String> {
+    match c {
+        Command::Help => Ok(shell_core::help_text()),
+        Command::Echo(s) => Ok(s.clone()),
+        Command::Cores => cores(),
+        Command::Ps => ps(),
+        Command::Mem => mem(),
+        Command::Caps { prog } => caps(prog),
+        Command::Skb { query } => libos::skb::query(query).map_err(|e| format!("{e:?}")),
+        Command::Spawn { prog, args, target } => spawn(prog, &args.join(" "), *target),
+        Command::Kill { domain } => monitor::request_wait(op::KILL, *domain, &[])
+            .map(|_| format!("killed {}:{}", domain >> 32, domain & 0xffff_ffff))
+            .map_err(mon_err),
+        Command::Lspci => lspci(),
+        Command::Bench(k) => bench(*k),
+        Command::Log(level) => {
+            let n = match level.name() {
+                "error" => 1,
+                "warn" => 2,
+                "info" => 3,
+                "debug" => 4,
+                _ => 5,
+            };
+            monitor::request_wait(op::LOG, n, &[])
+                .map(|_| format!("log level {}", level.name()))
+                .map_err(mon_err)
+        }
+        Command::Shutdown | Command::Reboot => {
+            let reset = matches!(c, Command::Reboot);
+            power(u64::from(reset), u64::from(failed > 0)).map_err(mon_err)?;
+            Ok(format!("({done} commands so far)"))
+        }
+    }
+}
+
+/// Every core: `(core, apic, package, node, up)`.
+fn core_rows() -> Result<Vec<[u64; 5]>, String> {
+    let mut rows = Vec::new();
+    loop {
+        let w = monitor::request_wait(op::CORES_INFO, rows.len() as u64, &[]).map_err(mon_err)?;
+        if w.is_empty() {
+            break;
+        }
+        for c in w.as_chunks::<5>().0 {
+            rows.push(*c);
+        }
+        if rows.len() > 4096 {
+            break;
+        }
+    }
+    Ok(rows)
+}
+
+fn cores() -> Result<String, String> {
+    let rows: Vec<Vec<String>> = core_rows()?
+        .iter()
+        .map(|r| {
+            alloc::vec![
+                r[0].to_string(),
+                r[1].to_string(),
+                r[2].to_string(),
+                r[3].to_string(),
+                String::from(if r[4] != 0 { "up" } else { "down" }),
+            ]
+        })
+        .collect();
+    let n = rows.len();
+    Ok(format!(
+        "{}{n} cores",
+        shell_core::table(&["core", "apic", "package", "node", "monitor"], &rows)
+    ))
+}
+
+/// Every domain: `(domain, program)`.
+fn domains() -> Result<Vec<(u64, String)>, String> {
+    let mut text = Vec::new();
+    loop {
+        let (st, bytes) =
+            monitor::request_bytes(op::PS, text.len() as u64, &[]).map_err(mon_err)?;
+        if st != monitor::status::OK {
+            return Err(format!("monitor status {st}"));
+        }
+        if bytes.is_empty() {
+            break;
+        }
+        text.extend_from_slice(&bytes);
+        if text.len() > 1 << 20 {
+            break;
+        }
+    }
+    let text = core::str::from_utf8(&text).map_err(|_| String::from("bad domain list"))?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((id, name)) = line.split_once(' ') else {
+            continue;
+        };
+        let Some((c, d)) = id.split_once(':') else {
+            continue;
+        };
+        if let (Ok(c), Ok(d)) = (c.parse::<u64>(), d.parse::<u64>()) {
+            out.push((c << 32 | d, String::from(name)));
+        }
+    }
+    Ok(out)
+}
+
+fn ps() -> Result<String, String> {
+    let ds = domains()?;
+    let rows: Vec<Vec<String>> = ds
+        .iter()
+        .map(|(d, name)| {
+            alloc::vec![
+                (d >> 32).to_string(),
+                (d & 0xffff_ffff).to_string(),
+                format!("{d:#x}"),
+                name.clone(),
+            ]
+        })
+        .collect();
+    Ok(format!(
+        "{}{} programs",
+        shell_core::table(&["core", "dispatcher", "domain", "program"], &rows),
+        rows.len()
+    ))
+}
+
+fn mem() -> Result<String, String> {
+    let mut rows = Vec::new();
+    let mut nodes: Vec<(u64, u64)> = Vec::new();
+    for r in core_rows()?.iter().filter(|r| r[4] != 0) {
+        let w = monitor::request_wait(op::MEM, r[0], &[]).map_err(mon_err)?;
+        let (free, node) = (
+            w.first().copied().unwrap_or(0),
+            w.get(1).copied().unwrap_or(0),
+        );
+        match nodes.iter_mut().find(|(n, _)| *n == node) {
+            Some((_, f)) => *f += free,
+            None => nodes.push((node, free)),
+        }
+        rows.push(alloc::vec![
+            r[0].to_string(),
+            node.to_string(),
+            (free >> 20).to_string()
+        ]);
+    }
+    let mut out = shell_core::table(&["core", "node", "free MiB"], &rows);
+    let node_rows: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|(n, f)| alloc::vec![n.to_string(), (f >> 20).to_string()])
+        .collect();
+    out.push_str(&shell_core::table(&["node", "free MiB"], &node_rows));
+    Ok(out)
+}
+
+fn type_name(t: u64) -> String {
+    caps::abi::CapType::ALL
+        .iter()
+        .find(|c| **c as u64 == t)
+        .map_or_else(|| format!("type {t}"), |c| format!("{c:?}"))
+}
+
+fn caps(prog: &str) -> Result<String, String> {
+    let targets: Vec<(u64, String)> = domains()?
+        .into_iter()
+        .filter(|(d, name)| name == prog || format!("{}:{}", d >> 32, d & 0xffff_ffff) == prog)
+        .collect();
+    if targets.is_empty() {
+        return Err(format!("caps: no program `{prog}` (see ps)"));
+    }
+    let mut out = String::new();
+    for (d, name) in targets {
+        let mut rows = Vec::new();
+        let mut from = 0u64;
+        while from < 256 {
+            let w =
+                monitor::request_wait(op::CAPS, d, &monitor::bytes_of(&[from])).map_err(mon_err)?;
+            let Some((&next, rest)) = w.split_first() else {
+                break;
+            };
+            for c in rest.as_chunks::<4>().0 {
+                rows.push(alloc::vec![
+                    c[0].to_string(),
+                    type_name(c[1]),
+                    format!("{:#x}", c[2]),
+                    c[3].to_string(),
+                ]);
+            }
+            if next <= from {
+                break;
+            }
+            from = next;
+        }
+        let _ = writeln!(out, "{name} ({}:{}):", d >> 32, d & 0xffff_ffff);
+        out.push_str(&shell_core::table(
+            &["slot", "type", "base", "bytes"],
+            &rows,
+        ));
+    }
+    Ok(out)
+}
+
+fn spawn(prog: &str, args: &str, target: SpawnTarget) -> Result<String, String> {
+    let cores: Vec<u32> = match target {
+        SpawnTarget::Here => alloc::vec![libos::core_id()],
+        SpawnTarget::Core(c) => alloc::vec![c],
+        SpawnTarget::All => core_rows()?
+            .iter()
+            .filter(|r| r[4] != 0)
+            .map(|r| r[0] as u32)
+            .collect(),
+    };
+    let mut out = String::new();
+    for c in cores {
+        let d = monitor::spawn(c, prog, args)
+            .map_err(|e| format!("spawn {prog} on core {c}: {e:?}"))?;
+        let _ = writeln!(
+            out,
+            "started {prog} on core {c} as {}:{}",
+            d >> 32,
+            d & 0xffff_ffff
+        );
+    }
+    Ok(out)
+}
+
+/// Numbers of a `pci_device(...)` solution line.
+fn fact_numbers(line: &str) -> Option<[u64; 7]> {
+    let inner = line.trim().strip_prefix("pci_device(")?.strip_suffix(')')?;
+    let mut out = [0u64; 7];
+    let mut it = inner.split(',');
+    for o in &mut out {
+        *o = it.next()?.trim().parse().ok()?;
+    }
+    it.next().is_none().then_some(out)
+}
+
+fn lspci() -> Result<String, String> {
+    // The PCI driver records the devices shortly after boot, then `pci_scan_done/1`.
+    let deadline = Deadline::after_ms(60_000);
+    loop {
+        match libos::skb::query("pci_scan_done(N)") {
+            Ok(a) if !a.starts_with("0 solutions") => break,
+            Ok(_) | Err(libos::skb::SkbError::Query(_)) if !deadline.passed() => libos::yield_now(),
+            Ok(_) | Err(libos::skb::SkbError::Query(_)) => {
+                return Err(String::from(
+                    "lspci: the PCI driver has not finished its scan",
+                ))
+            }
+            Err(e) => return Err(format!("{e:?}")),
+        }
+    }
+    let answer =
+        libos::skb::query("pci_device(B, D, F, V, I, C, N)").map_err(|e| format!("{e:?}"))?;
+    let mut out = String::new();
+    let mut n = 0;
+    for f in answer.lines().filter_map(fact_numbers) {
+        let [bus, dev, func, vendor, device, class, node] = f;
+        let (c, s) = ((class >> 16) as u8, (class >> 8) as u8);
+        let _ = writeln!(
+            out,
+            "{bus:02x}:{dev:02x}.{func} {} [{:04x}]: {vendor:04x}:{device:04x} (node {node})",
+            pci::class_name(c, s),
+            class >> 8
+        );
+        n += 1;
+    }
+    if n == 0 {
+        return Err(String::from(
+            "lspci: no PCI devices in the SKB (has pcid run?)",
+        ));
+    }
+    let _ = write!(out, "{n} PCI functions");
+    Ok(out)
+}
+
+/// Start a benchmark program on this core and wait until it has ended.
+fn bench(k: BenchKind) -> Result<String, String> {
+    let (args, what) = match k {
+        BenchKind::Lrpc => ("lrpc 1000", "LRPC"),
+        BenchKind::Tlb => ("tlb-bench 2,4", "TLB shootdown"),
+        BenchKind::Urpc => {
+            return Err(String::from(
+                "bench urpc: the URPC benchmark runs in the CPU drivers at boot (cargo xtask bench urpc); not from the shell yet",
+            ))
+        }
+    };
+    let core = if matches!(k, BenchKind::Tlb) {
+        0
+    } else {
+        libos::core_id()
+    };
+    let d = monitor::spawn(core, "probe", args).map_err(mon_err)?;
+    let deadline = Deadline::after_ms(BENCH_PATIENCE_MS);
+    while domains()?.iter().any(|(x, _)| *x == d) {
+        if deadline.passed() {
+            return Err(format!("bench: {what} benchmark did not end"));
+        }
+        libos::yield_now();
+    }
+    Ok(format!(
+        "{what} benchmark ({}:{}) ended; its results are in the log above",
+        d >> 32,
+        d & 0xffff_ffff
+    ))
+}
