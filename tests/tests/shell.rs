@@ -1,0 +1,110 @@
+//! The shell in batch mode (what `cargo xtask run --batch` does): every command with good
+//! and bad input, on 4 cores. A batch powers the machine off at its end, cleanly if every
+//! command succeeded and with a failed status otherwise; `shutdown` ends it early and
+//! `reboot` resets the machine (QEMU, started with `-no-reboot`, then exits).
+
+use integration_tests::{boot, machine, Machine, Run};
+use std::time::Duration;
+use xtask::qemu::Exit;
+
+const LIMIT: Duration = Duration::from_secs(300);
+
+fn machine4() -> Machine {
+    let mut m = machine(4);
+    m.numa_nodes = 4;
+    m
+}
+
+fn batch(name: &str, cmds: &str) -> Run {
+    let args = format!("shell --batch {cmds}");
+    let r = boot(name, &machine4(), &[("run@0", &args)], LIMIT);
+    r.assert_lacks("PANIC");
+    r
+}
+
+#[test]
+fn shell_commands() {
+    let r = batch(
+        "shell-commands",
+        "help; echo hello shell; cores; ps; mem; caps monitor; skb core(C,A,P,N); \
+         spawn probe hello --core 1; spawn probe hello --all; lspci; log info",
+    );
+    r.assert_success()
+        .assert_contains("shell: $ help")
+        .assert_contains("list the commands")
+        .assert_contains("shell: hello shell")
+        .assert_contains("core  apic  package  node  monitor")
+        .assert_contains("shell: 4 cores")
+        .assert_contains("programs")
+        .assert_contains("free MiB")
+        .assert_contains("shell: monitor (0:0):")
+        .assert_contains("  Kernel")
+        .assert_contains("shell: core(3,")
+        .assert_contains("shell: 4 solutions")
+        .assert_contains("shell: started probe on core 1 as 1:")
+        .assert_contains("shell: started probe on core 3 as 3:")
+        .assert_contains("Host bridge [0600]: 8086:29c0")
+        .assert_contains("shell: log level info")
+        .assert_contains("shell: batch done: 11 commands, 0 failed");
+    // `spawn --all` started one probe on every core.
+    let hello = r.lines_with("probe: hello from core").count();
+    assert_eq!(hello, 5, "one probe on core 1, then one on each of 4 cores");
+}
+
+#[test]
+fn shell_bad_input_is_reported_and_the_batch_fails() {
+    let r = batch(
+        "shell-bad-input",
+        "bogus; cores extra; caps; caps nosuch; spawn nosuch; spawn probe --core 99; \
+         kill 0x900000001; kill zz; log loud; bench foo; bench urpc; skb foo((; echo \"open",
+    );
+    assert_eq!(
+        *r.exit(),
+        Exit::KernelFailure,
+        "a batch with failed commands ends with a failed status"
+    );
+    r.assert_contains("shell: error: unknown command `bogus`")
+        .assert_contains("shell: $ cores extra")
+        .assert_contains("shell: error: caps: no program `nosuch`")
+        .assert_contains("shell: error: spawn nosuch on core 0: NotFound")
+        .assert_contains("shell: error: spawn probe on core 99: NoSuchCore")
+        .assert_contains("shell: $ kill 0x900000001")
+        .assert_contains("shell: $ kill zz")
+        .assert_contains("shell: $ log loud")
+        .assert_contains("shell: $ bench foo")
+        .assert_contains("shell: error: bench urpc:")
+        .assert_contains("shell: error: Query(")
+        .assert_contains("shell: batch done: 13 commands, 13 failed");
+    assert_eq!(r.lines_with("shell: error:").count(), 13);
+}
+
+#[test]
+fn shell_kill_bench_and_shutdown() {
+    let r = batch(
+        "shell-kill-bench",
+        "spawn probe spin 100000 --core 2; kill 0x200000001; ps; bench lrpc; bench tlb; \
+         shutdown; echo never",
+    );
+    r.assert_success()
+        .assert_contains("core 2: dispatcher 1 killed by request")
+        .assert_contains("shell: killed 2:1")
+        .assert_contains("\"kind\":\"lrpc_rtt\"")
+        .assert_contains("shell: LRPC benchmark")
+        .assert_contains("tlb-bench: protocol=numa cores=4")
+        .assert_contains("shell: TLB shootdown benchmark")
+        .assert_contains("shell: batch done: 6 commands, 0 failed")
+        .assert_lacks("shell: never");
+}
+
+#[test]
+fn shell_reboot_resets_the_machine() {
+    let r = batch("shell-reboot", "echo before; reboot; echo never");
+    r.assert_contains("shell: before")
+        .assert_contains("reset requested by the monitor")
+        .assert_lacks("shell: never");
+    assert!(
+        matches!(r.exit(), Exit::Other(_)),
+        "a reset ends QEMU (-no-reboot), not the exit device: {:?}",
+        r.exit()
+    );
+}
