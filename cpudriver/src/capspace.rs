@@ -454,10 +454,40 @@ pub fn adopt_window(p: &ProgramCaps, mut cap: caps::Capability) -> Result<u64, C
 }
 
 /// Delete a program's CSpace (its root CNode and everything in it) when it ends.
+///
+/// A capability-window page table that other cores still link (a spanned program whose
+/// owner ends first) is not freed: a copy of its capability stays in a kernel slot, so
+/// the memory is never reused while a spanned dispatcher's MMU may walk it (its entries
+/// are cleared, and shot down there, as the program's frames go).
 pub fn destroy_program(p: &ProgramCaps) {
     let pc = percore::current();
     let mut slot = pc.caps.borrow_mut();
     if let Some(core_caps) = slot.as_mut() {
+        if let Some((_, cores)) = pc.tlb.borrow().span_of(p.pt) {
+            let pinned = core_caps.state.cnode_of(p.root).and_then(|cnode| {
+                let src = Slot {
+                    cnode,
+                    index: abi::ROOT_SLOT_PT,
+                };
+                let dest = (1..KERNEL_MONITOR_EP_SLOT)
+                    .map(|i| core_caps.state.kernel_slot(i))
+                    .find(|&s| core_caps.state.cap(s).is_err())
+                    .ok_or(CapError::LimitReached)?;
+                core_caps.state.copy(src, dest)
+            });
+            match pinned {
+                Ok(()) => log::info!(
+                    "core {}: window table {:#x} of an ending program kept: still linked on cores {cores:?}",
+                    pc.core_id,
+                    p.pt
+                ),
+                Err(e) => log::error!(
+                    "core {}: window table {:#x} linked on cores {cores:?} could not be kept: {e:?}",
+                    pc.core_id,
+                    p.pt
+                ),
+            }
+        }
         for s in [p.root, p.dispatcher] {
             match core_caps.state.revoke(s, Origin::User).and_then(|r| {
                 apply_delete(pc, &r);

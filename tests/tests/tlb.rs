@@ -73,3 +73,16 @@ fn bad_unmaps_refused_4() {
         .assert_contains("tlb-bad: the owner's unmap still works")
         .assert_contains("tlb-bad: PASS");
 }
+
+#[test]
+fn window_outlives_its_owner_4() {
+    // A program on core 2 keeps the run going while the orphaned reader notices.
+    let r = run(
+        "tlb-orphan-4",
+        4,
+        &[("run@0", "probe tlb-orphan"), ("run@2", "probe spin 3000")],
+    );
+    r.assert_contains("tlb-orphan: owner on core 0 ends before its reader")
+        .assert_contains("of an ending program kept: still linked on cores [1]")
+        .assert_contains("tlb-orphan-reader on core 1: window gone after its owner ended");
+}

@@ -18,7 +18,8 @@
 //!   `garbage CORE`, `xrevoke`, `cap-sink`, `bind-server NAME CLIENTS`,
 //!   `bind-client NAME COUNT`, `skb-query N GOAL`, `skb-bench N`, `tree-race`, `spawn-many N`;
 //! * TLB shootdown modes (see `tlb`): `tlb-test ROUNDS`, `tlb-bench COUNTS`, and the
-//!   `tlb-bad`, and the spanned dispatchers `tlb-reader`, `tlb-idle`, `tlb-unmap-other`.
+//!   `tlb-bad`, `tlb-orphan`, and the spanned dispatchers `tlb-reader`, `tlb-idle`,
+//!   `tlb-unmap-other`, `tlb-orphan-reader`.
 #![no_std]
 #![no_main]
 
@@ -106,6 +107,8 @@ fn main() -> i32 {
         "tlb-bench" => tlb::bench(core, rest),
         "tlb-bad" => tlb::bad(core),
         "tlb-unmap-other" => tlb::unmap_other(core),
+        "tlb-orphan" => tlb::orphan(core),
+        "tlb-orphan-reader" => tlb::orphan_reader(core),
         "bind-server" => mon::bind_server(core, rest),
         "bind-client" => mon::bind_client(core, rest),
         "skb-query" => mon::skb_query(core, rest),

@@ -481,3 +481,43 @@ pub fn unmap_other(core: u32) -> i32 {
     ctl.done[c].store(1, Ordering::Release);
     0
 }
+
+/// `tlb-orphan`: span a reader to another core and end without stopping it; the window's
+/// table must outlive the owner (kept by the kernel) and the reader must lose the pages.
+pub fn orphan(core: u32) -> i32 {
+    if let Err(e) = setup_control() {
+        println!("probe: tlb-orphan: FAILED: {e}");
+        return 1;
+    }
+    let other = if core == 0 { 1 } else { 0 };
+    if let Err(e) = monitor::span(other, "probe", "tlb-orphan-reader") {
+        println!("probe: tlb-orphan: FAILED: span: {e:?}");
+        return 1;
+    }
+    let ctl = control();
+    if !wait_all(other..other + 1, |c| {
+        ctl.ready[c].load(Ordering::Acquire) != 0
+    }) {
+        println!("probe: tlb-orphan: FAILED: the reader never started");
+        return 1;
+    }
+    println!("probe: tlb-orphan: owner on core {core} ends before its reader");
+    0
+}
+
+/// `tlb-orphan-reader`: read the control page until it is gone.
+pub fn orphan_reader(core: u32) -> i32 {
+    libos::set_fault_handler(fault_to_marker);
+    let ctl = control();
+    ctl.ready[(core as usize).min(MAX_READERS - 1)].store(1, Ordering::Release);
+    let deadline = Deadline::after_ms(PATIENCE);
+    while !deadline.passed() {
+        if read_probe(data_va(CONTROL_ENTRY)) == FAULTED {
+            println!("probe: tlb-orphan-reader on core {core}: window gone after its owner ended");
+            return 0;
+        }
+        core::hint::spin_loop();
+    }
+    println!("probe: tlb-orphan-reader on core {core}: FAILED: the window stayed mapped");
+    1
+}
