@@ -601,21 +601,28 @@ impl Monitor {
         );
     }
 
+    /// Answer request `req` of core `from` with the domain of dispatcher `r` once its
+    /// domain is in the replicated table, or with the refusal now.
+    fn reply_when_started(&mut self, from: CoreId, req: u64, r: Result<u32, Refusal>) {
+        match r {
+            Ok(id) => {
+                let d = Deferred::Reply {
+                    core: from,
+                    req,
+                    domain: domain(self.me, id),
+                };
+                self.when_known(id, d);
+            }
+            Err((s, extra)) => self.reply(from, req, s as u64, bytes_of(&extra)),
+        }
+    }
+
     fn request_from(&mut self, from: CoreId, req: u64, kind: u16, payload: &[u8]) {
         match kind {
             kind::SPAWN => {
                 let text = core::str::from_utf8(payload).unwrap_or("");
-                match self.spawn_here(text) {
-                    Ok(id) => {
-                        let d = Deferred::Reply {
-                            core: from,
-                            req,
-                            domain: domain(self.me, id),
-                        };
-                        self.when_known(id, d);
-                    }
-                    Err(e) => self.reply(from, req, e as u64, Vec::new()),
-                }
+                let r = self.spawn_here(text).map_err(|e| (e, Vec::new()));
+                self.reply_when_started(from, req, r);
             }
             kind::CAP_INSERT => {
                 let w = words(payload);
@@ -675,17 +682,10 @@ impl Monitor {
                     Err((s, extra)) => self.reply(from, req, s as u64, bytes_of(&extra)),
                 }
             }
-            kind::SPAN => match self.span_here(payload) {
-                Ok(id) => {
-                    let d = Deferred::Reply {
-                        core: from,
-                        req,
-                        domain: domain(self.me, id),
-                    };
-                    self.when_known(id, d);
-                }
-                Err((s, extra)) => self.reply(from, req, s as u64, bytes_of(&extra)),
-            },
+            kind::SPAN => {
+                let r = self.span_here(payload);
+                self.reply_when_started(from, req, r);
+            }
             k => {
                 self.stats.bad += 1;
                 println!("monitor: unknown request kind {k} from core {from}; refused");

@@ -25,7 +25,8 @@ fn num(v: &Value, k: &str) -> u64 {
     v.get(k).and_then(Value::as_u64).unwrap_or(0)
 }
 
-fn emulation_warning(accel: &Accel) -> Option<String> {
+/// The warning that goes with numbers measured under emulation (none under KVM).
+pub(crate) fn emulation_warning(accel: &Accel) -> Option<String> {
     match accel {
         Accel::Kvm => None,
         Accel::Emulation(why) => Some(format!(
@@ -209,7 +210,7 @@ pub fn urpc(m: &Machine, timeout: Duration, with_host: bool) -> Result<(), Strin
 
 /// Build the system, make a batch image with `cfg` (no framebuffer console) in
 /// `target/xtask/DIR`, and boot it on `m` (KVM when it can, saying so when it cannot).
-fn boot_bench(
+pub(crate) fn boot_bench(
     m: &Machine,
     dir: &str,
     cfg: &[(&str, &str)],

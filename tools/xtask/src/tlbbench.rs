@@ -31,10 +31,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::images::{self, Firmware};
-use crate::qemu::{self, Accel, Exit, Machine, RunOptions};
+use crate::paths;
+use crate::qemu::{self, Accel, Exit, Machine};
 use crate::svg::{self, LinePlot, Series};
-use crate::{deps, paths};
 
 /// The guest's protocols, in table and legend order.
 pub const PROTOCOLS: [&str; 5] = ["ipi", "unicast", "broadcast", "multicast", "numa"];
@@ -802,51 +801,6 @@ pub fn linux_mprotect(
     }
 }
 
-fn emulation_warning(accel: &Accel) -> Option<String> {
-    match accel {
-        Accel::Kvm => None,
-        Accel::Emulation(why) => Some(format!(
-            "!!! EMULATION (TCG): these cycle counts are NOT hardware figures{} !!!",
-            why.as_ref()
-                .map(|w| format!(" (KVM unavailable: {w})"))
-                .unwrap_or_default()
-        )),
-    }
-}
-
-/// Build the system, make a batch image with `cfg` (no framebuffer console) in
-/// `target/xtask/DIR` and boot it on `m`, as `bench::boot_bench` does (private there).
-fn boot(
-    m: &Machine,
-    dir: &str,
-    cfg: &[(&str, &str)],
-    timeout: Duration,
-) -> Result<(Accel, qemu::RunResult), String> {
-    deps::ensure(&[deps::QEMU])?;
-    let built = images::build_all()?;
-    let dir = paths::xtask_out().join(dir);
-    let mut extra = cfg.to_vec();
-    extra.push(("fbcon", "0"));
-    let cfg = crate::boot_cfg(true, &extra);
-    let image = images::make_image(&built, &dir, Firmware::Bios, &cfg)?;
-    let accel = qemu::choose_accel(m);
-    if let Some(w) = emulation_warning(&accel) {
-        eprintln!("xtask: {w}");
-    }
-    eprintln!(
-        "xtask: booting {} cores ({} NUMA node(s)) under {} to measure TLB shootdowns",
-        m.smp,
-        m.numa_nodes.max(1),
-        accel.describe()
-    );
-    let opts = RunOptions {
-        timeout: Some(timeout),
-        echo: false,
-        interactive: false,
-    };
-    Ok((accel, qemu::run(m, &image, &opts)?))
-}
-
 fn write(path: &Path, text: &str) -> Result<(), TlbError> {
     std::fs::write(path, text).map_err(|e| TlbError::Write(path.to_path_buf(), e))
 }
@@ -898,7 +852,8 @@ pub fn tlb(o: &Options) -> Result<(), TlbError> {
     let mut guest: Option<(Accel, qemu::RunResult, GuestLog)> = None;
     if o.guest {
         let (accel, r) =
-            boot(m, "bench-tlb", &[("run@0", &command)], o.timeout).map_err(TlbError::Boot)?;
+            crate::bench::boot_bench(m, "bench-tlb", &[("run@0", &command)], o.timeout)
+                .map_err(TlbError::Boot)?;
         let g = parse_log(&r.log);
         if let Some(e) = &g.error {
             return Err(TlbError::Guest(e.clone()));
@@ -947,7 +902,7 @@ pub fn tlb(o: &Options) -> Result<(), TlbError> {
     println!();
     let source = match &guest {
         Some((accel, _, _)) => {
-            if let Some(w) = emulation_warning(accel) {
+            if let Some(w) = crate::bench::emulation_warning(accel) {
                 println!("{w}");
             }
             format!(
@@ -1009,7 +964,7 @@ pub fn tlb(o: &Options) -> Result<(), TlbError> {
         "benchmark": "tlb",
         "accelerator": accel.map_or("none (host Linux only)", Accel::describe),
         "emulated": accel.map(|a| *a != Accel::Kvm),
-        "warning": accel.and_then(emulation_warning),
+        "warning": accel.and_then(crate::bench::emulation_warning),
         "unit": "cycles",
         "machine": {
             "smp": guest.as_ref().map(|_| m.smp),
