@@ -23,9 +23,10 @@ commands:
       --gdb              wait for gdb on localhost:1234
       --cpu MODEL        QEMU CPU model (e.g. EPYC); QEMU's default otherwise
       --timeout S        kill QEMU after S seconds (failure)
-      --batch CMDS       boot, run CMDS ('CMD; CMD') once a shell exists, power off;
-                         exit 0 only if the system reached ready
-      --run 'PROG ARGS'  also start the user program PROG on every core (e.g. probe hello)
+      --batch CMDS       boot, run CMDS ('CMD; CMD') in the shell on core 0, power off;
+                         exit 0 only if every command succeeded ('' : just boot to ready)
+      --run 'PROG ARGS'  also start the user program PROG on every core (e.g. probe hello);
+                         '@N PROG ARGS' on core N only
       --no-smep-smap     leave SMEP and SMAP off (for comparing)
       --log LEVEL        kernel log level: error, warn, info, debug, trace
       --inject FAULT     make the kernel fault on purpose: panic, page-fault,
