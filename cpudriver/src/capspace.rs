@@ -138,11 +138,16 @@ impl CoreCaps {
         Err(CapSetupError::Exhausted)
     }
 
+    /// The empty slots of the kernel CNode (below the monitor EndPoint's).
+    fn empty_kernel_slots(&self) -> impl Iterator<Item = Slot> + '_ {
+        (1..KERNEL_MONITOR_EP_SLOT)
+            .map(|i| self.state.kernel_slot(i))
+            .filter(|&s| self.state.cap(s).is_err())
+    }
+
     /// Two empty slots of the kernel CNode for a program (freed when it ends).
     fn free_kernel_slots(&self) -> Option<(Slot, Slot)> {
-        let mut free = (1..KERNEL_MONITOR_EP_SLOT)
-            .map(|i| self.state.kernel_slot(i))
-            .filter(|&s| self.state.cap(s).is_err());
+        let mut free = self.empty_kernel_slots();
         Some((free.next()?, free.next()?))
     }
 
@@ -307,18 +312,27 @@ fn flush_tlb() {
     unsafe { x86_64::registers::control::Cr3::write(frame, flags) };
 }
 
-/// Act on the result of a delete or revoke: clear the mappings, flush the TLB, and shoot
-/// the entries of tables other cores link down there too (IPI protocol).
-pub fn apply_delete(pc: &PerCore, report: &caps::DeleteReport) {
-    for m in &report.unmapped {
+/// Clear the entries of `mappings` and flush this core's TLB; with `remote`, also shoot
+/// the entries of tables other cores link down there (IPI protocol).
+fn clear_mappings(pc: &PerCore, mappings: &[Mapping], remote: bool) {
+    for m in mappings {
         apply_mapping(pc, m, false);
     }
-    if !report.unmapped.is_empty() {
-        flush_tlb();
-        for m in &report.unmapped {
+    if mappings.is_empty() {
+        return;
+    }
+    flush_tlb();
+    if remote {
+        for m in mappings {
             crate::tlb::after_clear(pc, m.table, m.first_entry, m.count);
         }
     }
+}
+
+/// Act on the result of a delete or revoke: clear the mappings, flush the TLB, and shoot
+/// the entries of tables other cores link down there too (IPI protocol).
+pub fn apply_delete(pc: &PerCore, report: &caps::DeleteReport) {
+    clear_mappings(pc, &report.unmapped, true);
 }
 
 /// Unmap for [`abi::Syscall::TlbUnmap`]: the capability rules' unmap of entries
@@ -338,8 +352,7 @@ pub fn unmap_local(root: Slot, cap: u64, entry: u16, pages: u16) -> Result<Mappi
         Origin::User,
     )? {
         Outcome::Unmapped(m) => {
-            apply_mapping(pc, &m, false);
-            flush_tlb();
+            clear_mappings(pc, core::slice::from_ref(&m), false);
             Ok(m)
         }
         _ => Err(CapError::InvalidOperation),
@@ -408,11 +421,7 @@ fn invoke_with(
             }
         }
         Outcome::Mapped(m) => apply_mapping(pc, m, true),
-        Outcome::Unmapped(m) => {
-            apply_mapping(pc, m, false);
-            flush_tlb();
-            crate::tlb::after_clear(pc, m.table, m.first_entry, m.count);
-        }
+        Outcome::Unmapped(m) => clear_mappings(pc, core::slice::from_ref(m), true),
         Outcome::Io {
             port,
             width,
@@ -469,9 +478,9 @@ pub fn destroy_program(p: &ProgramCaps) {
                     cnode,
                     index: abi::ROOT_SLOT_PT,
                 };
-                let dest = (1..KERNEL_MONITOR_EP_SLOT)
-                    .map(|i| core_caps.state.kernel_slot(i))
-                    .find(|&s| core_caps.state.cap(s).is_err())
+                let dest = core_caps
+                    .empty_kernel_slots()
+                    .next()
                     .ok_or(CapError::LimitReached)?;
                 core_caps.state.copy(src, dest)
             });

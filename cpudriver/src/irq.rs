@@ -23,15 +23,12 @@ struct Binding {
     dispatcher: u32,
     pending: u64,
     waiting: bool,
-    total: u64,
 }
 
 /// This core's bound vectors.
 #[derive(Default)]
 pub struct Irqs {
     bound: BTreeMap<u32, Binding>,
-    /// Interrupts on vectors nobody has bound.
-    pub unbound: u64,
 }
 
 impl Irqs {
@@ -74,12 +71,8 @@ impl Irqs {
 
     /// An interrupt on `vector`: the dispatcher to resume and the count, if it waits.
     pub fn fire(&mut self, vector: u32) -> Option<(u32, u64)> {
-        let Some(b) = self.bound.get_mut(&vector) else {
-            self.unbound += 1;
-            return None;
-        };
+        let b = self.bound.get_mut(&vector)?;
         b.pending += 1;
-        b.total += 1;
         if b.waiting {
             b.waiting = false;
             return Some((b.dispatcher, core::mem::take(&mut b.pending)));

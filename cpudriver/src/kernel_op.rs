@@ -8,7 +8,7 @@ use caps::{CapError, CapRef, Capability, Origin, Relations, Slot};
 
 use crate::arch::idt::TrapFrame;
 use crate::percore::PerCore;
-use crate::syscall::{current_cspace, ret};
+use crate::syscall::{current_cspace, ret, write_words};
 
 /// Longest program name or argument string the `SPAWN` operation takes.
 const MAX_SPAWN_TEXT: usize = abi::MAX_ARGS;
@@ -198,11 +198,7 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
             };
             match id {
                 Ok(id) => {
-                    let mut bytes = [0u8; 40];
-                    for (i, w) in id.to_words().iter().enumerate() {
-                        bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
-                    }
-                    if pc.sched.borrow_mut().write_current(a2, &bytes) {
+                    if write_words(pc, a2, &id.to_words()) {
                         ret(f, SysError::Ok, 0)
                     } else {
                         ret(f, SysError::BadAddress, 0)
@@ -318,20 +314,11 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
                 .mesh
                 .get()
                 .zip(u32::try_from(a0).ok())
-                .and_then(|(m, c)| m.place(pc, c));
-            let apic = pc
-                .mesh
-                .get()
-                .zip(u32::try_from(a0).ok())
-                .and_then(|(m, c)| m.apic_id(pc, c));
-            match place.zip(apic) {
-                Some(((package, node), apic)) => ret(
-                    f,
-                    SysError::Ok,
-                    u64::from(apic) << 40
-                        | u64::from(package & 0xf_ffff) << 20
-                        | u64::from(node & 0xf_ffff),
-                ),
+                .and_then(|(m, c)| Some((m.apic_id(pc, c)?, m.place(pc, c)?)));
+            match place {
+                Some((apic, (package, node))) => {
+                    ret(f, SysError::Ok, kop::pack_place(apic, package, node))
+                }
                 None => ret(f, SysError::BadArgument, 0),
             }
         }
@@ -398,18 +385,14 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
                 return ret(f, SysError::NotFound, 0);
             };
             let words = [r.token, r.va, r.pages, r.protocol, r.cores[0], r.cores[1]];
-            let mut bytes = [0u8; 48];
-            for (i, w) in words.iter().enumerate() {
-                bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
-            }
-            if pc.sched.borrow_mut().write_current(a0, &bytes) {
+            if write_words(pc, a0, &words) {
                 ret(f, SysError::Ok, 0)
             } else {
                 // Not lost: with the monitor's bad pointer the program would otherwise
                 // stay blocked for good; the kernel carries it out by IPI instead.
                 let waiting = pc.tlb.borrow_mut().complete(r.token);
                 if let Some((id, _)) = waiting {
-                    let cores = crate::tlb::cores_of(r.cores);
+                    let cores: alloc::vec::Vec<u32> = abi::tlb::cores_of(r.cores).collect();
                     let c = crate::tlb::shootdown_ipi(pc, r.va, r.pages, &cores);
                     pc.sched.borrow_mut().end_wait(id, SysError::Ok, c);
                 }
@@ -427,7 +410,7 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
             let done = pc.tlb.borrow_mut().complete(a0);
             match done {
                 Some((id, t0)) => {
-                    let cycles = crate::tlb::now().wrapping_sub(t0);
+                    let cycles = crate::arch::cpu::rdtsc().wrapping_sub(t0);
                     pc.sched.borrow_mut().end_wait(id, SysError::Ok, cycles);
                     ret(f, SysError::Ok, cycles)
                 }

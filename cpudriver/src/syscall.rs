@@ -92,13 +92,7 @@ pub fn dispatch(f: &mut TrapFrame) {
             let Some(root) = root else {
                 return ret(f, SysError::CapFailed, caps::CapError::InvalidRoot as u64);
             };
-            let write = |va: u64, words: &[u64; 5]| {
-                let mut bytes = [0u8; 40];
-                for (i, w) in words.iter().enumerate() {
-                    bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
-                }
-                pc.sched.borrow_mut().write_current(va, &bytes)
-            };
+            let write = |va: u64, words: &[u64; 5]| write_words(pc, va, words);
             match crate::capspace::invoke(root, f.rdi, f.rsi, [f.rdx, f.r10, f.r8, f.r9], write) {
                 Ok(crate::capspace::Invoked::Value(v)) => ret(f, SysError::Ok, v),
                 Ok(crate::capspace::Invoked::IrqBind(vector)) => irq_bind(pc, f, vector),
@@ -213,7 +207,7 @@ fn tlb_unmap(pc: &crate::percore::PerCore, f: &mut TrapFrame) {
     let count = u64::from(m.count);
     let monitor = pc.monitor.get();
     let caller = pc.sched.borrow().current_id();
-    let words = crate::tlb::core_words(&cores);
+    let words = abi::tlb::core_words(&cores);
     let by_monitor = protocol != abi::tlb::IPI && monitor.is_some() && monitor != caller;
     let (Some(words), true) = (words, by_monitor) else {
         let cycles = crate::tlb::shootdown_ipi(pc, va, count, &cores);
@@ -231,7 +225,9 @@ fn tlb_unmap(pc: &crate::percore::PerCore, f: &mut TrapFrame) {
         protocol,
         cores: words,
     };
-    pc.tlb.borrow_mut().queue(id, request, crate::tlb::now());
+    pc.tlb
+        .borrow_mut()
+        .queue(id, request, crate::arch::cpu::rdtsc());
     // The monitor carries it out now.
     let switched = monitor.is_some_and(|m| sched.switch_to_id(f, m));
     drop(sched);
@@ -283,6 +279,17 @@ pub fn device_interrupt(vector: u32, frame: Option<&mut TrapFrame>) {
             }
         }
     }
+}
+
+/// Copy `words` (at most 8) to the current dispatcher's memory at `va`, little-endian;
+/// false if that memory is not the caller's to write.
+pub(crate) fn write_words(pc: &crate::percore::PerCore, va: u64, words: &[u64]) -> bool {
+    let mut bytes = [0u8; 64];
+    let n = words.len().min(8);
+    for (i, w) in words[..n].iter().enumerate() {
+        bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    pc.sched.borrow_mut().write_current(va, &bytes[..n * 8])
 }
 
 /// The root CNode slot of the current dispatcher's CSpace, if it has one.

@@ -34,6 +34,7 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use crate::arch::cpu::rdtsc;
 use crate::percore::PerCore;
 
 /// Interrupt vector of shootdown requests.
@@ -69,7 +70,7 @@ pub struct Request {
     pub pages: u64,
     /// Protocol ([`abi::tlb`]).
     pub protocol: u64,
-    /// Cores to reach (bit `c` of word `c / 64`), this one excluded.
+    /// Cores to reach ([`abi::tlb::core_words`]), this one excluded.
     pub cores: [u64; 2],
 }
 
@@ -86,10 +87,6 @@ pub struct TlbState {
     queue: VecDeque<Request>,
     waiting: BTreeMap<u64, (u32, u64)>,
     next_token: u64,
-    /// Shootdowns this core initiated by IPI, and IPI requests it served.
-    pub sent: u64,
-    /// IPI requests this core served.
-    pub served: u64,
 }
 
 /// Per-core request numbers and what was last served, kept apart from [`TlbState`] so that
@@ -121,11 +118,6 @@ impl TlbState {
             .map(|s| (s.va, s.cores.iter().copied().collect()))
     }
 
-    /// Forget a table (its memory was freed).
-    pub fn span_drop(&mut self, table: u64) {
-        self.spans.remove(&table);
-    }
-
     /// Queue a message-based shootdown for the monitor on behalf of dispatcher
     /// `dispatcher`; returns its token.
     pub fn queue(&mut self, dispatcher: u32, mut r: Request, now: u64) -> u64 {
@@ -150,11 +142,6 @@ impl TlbState {
     pub fn forget_dispatcher(&mut self, id: u32) {
         self.waiting.retain(|_, (d, _)| *d != id);
     }
-}
-
-fn rdtsc() -> u64 {
-    // SAFETY: rdtsc has no side effects.
-    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// Invalidate `pages` pages from `va` in this core's TLB.
@@ -186,9 +173,9 @@ fn line(pc: &PerCore, core: u32, index: u32) -> Option<&'static Line> {
 }
 
 /// Serve the IPI requests addressed to this core: invalidate and acknowledge each new one.
-pub fn serve(pc: &PerCore) -> usize {
+pub fn serve(pc: &PerCore) {
     let Some(mesh) = pc.mesh.get() else {
-        return 0;
+        return;
     };
     let n = mesh.cores;
     let me = pc.core_id;
@@ -196,7 +183,6 @@ pub fn serve(pc: &PerCore) -> usize {
     if seen.len() < n as usize {
         seen.resize(n as usize, 0);
     }
-    let mut served = 0;
     for i in (0..n).filter(|&i| i != me) {
         let Some(req) = line(pc, me, i) else { continue };
         let s = req.seq.load(Ordering::Acquire);
@@ -211,17 +197,12 @@ pub fn serve(pc: &PerCore) -> usize {
         if let Some(ack) = line(pc, i, n + me) {
             ack.seq.store(s, Ordering::Release);
         }
-        served += 1;
     }
-    served
 }
 
 /// The shootdown interrupt.
 pub fn on_interrupt(pc: &PerCore) {
-    let n = serve(pc);
-    if let Ok(mut st) = pc.tlb.try_borrow_mut() {
-        st.served += n as u64;
-    }
+    serve(pc);
 }
 
 /// IPI protocol: make every core of `targets` (this one excluded) drop `pages` pages from
@@ -272,9 +253,6 @@ pub fn shootdown_ipi(pc: &PerCore, va: u64, pages: u64, targets: &[u32]) -> u64 
         }
         core::hint::spin_loop();
     }
-    if let Ok(mut st) = pc.tlb.try_borrow_mut() {
-        st.sent += 1;
-    }
     rdtsc().wrapping_sub(t0)
 }
 
@@ -289,27 +267,4 @@ pub fn after_clear(pc: &PerCore, table: u64, first: u32, count: u32) -> u64 {
         }
         None => 0,
     }
-}
-
-/// The cores of `targets` as the two bitmap words of a [`Request`]; `None` if one is
-/// beyond what a request can name (128 cores).
-pub fn core_words(targets: &[u32]) -> Option<[u64; 2]> {
-    let mut w = [0u64; 2];
-    for &t in targets {
-        let word = w.get_mut(t as usize / 64)?;
-        *word |= 1 << (t % 64);
-    }
-    Some(w)
-}
-
-/// The cores named by the bitmap words of a [`Request`].
-pub fn cores_of(words: [u64; 2]) -> Vec<u32> {
-    (0..128u32)
-        .filter(|&c| words[c as usize / 64] & (1 << (c % 64)) != 0)
-        .collect()
-}
-
-/// The current TSC, for the callers that time a message-based shootdown.
-pub fn now() -> u64 {
-    rdtsc()
 }

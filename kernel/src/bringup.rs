@@ -353,48 +353,32 @@ fn build_mesh(
     let mesh = cpudriver::mesh::Mesh { pa, cores: n };
     let apic_ids: Vec<u32> = machine.cores.iter().map(|c| c.apic_id).collect();
     let mut failed = 0;
-    mesh.init(pc, &apic_ids, |_, b| {
-        let pool = match pools.get_mut(b as usize).and_then(Option::as_mut) {
-            Some(p) => p,
-            None => &mut *frames,
-        };
-        match pool.alloc(1) {
-            Ok(page) => {
-                // SAFETY: a fresh frame, mapped through the physical-memory mapping; zeroed
-                // memory is an empty channel.
-                unsafe { core::ptr::write_bytes(pc.phys_to_virt(page), 0, 4096) };
-                page
-            }
-            Err(_) => {
-                failed += 1;
-                0
-            }
-        }
-    });
-    for c in &machine.cores {
-        mesh.set_place(pc, c.core_id, c.package, c.node);
-    }
-    // Each core's shootdown block and broadcast page, from its own pool.
-    let block_pages = cpudriver::tlb::block_bytes(n).div_ceil(4096);
-    for c in 0..n {
+    // Message memory of core `c`: zeroed pages from its own pool (zero is an empty
+    // channel, no shootdown request, nothing acknowledged).
+    let mut zeroed = |c: u32, pages: u64| {
         let pool = match pools.get_mut(c as usize).and_then(Option::as_mut) {
             Some(p) => p,
             None => &mut *frames,
         };
-        match (pool.alloc(block_pages), pool.alloc(1)) {
-            (Ok(block), Ok(bcast)) => {
-                // SAFETY: fresh frames, mapped through the physical-memory mapping; zeroed
-                // lines mean "no request, nothing acknowledged".
-                unsafe {
-                    core::ptr::write_bytes(
-                        pc.phys_to_virt(block),
-                        0,
-                        (block_pages * 4096) as usize,
-                    );
-                    core::ptr::write_bytes(pc.phys_to_virt(bcast), 0, 4096);
-                }
-                mesh.set_tlb_pages(pc, c, block, bcast);
-            }
+        let pa = pool.alloc(pages).ok()?;
+        // SAFETY: fresh frames, mapped through the physical-memory mapping.
+        unsafe { core::ptr::write_bytes(pc.phys_to_virt(pa), 0, (pages * 4096) as usize) };
+        Some(pa)
+    };
+    mesh.init(pc, &apic_ids, |_, b| {
+        zeroed(b, 1).unwrap_or_else(|| {
+            failed += 1;
+            0
+        })
+    });
+    for c in &machine.cores {
+        mesh.set_place(pc, c.core_id, c.package, c.node);
+    }
+    // Each core's shootdown block and broadcast page.
+    let block_pages = cpudriver::tlb::block_bytes(n).div_ceil(4096);
+    for c in 0..n {
+        match (zeroed(c, block_pages), zeroed(c, 1)) {
+            (Some(block), Some(bcast)) => mesh.set_tlb_pages(pc, c, block, bcast),
             _ => failed += 1,
         }
     }

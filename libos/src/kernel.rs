@@ -23,6 +23,12 @@ fn op(o: u64, a: u64, b: u64, c: u64, d: u64) -> Result<u64, KernelError> {
 
 fn op6(o: u64, a: u64, b: u64, c: u64, d: u64, e: u64) -> Result<u64, KernelError> {
     let (err, val) = syscall6(Syscall::KernelOp, o, a, b, c, d, e);
+    result(err, val)
+}
+
+/// A syscall's `(rax, rdx)` as a result: the value, or the syscall error with the
+/// capability error when it is `CapFailed`.
+pub(crate) fn result(err: u64, val: u64) -> Result<u64, KernelError> {
     match SysError::from_u64(err) {
         Some(SysError::Ok) => Ok(val),
         Some(SysError::CapFailed) => Err(CapError::try_from(val)
@@ -256,13 +262,7 @@ pub fn place(core: u32) -> Result<(u32, u32), KernelError> {
 
 /// Core `core`'s APIC id, package and NUMA node.
 pub fn place_full(core: u32) -> Result<(u32, u32, u32), KernelError> {
-    op(kop::PLACE, u64::from(core), 0, 0, 0).map(|w| {
-        (
-            (w >> 40) as u32,
-            ((w >> 20) & 0xf_ffff) as u32,
-            (w & 0xf_ffff) as u32,
-        )
-    })
+    op(kop::PLACE, u64::from(core), 0, 0, 0).map(kop::unpack_place)
 }
 
 /// Power the machine off (`reset` false) or reset it, with a clean (`status` 0) or failed

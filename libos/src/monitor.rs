@@ -257,23 +257,23 @@ fn request_raw_wait(op: u64, arg: u64, msg: &[u8]) -> (u64, Vec<u64>) {
 
 /// Start `program` with `args` on core `core`; returns the new domain.
 pub fn spawn(core: u32, program: &str, args: &str) -> Result<DomainId, MonError> {
+    start(op::SPAWN, core, program, args)
+}
+
+/// A `SPAWN` or `SPAN` request: message `"PROGRAM ARGS"`, result the domain.
+fn start(op: u64, core: u32, program: &str, args: &str) -> Result<DomainId, MonError> {
     let mut msg = Vec::from(program.as_bytes());
     if !args.is_empty() {
         msg.push(b' ');
         msg.extend_from_slice(args.as_bytes());
     }
-    request_wait(op::SPAWN, u64::from(core), &msg).map(|w| w.first().copied().unwrap_or(0))
+    request_wait(op, u64::from(core), &msg).map(|w| w.first().copied().unwrap_or(0))
 }
 
 /// Start `program` with `args` on core `core` sharing this program's capability window
 /// (see [`op::SPAN`]).
 pub fn span(core: u32, program: &str, args: &str) -> Result<DomainId, MonError> {
-    let mut msg = Vec::from(program.as_bytes());
-    if !args.is_empty() {
-        msg.push(b' ');
-        msg.extend_from_slice(args.as_bytes());
-    }
-    request_wait(op::SPAN, u64::from(core), &msg).map(|w| w.first().copied().unwrap_or(0))
+    start(op::SPAN, core, program, args)
 }
 
 /// Register `name` for this program with a `port` word of its choosing.

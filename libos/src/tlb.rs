@@ -1,23 +1,15 @@
 //! Unmapping from a capability window shared with other cores (a spanned program, see
 //! [`crate::monitor::span`]) with a chosen TLB shootdown protocol.
 
-use abi::{SysError, Syscall};
-use caps::abi::CapError;
+use abi::Syscall;
 
 use crate::syscall::syscall5;
 
 pub use abi::tlb::{BROADCAST, IPI, MULTICAST, NAMES, NUMA, UNICAST};
 
-/// Why an unmap failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TlbError {
-    /// The capability operation failed (nothing mapped there, no write right...).
-    Cap(CapError),
-    /// The syscall refused its arguments.
-    Sys(SysError),
-    /// An error code this library does not know.
-    Unknown(u64),
-}
+/// Why an unmap failed: the capability operation (nothing mapped there, no write
+/// right...) or the syscall's arguments.
+pub use crate::kernel::KernelError as TlbError;
 
 /// Unmap `pages` entries from `entry` of this program's capability window and return only
 /// once no core of the address space can reach them, using shootdown `protocol`
@@ -34,12 +26,5 @@ pub fn unmap(entry: u16, pages: u16, protocol: u64) -> Result<u64, TlbError> {
         protocol,
         0,
     );
-    match SysError::from_u64(err) {
-        Some(SysError::Ok) => Ok(val),
-        Some(SysError::CapFailed) => Err(CapError::try_from(val)
-            .map(TlbError::Cap)
-            .unwrap_or(TlbError::Unknown(val))),
-        Some(e) => Err(TlbError::Sys(e)),
-        None => Err(TlbError::Unknown(err)),
-    }
+    crate::kernel::result(err, val)
 }

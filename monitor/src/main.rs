@@ -23,6 +23,7 @@ use alloc::vec::Vec;
 
 use libos::monitor::{op, status, MonError};
 use libos::println;
+use libos::time::rdtsc;
 use spin::Mutex;
 
 use service::Monitor;
@@ -120,11 +121,7 @@ fn facts(offset: u64) -> u64 {
             libos::lrpc::set_reply(&buf[..8 + n]);
             status::OK
         }
-        Err(_) => {
-            let s = MonError::NotFound as u64;
-            libos::lrpc::set_reply(&s.to_le_bytes());
-            s
-        }
+        Err(_) => reply_status(MonError::NotFound as u64),
     }
 }
 
@@ -153,11 +150,6 @@ fn members() -> Vec<u32> {
 /// How long the monitor waits for every peer to answer its hello before reporting in
 /// anyway, in seconds (emulated 32-core machines on a loaded host are slow).
 const HELLO_PATIENCE_S: u64 = 30;
-
-fn rdtsc() -> u64 {
-    // SAFETY: rdtsc has no side effects (the kernel does not set CR4.TSD).
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
 
 fn main() -> i32 {
     libos::lrpc::listen(serve);

@@ -11,6 +11,7 @@ use caps::abi::{CapError, CapIdentity, CapOp, CapRef};
 use libos::kernel::{self, Event, KernelError};
 use libos::monitor::{status, MonError};
 use libos::println;
+use libos::time::rdtsc;
 use monitor_proto::{
     route, Config, CoreId, DomainId, Effect, MonMsg, Name, Op, Replica, TxId, UpdateError, Vote,
 };
@@ -159,11 +160,6 @@ pub struct Monitor {
     tlb: tlb::Shootdowns,
     /// Counters.
     pub stats: Stats,
-}
-
-fn rdtsc() -> u64 {
-    // SAFETY: rdtsc has no side effects (the kernel does not set CR4.TSD).
-    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 fn update_error(e: UpdateError) -> MonError {

@@ -39,6 +39,15 @@ fn main() -> i32 {
     }
 }
 
+/// A domain id as the shell shows it: `CORE:DISPATCHER`.
+struct Dom(u64);
+
+impl core::fmt::Display for Dom {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}:{}", self.0 >> 32, self.0 & 0xffff_ffff)
+    }
+}
+
 /// Run a batch; power off at the end with the outcome.
 fn batch(cmds: &str) -> i32 {
     let mut failed = 0usize;
@@ -102,7 +111,7 @@ fn run(c: &Command, done: usize, failed: usize) -> Result<String, String> {
         Command::Skb { query } => libos::skb::query(query).map_err(|e| format!("{e:?}")),
         Command::Spawn { prog, args, target } => spawn(prog, &args.join(" "), *target),
         Command::Kill { domain } => monitor::request_wait(op::KILL, *domain, &[])
-            .map(|_| format!("killed {}:{}", domain >> 32, domain & 0xffff_ffff))
+            .map(|_| format!("killed {}", Dom(*domain)))
             .map_err(mon_err),
         Command::Lspci => lspci(),
         Command::Bench(k) => bench(*k),
@@ -255,7 +264,7 @@ fn type_name(t: u64) -> String {
 fn caps(prog: &str) -> Result<String, String> {
     let targets: Vec<(u64, String)> = domains()?
         .into_iter()
-        .filter(|(d, name)| name == prog || format!("{}:{}", d >> 32, d & 0xffff_ffff) == prog)
+        .filter(|(d, name)| name == prog || Dom(*d).to_string() == prog)
         .collect();
     if targets.is_empty() {
         return Err(format!("caps: no program `{prog}` (see ps)"));
@@ -283,7 +292,7 @@ fn caps(prog: &str) -> Result<String, String> {
             }
             from = next;
         }
-        let _ = writeln!(out, "{name} ({}:{}):", d >> 32, d & 0xffff_ffff);
+        let _ = writeln!(out, "{name} ({}):", Dom(d));
         out.push_str(&shell_core::table(
             &["slot", "type", "base", "bytes"],
             &rows,
@@ -306,12 +315,7 @@ fn spawn(prog: &str, args: &str, target: SpawnTarget) -> Result<String, String> 
     for c in cores {
         let d = monitor::spawn(c, prog, args)
             .map_err(|e| format!("spawn {prog} on core {c}: {e:?}"))?;
-        let _ = writeln!(
-            out,
-            "started {prog} on core {c} as {}:{}",
-            d >> 32,
-            d & 0xffff_ffff
-        );
+        let _ = writeln!(out, "started {prog} on core {c} as {}", Dom(d));
     }
     Ok(out)
 }
@@ -391,8 +395,7 @@ fn bench(k: BenchKind) -> Result<String, String> {
         libos::yield_now();
     }
     Ok(format!(
-        "{what} benchmark ({}:{}) ended; its results are in the log above",
-        d >> 32,
-        d & 0xffff_ffff
+        "{what} benchmark ({}) ended; its results are in the log above",
+        Dom(d)
     ))
 }

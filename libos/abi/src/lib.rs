@@ -327,9 +327,25 @@ pub mod kop {
     /// Shootdown `rsi` is complete (every core acknowledged): the program that asked
     /// resumes.
     pub const TLB_DONE: u64 = 17;
-    /// Where core `rsi` is: `rdx` = `apic_id << 40 | package << 20 | node` (each field
-    /// below 2^20, the APIC id below 2^24).
+    /// Where core `rsi` is: `rdx` = [`pack_place`]`(apic_id, package, node)`.
     pub const PLACE: u64 = 18;
+
+    /// The [`PLACE`] word: `apic_id << 40 | package << 20 | node` (package and node kept
+    /// to 20 bits, the APIC id to 24).
+    pub fn pack_place(apic_id: u32, package: u32, node: u32) -> u64 {
+        u64::from(apic_id & 0xff_ffff) << 40
+            | u64::from(package & 0xf_ffff) << 20
+            | u64::from(node & 0xf_ffff)
+    }
+
+    /// `(apic_id, package, node)` of a [`PLACE`] word.
+    pub fn unpack_place(w: u64) -> (u32, u32, u32) {
+        (
+            ((w >> 40) & 0xff_ffff) as u32,
+            ((w >> 20) & 0xf_ffff) as u32,
+            (w & 0xf_ffff) as u32,
+        )
+    }
     /// Route an interrupt line to vector `r10` (a device vector, `0x30..=0xef`) of core
     /// `rdx`: `rsi` = ISA IRQ number if `r8` = 0 (MADT overrides applied), else the
     /// global system interrupt. Only on the boot core, whose CPU driver programs the I/O
@@ -383,6 +399,25 @@ pub mod tlb {
     pub const NUMA: u64 = 4;
     /// Protocol names, by number.
     pub const NAMES: [&str; 5] = ["ipi", "unicast", "broadcast", "multicast", "numa"];
+
+    /// Most cores a shootdown request for a monitor names ([`crate::kop::TLB_NEXT`]).
+    pub const MAX_REQUEST_CORES: u32 = 128;
+
+    /// The cores of `targets` as the two bitmap words of a monitor's shootdown request
+    /// (bit `c % 64` of word `c / 64`); `None` if one is at or above
+    /// [`MAX_REQUEST_CORES`].
+    pub fn core_words(targets: &[u32]) -> Option<[u64; 2]> {
+        let mut w = [0u64; 2];
+        for &t in targets {
+            *w.get_mut(t as usize / 64)? |= 1 << (t % 64);
+        }
+        Some(w)
+    }
+
+    /// The cores named by the bitmap words of a shootdown request.
+    pub fn cores_of(words: [u64; 2]) -> impl Iterator<Item = u32> {
+        (0..MAX_REQUEST_CORES).filter(move |&c| words[c as usize / 64] & (1 << (c % 64)) != 0)
+    }
 }
 
 /// Where entry `i` of the program's page-table VNode appears: `CAP_WINDOW + i * 4096`.

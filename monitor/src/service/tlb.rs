@@ -26,6 +26,7 @@ use core::sync::atomic::{fence, AtomicU64, Ordering};
 
 use libos::kernel::{self, TlbRequest};
 use libos::monitor::{bytes_of, status, words, MonError};
+use libos::time::rdtsc;
 use monitor_proto::{CoreId, MonMsg};
 
 use super::{kind, Answer, Monitor, Refusal};
@@ -90,21 +91,6 @@ pub struct Shootdowns {
     packages: BTreeMap<CoreId, u32>,
     /// TSC of the last shootdown traffic.
     last: u64,
-    /// Shootdowns completed (initiated here) and invalidations done for others.
-    pub completed: u64,
-    /// Invalidations carried out for other cores.
-    pub invalidated: u64,
-}
-
-fn cores_of(w: [u64; 2]) -> Vec<CoreId> {
-    (0..128u32)
-        .filter(|&c| w[c as usize / 64] & (1 << (c % 64)) != 0)
-        .collect()
-}
-
-fn rdtsc() -> u64 {
-    // SAFETY: rdtsc has no side effects.
-    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 impl Monitor {
@@ -190,8 +176,7 @@ impl Monitor {
 
     /// Start the kernel's request `r`.
     fn tlb_start(&mut self, r: TlbRequest) {
-        let targets: Vec<CoreId> = cores_of(r.cores)
-            .into_iter()
+        let targets: Vec<CoreId> = abi::tlb::cores_of(r.cores)
             .filter(|&c| c != self.me && self.links.has(c))
             .collect();
         if targets.is_empty() {
@@ -258,8 +243,7 @@ impl Monitor {
         let Some(r) = self.tlb.bcast_queue.pop_front() else {
             return;
         };
-        let targets: Vec<CoreId> = cores_of(r.cores)
-            .into_iter()
+        let targets: Vec<CoreId> = abi::tlb::cores_of(r.cores)
             .filter(|&c| c != self.me && self.links.has(c))
             .collect();
         let id = self.tlb_new_id(targets.len(), Done::Kernel(r.token));
@@ -318,13 +302,11 @@ impl Monitor {
         if let Err(e) = kernel::tlb_invalidate(va, pages) {
             libos::println!("monitor: TLB invalidation refused: {e:?}");
         }
-        self.tlb.invalidated += 1;
     }
 
     fn tlb_finish(&mut self, token: u64) {
-        match kernel::tlb_done(token) {
-            Ok(_) => self.tlb.completed += 1,
-            Err(e) => libos::println!("monitor: shootdown {token} not completed: {e:?}"),
+        if let Err(e) = kernel::tlb_done(token) {
+            libos::println!("monitor: shootdown {token} not completed: {e:?}");
         }
     }
 

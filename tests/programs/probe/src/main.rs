@@ -31,6 +31,7 @@ mod tlb;
 
 use libos::println;
 use libos::syscall::raw_syscall;
+use libos::time::rdtsc;
 
 libos::entry!(main);
 
@@ -267,11 +268,6 @@ fn caps_probe(core: u32) -> i32 {
     let v = unsafe { page1.read_volatile() };
     println!("probe: caps on core {core}: FAILED: revoked mapping still readable ({v:#x})");
     1
-}
-
-fn rdtsc() -> u64 {
-    // SAFETY: `rdtsc` is allowed in ring 3 unless the kernel sets CR4.TSD, which it does not.
-    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// The `lrpc N` mode: N calls to the monitor through the EndPoint in root slot 3, checked,

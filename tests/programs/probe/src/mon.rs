@@ -12,7 +12,7 @@ use libos::println;
 use libos::time::Deadline;
 
 /// Number of monitors in the mesh (cores `0..n`, when every core came up).
-fn members() -> u32 {
+pub(crate) fn members() -> u32 {
     match monitor::request_wait(monitor::op::STATS, 0, &[]) {
         Ok(w) => w.first().copied().unwrap_or(1) as u32,
         Err(_) => 1,
@@ -398,7 +398,7 @@ pub fn bind_client(core: u32, args: &str) -> i32 {
     };
     let mut samples = alloc::vec![0u64; n];
     for (i, s) in samples.iter_mut().enumerate() {
-        let t = super::rdtsc();
+        let t = libos::time::rdtsc();
         let m = urpc::Message::new(PING, [i as u64, u64::from(core), t, 0, 0, 0, 0]);
         if b.send(&m).is_err() {
             println!("probe: bind-client on core {core}: FAILED: send");
@@ -411,7 +411,7 @@ pub fn bind_client(core: u32, args: &str) -> i32 {
                 return 1;
             }
         }
-        *s = super::rdtsc() - t;
+        *s = libos::time::rdtsc() - t;
     }
     let _ = b.send(&urpc::Message::new(DONE, [0; 7]));
     samples.sort_unstable();
@@ -430,7 +430,7 @@ pub fn skb_query(core: u32, args: &str) -> i32 {
     let mut samples = alloc::vec![0u64; n];
     let mut last = String::new();
     for s in samples.iter_mut() {
-        let t = super::rdtsc();
+        let t = libos::time::rdtsc();
         match libos::skb::query(goal) {
             Ok(a) => last = a,
             Err(e) => {
@@ -438,7 +438,7 @@ pub fn skb_query(core: u32, args: &str) -> i32 {
                 return 1;
             }
         }
-        *s = super::rdtsc() - t;
+        *s = libos::time::rdtsc() - t;
     }
     for line in last.lines() {
         println!("probe: skb-query on core {core}: {line}");

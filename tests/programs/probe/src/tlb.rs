@@ -20,7 +20,9 @@ use caps::abi::{CapType, Rights};
 use libos::cap::{self, root_slot};
 use libos::monitor;
 use libos::println;
-use libos::time::Deadline;
+use libos::time::{rdtsc, Deadline};
+
+use crate::mon::members;
 
 /// Window entries: the control page, the page under test, the page the frame is reused at.
 const CONTROL_ENTRY: u16 = 0;
@@ -95,11 +97,6 @@ fn fault_to_marker(info: &abi::FaultInfo) -> libos::FaultAction {
     }
 }
 
-fn rdtsc() -> u64 {
-    // SAFETY: rdtsc has no side effects.
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
-
 fn pattern(round: u64) -> u64 {
     0x5a5a_0000_0000_0000 | round
 }
@@ -149,13 +146,6 @@ fn span_to(cores: core::ops::Range<u32>, mode: &str) -> Result<(), alloc::string
 fn setup_control() -> Result<(), alloc::string::String> {
     fresh_frame(CONTROL_RAM, CONTROL_SLOT).map_err(|e| format!("control frame: {e:?}"))?;
     map(CONTROL_SLOT, CONTROL_ENTRY).map_err(|e| format!("map control frame: {e:?}"))
-}
-
-fn members() -> u32 {
-    match monitor::request_wait(monitor::op::STATS, 0, &[]) {
-        Ok(w) => w.first().copied().unwrap_or(1) as u32,
-        Err(_) => 1,
-    }
 }
 
 /// Wait until `f` holds for every core in `cores`; false after [`PATIENCE`].
