@@ -541,6 +541,7 @@ impl Scheduler {
             let d = &mut self.dispatchers[i];
             d.state = DispatcherState::Dead;
             percore::current().irqs.borrow_mut().forget(d.id);
+            crate::tlb::settle_dispatcher(percore::current(), d.id);
             self.events.push_back((abi::kop::event::EXITED, d.id));
             let d = &mut self.dispatchers[i];
             if let Some(p) = d.caps.take() {

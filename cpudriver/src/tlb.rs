@@ -85,7 +85,7 @@ struct Span {
 pub struct TlbState {
     spans: BTreeMap<u64, Span>,
     queue: VecDeque<Request>,
-    waiting: BTreeMap<u64, (u32, u64)>,
+    waiting: BTreeMap<u64, (u32, u64, Request)>,
     next_token: u64,
 }
 
@@ -124,7 +124,7 @@ impl TlbState {
         self.next_token += 1;
         r.token = self.next_token;
         self.queue.push_back(r);
-        self.waiting.insert(r.token, (dispatcher, now));
+        self.waiting.insert(r.token, (dispatcher, now, r));
         r.token
     }
 
@@ -135,12 +135,22 @@ impl TlbState {
 
     /// Shootdown `token` is complete: the waiting dispatcher and when it started.
     pub fn complete(&mut self, token: u64) -> Option<(u32, u64)> {
-        self.waiting.remove(&token)
+        self.waiting.remove(&token).map(|(d, t0, _)| (d, t0))
     }
 
-    /// Requests a dead dispatcher left behind are dropped with it.
-    pub fn forget_dispatcher(&mut self, id: u32) {
-        self.waiting.retain(|_, (d, _)| *d != id);
+    /// Take the shootdowns dispatcher `id` waits for out of the monitor's hands.
+    fn take_dispatcher(&mut self, id: u32) -> Vec<Request> {
+        let mut taken = Vec::new();
+        self.waiting.retain(|_, (d, _, r)| {
+            let mine = *d == id;
+            if mine {
+                taken.push(*r);
+            }
+            !mine
+        });
+        self.queue
+            .retain(|q| !taken.iter().any(|t| t.token == q.token));
+        taken
     }
 }
 
@@ -197,6 +207,17 @@ pub fn serve(pc: &PerCore) {
         if let Some(ack) = line(pc, i, n + me) {
             ack.seq.store(s, Ordering::Release);
         }
+    }
+}
+
+/// Dispatcher `id` is ending (killed while blocked in a message-based shootdown): finish
+/// its shootdowns by IPI now, before its memory can be reused. The monitor's later
+/// completion finds nothing to complete.
+pub fn settle_dispatcher(pc: &PerCore, id: u32) {
+    let pending = pc.tlb.borrow_mut().take_dispatcher(id);
+    for r in pending {
+        let cores: Vec<u32> = abi::tlb::cores_of(r.cores).collect();
+        shootdown_ipi(pc, r.va, r.pages, &cores);
     }
 }
 
