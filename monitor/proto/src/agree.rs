@@ -419,18 +419,7 @@ impl Replica {
         }
         let op = t.op.clone();
         self.locks.insert(tx, op.clone());
-        let slots: Vec<Slot> = self
-            .members
-            .iter()
-            .map(|&m| {
-                if m == self.me {
-                    Slot::Me
-                } else {
-                    Slot::Pending
-                }
-            })
-            .collect();
-        let outstanding = self.members.len().saturating_sub(1);
+        let (slots, outstanding) = self.fresh_slots();
         if let Some(t) = self.txs.get_mut(&tx) {
             t.attempt = attempt;
             t.phase = Phase::Voting {
@@ -474,13 +463,10 @@ impl Replica {
         w.saturating_add(offset).saturating_add(jitter)
     }
 
-    /// Every vote is Yes: apply here, unlock, send Commit to every participant.
-    fn commit(&mut self, tx: TxId) {
-        let Some(t) = self.txs.get_mut(&tx) else {
-            return;
-        };
-        let op = t.op.clone();
-        let slots: Vec<Slot> = self
+    /// A phase's answer slots (this replica's own answered, every other pending) and how
+    /// many answers are outstanding.
+    fn fresh_slots(&self) -> (Vec<Slot>, usize) {
+        let slots = self
             .members
             .iter()
             .map(|&m| {
@@ -491,7 +477,16 @@ impl Replica {
                 }
             })
             .collect();
-        let outstanding = self.members.len().saturating_sub(1);
+        (slots, self.members.len().saturating_sub(1))
+    }
+
+    /// Every vote is Yes: apply here, unlock, send Commit to every participant.
+    fn commit(&mut self, tx: TxId) {
+        let (slots, outstanding) = self.fresh_slots();
+        let Some(t) = self.txs.get_mut(&tx) else {
+            return;
+        };
+        let op = t.op.clone();
         t.phase = Phase::Committing { slots, outstanding };
         self.locks.remove(&tx);
         self.apply(tx, &op);
