@@ -36,6 +36,29 @@ pub struct BootConfig {
     pub bench: Option<Bench>,
     /// Turn on SMEP and SMAP where the CPU has them (`smep_smap=0` to compare).
     pub smep_smap: bool,
+    /// The console the interactive shell is started on, by core 0's CPU driver after its
+    /// monitor (`shell=serial|fb|none`; without the key: serial, except in runs that end
+    /// QEMU when ready).
+    pub shell: Option<ShellConsole>,
+}
+
+/// Where the interactive shell runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShellConsole {
+    /// The serial driver's console.
+    Serial,
+    /// The framebuffer and keyboard driver's console.
+    Framebuffer,
+}
+
+impl ShellConsole {
+    /// The shell's `--console` argument.
+    pub fn arg(self) -> &'static str {
+        match self {
+            ShellConsole::Serial => "serial",
+            ShellConsole::Framebuffer => "fb",
+        }
+    }
 }
 
 /// A benchmark the kernel runs after boot (`bench=`).
@@ -54,6 +77,7 @@ impl Default for BootConfig {
             inject: None,
             bench: None,
             smep_smap: true,
+            shell: Some(ShellConsole::Serial),
         }
     }
 }
@@ -81,6 +105,7 @@ impl BootConfig {
     /// Parse `text`, reporting every bad line to `report` and keeping the defaults for it.
     pub fn parse<'a>(text: &'a str, mut report: impl FnMut(BootCfgError<'a>)) -> BootConfig {
         let mut cfg = BootConfig::default();
+        let mut shell_given = false;
         for line in text.lines() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -95,6 +120,16 @@ impl BootConfig {
                 "qemu_exit" => parse_bool(v).map(|b| cfg.qemu_exit = b),
                 "fbcon" => parse_bool(v).map(|b| cfg.fbcon = b),
                 "smep_smap" => parse_bool(v).map(|b| cfg.smep_smap = b),
+                "shell" => match v {
+                    "serial" => Some(Some(ShellConsole::Serial)),
+                    "fb" => Some(Some(ShellConsole::Framebuffer)),
+                    "none" => Some(None),
+                    _ => None,
+                }
+                .map(|s| {
+                    cfg.shell = s;
+                    shell_given = true;
+                }),
                 "log" => v.parse().ok().map(|l| cfg.log_level = l),
                 "bench" => match v {
                     "urpc" => Some(Bench::Urpc),
@@ -121,6 +156,9 @@ impl BootConfig {
             if ok.is_none() {
                 report(BootCfgError::BadValue(k, v));
             }
+        }
+        if cfg.qemu_exit && !shell_given {
+            cfg.shell = None;
         }
         cfg
     }

@@ -2,7 +2,9 @@
 //! vector on its core ([`caps::CapOp::IrqBind`]) and waits for it ([`caps::CapOp::IrqWait`]):
 //! the CPU driver counts each interrupt of a bound vector, acknowledges it at the local
 //! APIC, and resumes the waiting driver with the count (switching to it at once, as an
-//! interrupt's handler should run soon). Vectors of the kernel's own interrupts (timer,
+//! interrupt's handler should run soon). A wait may carry a timeout in timer ticks, after
+//! which the driver resumes with a count of 0 (so a driver can also serve other work, such
+//! as output queued by its clients, without a second dispatcher). Vectors of the kernel's own interrupts (timer,
 //! notification, shootdown, APIC error, spurious) cannot be bound.
 
 use alloc::collections::BTreeMap;
@@ -23,6 +25,8 @@ struct Binding {
     dispatcher: u32,
     pending: u64,
     waiting: bool,
+    /// Timer tick at which a wait ends without an interrupt (0: none).
+    deadline: u64,
 }
 
 /// This core's bound vectors.
@@ -55,8 +59,14 @@ impl Irqs {
     }
 
     /// `dispatcher` waits for `vector`: `Some(count)` if interrupts came since its last
-    /// wait, `None` if it must block (it is resumed by [`Irqs::fire`]).
-    pub fn wait(&mut self, vector: u32, dispatcher: u32) -> Result<Option<u64>, CapError> {
+    /// wait, `None` if it must block (it is resumed by [`Irqs::fire`], or by
+    /// [`Irqs::expire`] once the timer tick `deadline` is reached, if not 0).
+    pub fn wait(
+        &mut self,
+        vector: u32,
+        dispatcher: u32,
+        deadline: u64,
+    ) -> Result<Option<u64>, CapError> {
         let b = self
             .bound
             .get_mut(&vector)
@@ -66,7 +76,19 @@ impl Irqs {
             return Ok(Some(core::mem::take(&mut b.pending)));
         }
         b.waiting = true;
+        b.deadline = deadline;
         Ok(None)
+    }
+
+    /// Timer tick `now`: the dispatchers whose waits have timed out, no longer waiting.
+    pub fn expire(&mut self, now: u64) -> impl Iterator<Item = u32> + '_ {
+        self.bound.values_mut().filter_map(move |b| {
+            let due = b.waiting && b.deadline != 0 && now >= b.deadline;
+            due.then(|| {
+                b.waiting = false;
+                b.dispatcher
+            })
+        })
     }
 
     /// An interrupt on `vector`: the dispatcher to resume and the count, if it waits.

@@ -366,9 +366,16 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
             let Some(droot) = root_of(pc, a0) else {
                 return ret(f, SysError::NotFound, 0);
             };
+            let sroot = match a3 {
+                0 => Some(root),
+                n => root_of(pc, n - 1),
+            };
+            let Some(sroot) = sroot else {
+                return ret(f, SysError::NotFound, 0);
+            };
             let mut caps = pc.caps.borrow_mut();
             let r = caps.as_mut().ok_or(CapError::InvalidRoot).and_then(|c| {
-                let src = c.state.resolve(root, CapRef::unpack(a1)?)?;
+                let src = c.state.resolve(sroot, CapRef::unpack(a1)?)?;
                 let index = u32::try_from(a2).map_err(|_| CapError::OutOfRange)?;
                 let cnode = c.state.cnode_of(droot)?;
                 c.state.copy(src, Slot { cnode, index })

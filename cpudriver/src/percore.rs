@@ -218,6 +218,7 @@ pub fn core_id() -> u32 {
 pub fn on_tick() {
     let pc = current();
     pc.timer_ticks.set(pc.timer_ticks.get() + 1);
+    crate::syscall::expire_irq_waits(pc);
     if let Some(p) = pc.published.get() {
         p.publish(pc);
     }

@@ -96,7 +96,10 @@ pub fn dispatch(f: &mut TrapFrame) {
             match crate::capspace::invoke(root, f.rdi, f.rsi, [f.rdx, f.r10, f.r8, f.r9], write) {
                 Ok(crate::capspace::Invoked::Value(v)) => ret(f, SysError::Ok, v),
                 Ok(crate::capspace::Invoked::IrqBind(vector)) => irq_bind(pc, f, vector),
-                Ok(crate::capspace::Invoked::IrqWait(vector)) => irq_wait(pc, f, vector),
+                Ok(crate::capspace::Invoked::IrqWait(vector)) => {
+                    let timeout_ms = f.rdx;
+                    irq_wait(pc, f, vector, timeout_ms)
+                }
                 Err(e) => ret(f, SysError::CapFailed, e as u64),
             }
         }
@@ -246,12 +249,20 @@ fn irq_bind(pc: &crate::percore::PerCore, f: &mut TrapFrame, vector: u32) {
     }
 }
 
-/// Wait for a bound interrupt: at once if some came, else blocked until one does.
-fn irq_wait(pc: &crate::percore::PerCore, f: &mut TrapFrame, vector: u32) {
+/// Wait for a bound interrupt: at once if some came, else blocked until one does or, if
+/// `timeout_ms` is not 0, until that many milliseconds (rounded up to timer ticks) passed.
+fn irq_wait(pc: &crate::percore::PerCore, f: &mut TrapFrame, vector: u32, timeout_ms: u64) {
     let Some(id) = pc.sched.borrow().current_id() else {
         return ret(f, SysError::BadArgument, 0);
     };
-    let r = pc.irqs.borrow_mut().wait(vector, id);
+    let deadline = match timeout_ms {
+        0 => 0,
+        ms => {
+            let ticks = ms.saturating_mul(crate::TIMER_HZ).div_ceil(1000).max(1);
+            pc.timer_ticks.get().saturating_add(ticks)
+        }
+    };
+    let r = pc.irqs.borrow_mut().wait(vector, id, deadline);
     match r {
         Ok(Some(n)) => ret(f, SysError::Ok, n),
         Ok(None) => {
@@ -278,6 +289,20 @@ pub fn device_interrupt(vector: u32, frame: Option<&mut TrapFrame>) {
                 reschedule(f);
             }
         }
+    }
+}
+
+/// A timer tick: drivers whose interrupt waits timed out resume with a count of 0.
+pub fn expire_irq_waits(pc: &crate::percore::PerCore) {
+    let now = pc.timer_ticks.get();
+    let mut irqs = pc.irqs.borrow_mut();
+    let mut due = irqs.expire(now).peekable();
+    if due.peek().is_none() {
+        return;
+    }
+    let mut sched = pc.sched.borrow_mut();
+    for id in due {
+        sched.end_wait(id, SysError::Ok, 0);
     }
 }
 

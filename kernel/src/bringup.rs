@@ -461,7 +461,8 @@ const MONITOR_TIMEOUT_MS: u64 = 60_000;
 
 /// Once the boot core runs dispatchers: on every tick, check whether every core's monitor
 /// has reported in (the `ReportIn` syscall) and every program started from `boot.cfg`
-/// (`run=`) has ended; then print the `system ready` line (and end a batch run under QEMU).
+/// (`run=`) has ended; then print the `system ready` line (and end a batch run under QEMU,
+/// unless an interactive shell was started).
 pub fn announce_when_ready(status: BootStatus, entry_tsc: u64) {
     let pc = percore::current();
     let hz = pc.tsc_hz.get().max(1000);
@@ -500,7 +501,9 @@ pub fn announce_when_ready(status: BootStatus, entry_tsc: u64) {
             status.summary,
             own + up
         );
-        if cpudriver::bootcfg::get().qemu_exit {
+        // With an interactive shell the run ends when its user powers off.
+        let cfg = cpudriver::bootcfg::get();
+        if cfg.qemu_exit && cfg.shell.is_none() {
             cpudriver::arch::qemu::exit_success();
         }
     }));

@@ -20,7 +20,8 @@ pub fn ramdisk(boot_info: &BootInfo) -> &'static [u8] {
 
 /// Start this core's programs: the monitor, then every `run=PROGRAM ARGS` line of
 /// `boot.cfg` (test programs started on every core) and every `run@N=PROGRAM ARGS` line
-/// for this core N.
+/// for this core N, and on core 0 the interactive shell if `boot.cfg` asks for one (not a
+/// boot program: `system ready` does not wait for it to end).
 pub fn start_core_programs(ramdisk: &'static [u8]) {
     let pc = percore::current();
     pc.ramdisk.set(ramdisk);
@@ -51,6 +52,17 @@ pub fn start_core_programs(ramdisk: &'static [u8]) {
                 }
             }
             Err(e) => log::error!("cannot start `{cmd}`: {e:?}"),
+        }
+    }
+    let shell = cpudriver::bootcfg::get().shell;
+    if let Some(console) = shell.filter(|_| pc.core_id == 0) {
+        let args = alloc::format!("--console {}", console.arg());
+        let started = loader::spawn("shell", &args).and_then(loader::give_monitor_endpoint);
+        if let Err(e) = started {
+            log::error!(
+                "cannot start the shell on the {} console: {e:?}",
+                console.arg()
+            );
         }
     }
 }

@@ -100,6 +100,15 @@ impl Binding {
         }
     }
 
+    /// Send `msg` if the ring has room: false when it is full (nothing sent).
+    pub fn try_send(&mut self, msg: &Message) -> Result<bool, BindError> {
+        match self.ep.try_send(msg) {
+            Ok(_) => Ok(true),
+            Err(urpc::SendError::Full) => Ok(false),
+            Err(_) => Err(BindError::Channel),
+        }
+    }
+
     /// A message if one is there.
     pub fn try_recv(&mut self) -> Result<Option<Message>, BindError> {
         match self.ep.try_recv() {

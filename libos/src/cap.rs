@@ -159,5 +159,12 @@ pub fn irq_bind(irq: CapRef) -> Result<(), CapError> {
 
 /// Wait for the bound vector of `irq`; returns how many interrupts came.
 pub fn irq_wait(irq: CapRef) -> Result<u64, CapError> {
-    invoke(irq, CapOp::IrqWait, [0; 4])
+    irq_wait_timeout(irq, 0)
+}
+
+/// Wait for the bound vector of `irq` at most `timeout_ms` milliseconds (rounded up to
+/// the 10 ms timer tick; 0 waits forever); returns how many interrupts came (0 when the
+/// time ran out).
+pub fn irq_wait_timeout(irq: CapRef, timeout_ms: u64) -> Result<u64, CapError> {
+    invoke(irq, CapOp::IrqWait, [timeout_ms, 0, 0, 0])
 }

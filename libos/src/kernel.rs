@@ -297,3 +297,35 @@ pub fn cap_give(dispatcher: u32, cap: CapRef, slot: u32) -> Result<(), KernelErr
     )
     .map(|_| ())
 }
+
+/// Copy capability `cap` of dispatcher `source` (of this core) into root slot `slot` of
+/// dispatcher `dispatcher`.
+pub fn cap_give_from(
+    source: u32,
+    cap: CapRef,
+    dispatcher: u32,
+    slot: u32,
+) -> Result<(), KernelError> {
+    op(
+        kop::CAP_GIVE,
+        u64::from(dispatcher),
+        cap.pack(),
+        u64::from(slot),
+        u64::from(source) + 1,
+    )
+    .map(|_| ())
+}
+
+/// Route interrupt `line` to `vector` of core `core` (boot core only): `line` is an ISA
+/// IRQ (MADT overrides applied) when `gsi` is false, else a global system interrupt.
+/// Returns the GSI.
+pub fn irq_route(line: u32, core: u32, vector: u32, gsi: bool) -> Result<u32, KernelError> {
+    op(
+        kop::IRQ_ROUTE,
+        u64::from(line),
+        u64::from(core),
+        u64::from(vector),
+        u64::from(gsi),
+    )
+    .map(|g| g as u32)
+}

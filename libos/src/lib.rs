@@ -10,6 +10,7 @@ extern crate alloc;
 
 pub mod binding;
 pub mod cap;
+pub mod console;
 pub mod heap;
 pub mod kernel;
 pub mod lrpc;

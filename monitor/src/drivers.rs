@@ -1,35 +1,51 @@
-//! The device drivers the monitor of core 0 starts once the SKB service is up, each with
-//! the device capabilities it needs, made from this core's Kernel capability and copied
-//! into the driver's CSpace (`KernelOp CAP_GIVE`).
+//! The device manager's start: the monitor of core 0, once the SKB service is started,
+//! makes the capabilities of the machine's fixed devices from this core's Kernel
+//! capability, starts `devmgr` and copies them into its CSpace (`KernelOp CAP_GIVE`, slots
+//! in [`abi::devmgr`]). `devmgr` asks the SKB where each driver runs and starts it there.
 //!
-//! * `pcid`, the PCI bus driver: an IO capability for the configuration ports
-//!   `0xcf8..=0xcff` in its root slot 10.
-//!
-//! Not yet: asking the SKB where each driver should run (all run on core 0, the core that
-//! programs the I/O APIC); the serial, keyboard and framebuffer drivers.
+//! * the PCI configuration ports `0xcf8..=0xcff` (IO), for `pcid`;
+//! * COM1's ports `0x3f8..=0x3ff` (IO) and its interrupt vector (IRQ), for `seriald`.
 
-use caps::abi::CapType;
+use caps::abi::{CapRef, CapType};
 use libos::cap::{self, root_slot};
 use libos::kernel;
 use libos::println;
 
-/// Root slot of this monitor's CSpace where the PCI ports' capability is made.
-const PCI_IO_SLOT: u32 = 100;
-/// Root slot of the driver's CSpace it is given in (see `pcid`).
-const DRIVER_IO_SLOT: u32 = 10;
+/// A capability to make: (type, first port or vector, ports, devmgr's slot).
+const DEVICE_CAPS: [(CapType, u64, u64, u32); 3] = [
+    (CapType::Io, 0xcf8, 8, abi::devmgr::PCI_PORTS),
+    (CapType::Io, 0x3f8, 8, abi::devmgr::COM1_PORTS),
+    (
+        CapType::Irq,
+        abi::devmgr::COM1_VECTOR,
+        1,
+        abi::devmgr::COM1_IRQ,
+    ),
+];
 
-/// Start the drivers (core 0's monitor only).
+/// Root slots of this monitor's CSpace where the capabilities are made (then kept, as the
+/// parents of devmgr's copies).
+const FIRST_SLOT: u32 = 100;
+
+/// Start the device manager (core 0's monitor only).
 pub fn start() {
     let kernel_cap = root_slot(abi::ROOT_SLOT_KERNEL);
-    if let Err(e) = cap::retype(kernel_cap, CapType::Io, 0xcf8, 8, 1, PCI_IO_SLOT) {
-        println!("monitor: no IO capability for the PCI ports: {e:?}");
-        return;
+    let mut made: [Option<(CapRef, u32)>; DEVICE_CAPS.len()] = [None; DEVICE_CAPS.len()];
+    for (i, &(t, first, size, to)) in DEVICE_CAPS.iter().enumerate() {
+        let slot = FIRST_SLOT + i as u32;
+        match cap::retype(kernel_cap, t, first, size, 1, slot) {
+            Ok(_) => made[i] = Some((root_slot(slot), to)),
+            Err(e) => println!("monitor: no {t:?} capability at {first:#x}: {e:?}"),
+        }
     }
-    match kernel::spawn("pcid", "") {
-        Ok(id) => match kernel::cap_give(id, root_slot(PCI_IO_SLOT), DRIVER_IO_SLOT) {
-            Ok(()) => println!("monitor: started the PCI driver (dispatcher {id})"),
-            Err(e) => println!("monitor: PCI driver started without its ports: {e:?}"),
-        },
-        Err(e) => println!("monitor: cannot start the PCI driver: {e:?}"),
+    let id = match kernel::spawn("devmgr", "") {
+        Ok(id) => id,
+        Err(e) => return println!("monitor: cannot start the device manager: {e:?}"),
+    };
+    for (c, to) in made.iter().flatten() {
+        if let Err(e) = kernel::cap_give(id, *c, *to) {
+            println!("monitor: device manager without its capability for slot {to}: {e:?}");
+        }
     }
+    println!("monitor: started the device manager (dispatcher {id})");
 }

@@ -19,6 +19,7 @@ use monitor_proto::{
 use crate::links::{Incoming, Links};
 
 mod admin;
+mod irq;
 mod tlb;
 
 /// Request kinds between monitors ([`MonMsg::Request`]).
@@ -49,6 +50,10 @@ pub mod kind {
     /// A domain's capabilities: payload words `[domain, first slot]`; reply as
     /// `op::CAPS`.
     pub const CAPS: u16 = 10;
+    /// Route ISA interrupt line to a vector of a core (to the boot core's monitor, whose
+    /// CPU driver programs the I/O APICs): payload words `[line, core, vector]`; reply
+    /// payload words `[gsi]`.
+    pub const IRQ_ROUTE: u16 = 11;
 }
 
 /// The domain id of dispatcher `id` of core `core`.
@@ -665,10 +670,13 @@ impl Monitor {
                     println!("monitor: bad shootdown message from core {from}; dropped");
                 }
             }
-            kind::MEM | kind::KILL | kind::CAPS => {
+            kind::MEM | kind::KILL | kind::CAPS | kind::IRQ_ROUTE => {
                 let w = words(payload);
                 let r = match (kind, w.as_slice()) {
                     (kind::MEM, []) => self.mem_here(),
+                    (kind::IRQ_ROUTE, [line, core, vector]) => {
+                        self.irq_route_here(*line, *core, *vector)
+                    }
                     (kind::KILL, [d]) => self.kill_here(*d).map(|()| Vec::new()),
                     (kind::CAPS, [d, from]) => self.caps_here(*d, *from),
                     _ => Err((MonError::BadRequest, Vec::new())),
@@ -880,6 +888,7 @@ impl Monitor {
             op::CAPS => self.caps(arg, msg).unwrap_or_else(refused),
             op::LOG => self.log_level(arg).unwrap_or_else(refused),
             op::POWER => self.power(arg, msg).unwrap_or_else(refused),
+            op::IRQ_ROUTE => self.irq_route(caller, arg, msg).unwrap_or_else(refused),
             op::ACCEPT => {
                 let Ok(name) = Name::from_bytes(msg) else {
                     return err(MonError::BadRequest);
@@ -957,7 +966,17 @@ impl Monitor {
             return Err((MonError::BadRequest, Vec::new()));
         };
         let core = (dom >> 32) as CoreId;
-        if core == self.me || !self.links.has(core) {
+        if core == self.me {
+            // A domain of this core: a plain copy, no remote bookkeeping.
+            let (Ok(target), Ok(dslot)) = (u32::try_from(dom & 0xffff_ffff), u32::try_from(dslot))
+            else {
+                return Err((MonError::BadRequest, Vec::new()));
+            };
+            let cap = libos::cap::root_slot(slot);
+            kernel::cap_give_from(caller, cap, target, dslot).map_err(kernel_error)?;
+            return Ok((status::OK, Vec::new()));
+        }
+        if !self.links.has(core) {
             return Err((MonError::NoSuchCore, Vec::new()));
         }
         let id = share(caller, slot)?;

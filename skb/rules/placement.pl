@@ -84,3 +84,17 @@ driver_core(pci(Bus, Dev, Fn), Core) :-
     ->  Core = C
     ;   place_dispatchers(1, [Core])
     ), !.
+
+% driver_core(+legacy(Device), -Core): the core to run the driver of a legacy device
+% (UART, PS/2 controller, PCI configuration ports) on. They sit behind the chipset of the
+% boot core's package, whose I/O APIC delivers their interrupts: the second core of the
+% boot core's node (keeping the boot core, which runs the SKB and routes interrupts, free),
+% or the boot core on a one-core node.
+driver_core(legacy(_), Core) :-
+    core_node(0, Node),
+    cores_on_node(Node, Cs),
+    (   Cs = [_, C|_]
+    ->  Core = C
+    ;   Cs = [C|_]
+    ->  Core = C
+    ), !.

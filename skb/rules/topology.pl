@@ -5,6 +5,7 @@
 %   node_distance(A, B, D)               memory_range(Node, Base, Length)
 %   memory_free(Node, Bytes)             urpc_latency(A, B, Cycles)
 %   pci_device(Bus, Dev, Fn, Vendor, DeviceId, Class, Node)
+%   driver(Program, Core)
 
 :- dynamic(core/4).
 :- dynamic(node/1).
@@ -13,6 +14,7 @@
 :- dynamic(memory_free/2).
 :- dynamic(urpc_latency/3).
 :- dynamic(pci_device/7).
+:- dynamic(driver/2).
 
 % core_node(?Core, ?Node): the NUMA node of a core.
 core_node(Core, Node) :- core(Core, _, _, Node).

@@ -14,6 +14,7 @@
 //! | `memory_free(Node, Bytes)` | currently free memory of a node (if absent: the sum of its ranges) |
 //! | `urpc_latency(A, B, Cycles)` | measured URPC latency between cores A and B (either direction) |
 //! | `pci_device(Bus, Dev, Fn, Vendor, DeviceId, Class, Node)` | a PCI function and the NUMA node it is attached to |
+//! | `driver(Program, Core)` | a device driver the device manager started, and its core |
 //!
 //! # Rules
 //!
@@ -25,6 +26,7 @@
 //! | `multicast_messages(+Tree, -N)` | messages sent by a tree |
 //! | `transport(+A, +B, -T)` | `lrpc` on the same core, `urpc` between cores |
 //! | `driver_core(+pci(Bus, Dev, Fn), -Core)` | lowest core on the device's node |
+//! | `driver_core(+legacy(Device), -Core)` | second core of the boot core's node (the boot core if alone) |
 //! | `nearest_core(+Core, +Candidates, -C)` | by measured latency if known, else NUMA distance |
 //! | helpers | `core_node/2`, `core_package/2`, `cores/1`, `core_count/1`, `nodes/1`, `cores_on_node/2`, `distance/3`, `core_distance/3`, `node_free/2`, `latency/3` |
 //!

@@ -188,8 +188,16 @@ fn two_node_machine() {
         "tree(6,[edge(0,[1,2,3]),edge(4,[]),edge(5,[]),edge(7,[])])"
     );
     assert_eq!(val(&mut skb, "driver_core(pci(0, 3, 0), C)", "C"), "4");
+    assert_eq!(val(&mut skb, "driver_core(legacy(com1), C)", "C"), "1");
     assert_eq!(val(&mut skb, "nodes(Ns)", "Ns"), "[0,1]");
     assert_eq!(val(&mut skb, "node_free(1, B)", "B"), "4294967296");
+}
+
+#[test]
+fn legacy_driver_on_a_lone_boot_core() {
+    let mut skb = Skb::with_system_rules();
+    skb.consult("core(0,0,0,0). core(1,1,1,1).").unwrap();
+    assert_eq!(val(&mut skb, "driver_core(legacy(ps2), C)", "C"), "0");
 }
 
 #[test]
@@ -200,6 +208,7 @@ fn rules_without_facts_fail_cleanly() {
         "place_dispatchers(1, Cs)",
         "multicast_tree(0, T)",
         "transport(0, 1, T)",
+        "driver_core(legacy(com1), C)",
     ] {
         assert!(
             skb.query_once(q, Limits::default()).unwrap().is_none(),

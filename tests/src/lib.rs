@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use xtask::images::Firmware;
-pub use xtask::qemu::{Exit, Machine};
+pub use xtask::qemu::{Exit, Machine, Session};
 use xtask::qemu::{RunOptions, RunResult};
 use xtask::{images, paths};
 
@@ -116,12 +116,33 @@ impl Run {
     }
 }
 
+fn image(name: &str, m: &Machine, cfg: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = paths::xtask_out().join("tests").join(name);
+    images::make_image(built(), &dir, m.firmware, &xtask::boot_cfg(true, cfg))
+        .unwrap_or_else(|e| panic!("[{name}] making the image failed: {e}"))
+}
+
+/// Boot `m` with extra `boot.cfg` entries and the serial console's input connected to the
+/// test (type with [`Session::send`], end with [`finish`]).
+pub fn session(name: &str, m: &Machine, cfg: &[(&str, &str)]) -> Session {
+    let image = image(name, m, cfg);
+    Session::start(m, &image).unwrap_or_else(|e| panic!("[{name}] starting QEMU failed: {e}"))
+}
+
+/// Wait at most `timeout` for a session's machine to end; the run.
+pub fn finish(name: &str, s: Session, timeout: Duration) -> Run {
+    let result = s
+        .finish(timeout)
+        .unwrap_or_else(|e| panic!("[{name}] ending QEMU failed: {e}"));
+    Run {
+        name: name.to_string(),
+        result,
+    }
+}
+
 /// Boot `m` with extra `boot.cfg` entries, wait at most `timeout`, and return the run.
 pub fn boot(name: &str, m: &Machine, cfg: &[(&str, &str)], timeout: Duration) -> Run {
-    let built = built();
-    let dir = paths::xtask_out().join("tests").join(name);
-    let image = images::make_image(built, &dir, m.firmware, &xtask::boot_cfg(true, cfg))
-        .unwrap_or_else(|e| panic!("[{name}] making the image failed: {e}"));
+    let image = image(name, m, cfg);
     let opts = RunOptions {
         timeout: Some(timeout),
         echo: false,

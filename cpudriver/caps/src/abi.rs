@@ -305,7 +305,7 @@ pub enum CapOp {
     IrqBind = 11,
     /// Wait for the invoked IRQ capability's vector (bound by the caller): returns at once
     /// with the number of interrupts since the last wait if any came, else blocks until one
-    /// does.
+    /// does or, if `a0` is not 0, until `a0` milliseconds passed (then returns 0).
     IrqWait = 12,
 }
 

@@ -1,5 +1,5 @@
-//! The PCI bus driver. The monitor of core 0 starts it with an IO capability for the
-//! configuration ports (`0xcf8..=0xcff`, root slot [`IO_SLOT`]); it walks configuration
+//! The PCI bus driver. The device manager starts it on the core the SKB chose, with an IO
+//! capability for the configuration ports (`0xcf8..=0xcff`, root slot [`IO_SLOT`]); it walks configuration
 //! space with configuration mechanism #1 (the `pci` crate does the enumeration), prints
 //! what it found, and records every function in the System Knowledge Base as a
 //! `pci_device/7` fact, where placement queries (`driver_core/2`) and the shell's `lspci`
@@ -46,7 +46,7 @@ impl ConfigSpace for Ports {
 
 fn main() -> i32 {
     let io = root_slot(IO_SLOT);
-    // The monitor hands the capability over right after starting us.
+    // The device manager hands the capability over right after starting us.
     let deadline = Deadline::after_ms(10_000);
     while cap::identify(io).is_err() {
         if deadline.passed() {

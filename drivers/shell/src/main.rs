@@ -1,13 +1,13 @@
-//! The shell. `shell --batch 'CMD; CMD'` (what `cargo xtask run --batch` starts on core 0)
-//! runs the commands one after the other, prints each one's output, and powers the machine
-//! off with a failed status if any command failed. Parsing, the command table, line
-//! editing and tables are in `shell-core`; this program carries the commands out by asking
-//! the monitor (cores, programs, memory, capabilities, spawning, killing, log level,
-//! power), the SKB (queries, PCI devices) and by starting benchmark programs.
-//!
-//! Output goes to the kernel console (one log line per output line, prefixed `shell:`).
-//! Not yet: the interactive shell on the serial console and on framebuffer + keyboard (it
-//! needs the serial and keyboard drivers' input).
+//! The shell. Interactive (`shell`, or `shell --console fb`) it owns a console: the serial
+//! console of the serial driver (what `cargo xtask run` starts it on) or the framebuffer
+//! console; it reads keys, edits the line (history, cursor keys), runs the line's commands
+//! and writes their output there. `shell --batch 'CMD; CMD'` (what `cargo xtask run
+//! --batch` starts on core 0) runs the commands one after the other, prints each one's
+//! output on the kernel console (one log line per output line, prefixed `shell:`), and
+//! powers the machine off with a failed status if any command failed. Parsing, the command
+//! table, line editing and tables are in `shell-core`; this program carries the commands out
+//! by asking the monitor (cores, programs, memory, capabilities, spawning, killing, log
+//! level, power), the SKB (queries, PCI devices) and by starting benchmark programs.
 #![no_std]
 #![no_main]
 
@@ -18,23 +18,109 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Write;
 
+use libos::console::Console;
 use libos::monitor::{self, op, MonError};
 use libos::println;
 use libos::time::Deadline;
-use shell_core::{BenchKind, Command, SpawnTarget};
+use shell_core::{BenchKind, Command, Event, LineEditor, SpawnTarget};
 
 libos::entry!(main);
 
 /// How long `bench` waits for its benchmark program, in milliseconds.
 const BENCH_PATIENCE_MS: u64 = 600_000;
 
+/// How long the interactive shell waits for its console's driver, in milliseconds.
+const CONSOLE_PATIENCE_MS: u64 = 120_000;
+/// The prompt.
+const PROMPT: &[u8] = b"> ";
+
 fn main() -> i32 {
-    let args = libos::args();
-    match args.trim().strip_prefix("--batch") {
-        Some(cmds) => batch(cmds.trim()),
-        None => {
-            println!("the interactive console needs the serial driver, which does not exist yet; use --batch");
-            1
+    let args = libos::args().trim();
+    if let Some(cmds) = args.strip_prefix("--batch") {
+        return batch(cmds.trim());
+    }
+    let name = match args {
+        "" | "--console serial" => libos::console::SERIAL,
+        "--console fb" => libos::console::FRAMEBUFFER,
+        other => {
+            println!(
+                "usage: shell [--console serial|fb] | shell --batch 'CMD; CMD' (not `{other}`)"
+            );
+            return 2;
+        }
+    };
+    interactive(name)
+}
+
+/// The interactive shell on console `name`.
+fn interactive(name: &str) -> i32 {
+    let mut con = match Console::connect(name, CONSOLE_PATIENCE_MS) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("no console `{name}`: {e:?}");
+            return 1;
+        }
+    };
+    println!(
+        "interactive on console `{name}` (core {})",
+        libos::core_id()
+    );
+    let banner = format!(
+        "\nmultikernel shell on core {} ({name}); `help` lists the commands\n",
+        libos::core_id()
+    );
+    let mut editor = LineEditor::new();
+    let mut input = Vec::new();
+    let mut out = Vec::new();
+    let mut done = 0usize;
+    out.extend_from_slice(banner.as_bytes());
+    out.extend_from_slice(PROMPT);
+    loop {
+        if !out.is_empty() {
+            if let Err(e) = con.write(&out) {
+                println!("console `{name}` lost: {e:?}");
+                return 1;
+            }
+            out.clear();
+        }
+        input.clear();
+        match con.try_read() {
+            Ok(Some(bytes)) => input.extend_from_slice(bytes),
+            Ok(None) => {
+                libos::yield_now();
+                continue;
+            }
+            Err(e) => {
+                println!("console `{name}` lost: {e:?}");
+                return 1;
+            }
+        }
+        for &b in &input {
+            let line = match editor.feed(b, &mut out) {
+                Some(Event::Line(l)) => l,
+                Some(Event::Interrupted) => {
+                    out.extend_from_slice(PROMPT);
+                    continue;
+                }
+                None => continue,
+            };
+            // The echo first: a command may take a while.
+            if let Err(e) = con.write(&out) {
+                println!("console `{name}` lost: {e:?}");
+                return 1;
+            }
+            out.clear();
+            for r in shell_core::parse_line(&line) {
+                done += 1;
+                // A failed command is not a failed session: `shutdown` here is a clean end.
+                let r = r.map_err(|e| e.to_string()).and_then(|c| run(&c, done, 0));
+                let text = r.unwrap_or_else(|e| format!("error: {e}"));
+                if !text.is_empty() {
+                    out.extend_from_slice(text.trim_end_matches('\n').as_bytes());
+                    out.push(b'\n');
+                }
+            }
+            out.extend_from_slice(PROMPT);
         }
     }
 }

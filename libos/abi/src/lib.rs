@@ -263,6 +263,19 @@ pub const ROOT_SLOT_KERNEL: u32 = 4;
 pub const MONITOR_CHANNELS: u64 = 0x0000_5000_0000_0000;
 
 /// Operations of [`Syscall::KernelOp`].
+/// The device manager's capabilities: root slots where the monitor of core 0 puts the
+/// fixed devices' capabilities in `devmgr`'s CSpace.
+pub mod devmgr {
+    /// IO capability for the PCI configuration ports `0xcf8..=0xcff`.
+    pub const PCI_PORTS: u32 = 10;
+    /// IO capability for COM1's ports `0x3f8..=0x3ff`.
+    pub const COM1_PORTS: u32 = 11;
+    /// IRQ capability for COM1's vector ([`COM1_VECTOR`]).
+    pub const COM1_IRQ: u32 = 12;
+    /// The vector COM1's interrupt is delivered on (on its driver's core).
+    pub const COM1_VECTOR: u64 = 0x34;
+}
+
 pub mod kop {
     /// Number of cores the machine has (`rdx`), including ones that did not come up.
     pub const CORES: u64 = 1;
@@ -362,8 +375,9 @@ pub mod kop {
     pub const KILL: u64 = 22;
     /// Free memory of this core's pool in bytes (`rdx`).
     pub const MEM_FREE: u64 = 23;
-    /// Copy the caller's capability at address `rdx` into root slot `r10` of dispatcher
-    /// `rsi` of this core (how the monitor hands drivers their device capabilities).
+    /// Copy the capability at address `rdx` into root slot `r10` of dispatcher `rsi` of
+    /// this core: the caller's own when `r8` = 0, else that of dispatcher `r8 - 1` (how the
+    /// monitor hands drivers their device capabilities and copies between programs).
     pub const CAP_GIVE: u64 = 24;
     /// Copy bytes `[r10, r10 + rdx)` of the machine's facts for the SKB (Prolog text made
     /// at boot: cores, nodes, distances, memory, URPC latencies) to `rsi`; returns how

@@ -113,7 +113,9 @@ pub fn build_mkimage() -> Result<PathBuf, String> {
 
 /// The user programs, built for `x86_64-unknown-none` as static executables linked at
 /// `abi::USER_MIN`.
-pub const PROGRAMS: &[&str] = &["monitor", "probe", "skbd", "pcid", "shell"];
+pub const PROGRAMS: &[&str] = &[
+    "monitor", "probe", "skbd", "pcid", "shell", "devmgr", "seriald",
+];
 
 /// Build the user programs; returns `(name, ELF path)` pairs.
 pub fn build_programs() -> Result<Vec<(String, PathBuf)>, String> {

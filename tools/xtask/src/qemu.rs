@@ -92,10 +92,18 @@ pub fn choose_accel(m: &Machine) -> Accel {
 }
 
 /// The QEMU command line for `m` booting `image`.
-pub fn command(m: &Machine, image: &Path, accel: &Accel) -> Result<Command, String> {
+/// With `console_input`, the serial console is multiplexed with QEMU's monitor on stdio
+/// (`Ctrl-A X` quits, `Ctrl-C` goes to the guest).
+pub fn command(
+    m: &Machine,
+    image: &Path,
+    accel: &Accel,
+    console_input: bool,
+) -> Result<Command, String> {
     let mut c = Command::new("qemu-system-x86_64");
     c.args(["-machine", "q35", "-display", "none", "-no-reboot"]);
-    c.args(["-serial", "stdio", "-monitor", "none"]);
+    let serial = if console_input { "mon:stdio" } else { "stdio" };
+    c.args(["-serial", serial, "-monitor", "none"]);
     c.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
     match accel {
         Accel::Kvm => c.args(["-accel", "kvm"]),
@@ -248,47 +256,153 @@ fn pump(
 
 /// Boot `image` on `m` and wait for the run to end.
 pub fn run(m: &Machine, image: &Path, opts: &RunOptions) -> Result<RunResult, String> {
-    let accel = choose_accel(m);
-    let mut cmd = command(m, image, &accel)?;
-    let cmdline = describe(&cmd);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if opts.interactive {
+    let stdin = if opts.interactive {
         Stdio::inherit()
     } else {
         Stdio::null()
-    });
-    let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("could not start QEMU ({cmdline}): {e}"))?;
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let out = pump(child.stdout.take().unwrap(), log.clone(), opts.echo);
-    let err = pump(child.stderr.take().unwrap(), log.clone(), opts.echo);
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break Some(status);
+    };
+    let mut s = Session::spawn(m, image, stdin, opts.interactive, opts.echo)?;
+    loop {
+        if s.child.try_wait().map_err(|e| e.to_string())?.is_some() {
+            break;
         }
-        if opts.timeout.is_some_and(|t| start.elapsed() >= t) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
+        if opts.timeout.is_some_and(|t| s.start.elapsed() >= t) {
+            break;
         }
         std::thread::sleep(Duration::from_millis(20));
-    };
-    let _ = out.join();
-    let _ = err.join();
-    let exit = match status.map(|s| s.code()) {
-        None => Exit::Timeout,
-        Some(Some(EXIT_SUCCESS)) => Exit::Success,
-        Some(Some(EXIT_FAILURE)) => Exit::KernelFailure,
-        Some(code) => Exit::Other(code),
-    };
-    let log = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
-    Ok(RunResult {
-        exit,
-        log,
-        cmdline,
-        accel,
-        elapsed: start.elapsed(),
-    })
+    }
+    s.finish(Duration::ZERO)
+}
+
+/// A running QEMU whose serial console the caller types into (tests of the interactive
+/// shell).
+pub struct Session {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    log: Arc<Mutex<Vec<u8>>>,
+    pumps: Vec<std::thread::JoinHandle<()>>,
+    cmdline: String,
+    accel: Accel,
+    start: Instant,
+}
+
+impl Session {
+    fn spawn(
+        m: &Machine,
+        image: &Path,
+        stdin: Stdio,
+        console_input: bool,
+        echo: bool,
+    ) -> Result<Session, String> {
+        let accel = choose_accel(m);
+        let mut cmd = command(m, image, &accel, console_input)?;
+        let cmdline = describe(&cmd);
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(stdin);
+        let start = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("could not start QEMU ({cmdline}): {e}"))?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let pumps = vec![
+            pump(child.stdout.take().unwrap(), log.clone(), echo),
+            pump(child.stderr.take().unwrap(), log.clone(), echo),
+        ];
+        let stdin = child.stdin.take();
+        Ok(Session {
+            child,
+            stdin,
+            log,
+            pumps,
+            cmdline,
+            accel,
+            start,
+        })
+    }
+
+    /// Boot `image` on `m` with the serial console's input taken from [`Session::send`].
+    pub fn start(m: &Machine, image: &Path) -> Result<Session, String> {
+        Session::spawn(m, image, Stdio::piped(), false, false)
+    }
+
+    /// Type `bytes` into the serial console.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let stdin = self.stdin.as_mut().ok_or("the console's input is closed")?;
+        stdin
+            .write_all(bytes)
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("typing into the console: {e}"))
+    }
+
+    /// The console output so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+
+    /// Wait until the output from byte `from` on contains `needle` (at most `timeout`);
+    /// the offset just after it.
+    pub fn wait_for(
+        &mut self,
+        needle: &str,
+        from: usize,
+        timeout: Duration,
+    ) -> Result<usize, String> {
+        let end = Instant::now() + timeout;
+        loop {
+            {
+                let log = self.log.lock().unwrap();
+                let tail = &log[from.min(log.len())..];
+                if let Some(i) = tail
+                    .windows(needle.len().max(1))
+                    .position(|w| w == needle.as_bytes())
+                {
+                    return Ok(from + i + needle.len());
+                }
+            }
+            if Instant::now() >= end {
+                return Err(format!(
+                    "`{needle}` did not appear within {} s",
+                    timeout.as_secs()
+                ));
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Err(format!("QEMU ended ({st}) before `{needle}` appeared"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait at most `timeout` for QEMU to end (killing it then) and return the run.
+    pub fn finish(mut self, timeout: Duration) -> Result<RunResult, String> {
+        drop(self.stdin.take());
+        let end = Instant::now() + timeout;
+        let status = loop {
+            if let Some(st) = self.child.try_wait().map_err(|e| e.to_string())? {
+                break Some(st);
+            }
+            if Instant::now() >= end {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for p in self.pumps.drain(..) {
+            let _ = p.join();
+        }
+        let exit = match status.map(|s| s.code()) {
+            None => Exit::Timeout,
+            Some(Some(EXIT_SUCCESS)) => Exit::Success,
+            Some(Some(EXIT_FAILURE)) => Exit::KernelFailure,
+            Some(code) => Exit::Other(code),
+        };
+        Ok(RunResult {
+            exit,
+            log: self.log(),
+            cmdline: self.cmdline.clone(),
+            accel: self.accel.clone(),
+            elapsed: self.start.elapsed(),
+        })
+    }
 }

@@ -1,0 +1,239 @@
+//! The serial driver: COM1's 16550 UART as the serial console ([`libos::console::SERIAL`]).
+//!
+//! The device manager starts it on the core the SKB chose, with an IO capability for the
+//! UART's eight ports (root slot [`IO_SLOT`]) and an IRQ capability for one vector (root
+//! slot [`IRQ_SLOT`]). It binds the vector, asks its monitor to route ISA line 4 to it
+//! through the I/O APIC, and turns on the receive interrupt. Received bytes go to the
+//! console's client (the shell); the client's output is written to the transmitter, a
+//! lone `\n` as `\r\n`.
+//!
+//! The driver sleeps in `IrqWait` with a 10 ms timeout (the timeout is how output queued
+//! by the client is noticed); after traffic it polls, yielding, for [`LINGER_MS`] so that
+//! echoes of typed keys are not delayed by a tick. The CPU drivers' log also goes to
+//! COM1's transmitter (the kernel's debug console), so log lines and console output can
+//! interleave; nothing else reads the receiver.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use caps::abi::{CapError, CapRef};
+use libos::cap::{self, root_slot};
+use libos::console::ConsoleServer;
+use libos::println;
+use libos::time::Deadline;
+
+libos::entry!(main);
+
+/// Root slot of the IO capability for the UART's ports.
+pub const IO_SLOT: u32 = 10;
+/// Root slot of the IRQ capability.
+pub const IRQ_SLOT: u32 = 11;
+/// COM1's ISA interrupt line.
+const ISA_LINE: u8 = 4;
+/// How long the driver keeps polling after traffic, in milliseconds.
+const LINGER_MS: u64 = 30;
+/// How long an idle driver sleeps between looks at the client's output, in milliseconds.
+const IDLE_WAIT_MS: u64 = 10;
+/// Transmitter polls before a byte is given up (a UART that never empties its holding
+/// register is broken or absent).
+const TX_SPINS: u32 = 100_000;
+
+/// Register offsets from the first port.
+mod reg {
+    /// Receive buffer (read) / transmit holding (write).
+    pub const DATA: u16 = 0;
+    /// Interrupt enable.
+    pub const IER: u16 = 1;
+    /// FIFO control (write).
+    pub const FCR: u16 = 2;
+    /// Modem control.
+    pub const MCR: u16 = 4;
+    /// Line status.
+    pub const LSR: u16 = 5;
+}
+
+/// Line status: a received byte is waiting.
+const LSR_DATA_READY: u32 = 0x01;
+/// Line status: the transmit holding register is empty.
+const LSR_THR_EMPTY: u32 = 0x20;
+
+/// Why the UART could not be used.
+#[derive(Clone, Copy, Debug)]
+enum UartError {
+    /// A port access through the IO capability failed.
+    Port(CapError),
+    /// The transmitter never became ready.
+    TxStuck,
+}
+
+impl core::fmt::Display for UartError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            UartError::Port(e) => write!(f, "port access refused ({e:?})"),
+            UartError::TxStuck => f.write_str("the transmitter never became ready"),
+        }
+    }
+}
+
+struct Uart {
+    io: CapRef,
+    base: u16,
+}
+
+impl Uart {
+    fn read(&self, r: u16) -> Result<u32, UartError> {
+        cap::io_in(self.io, self.base + r, 1).map_err(UartError::Port)
+    }
+
+    fn write(&self, r: u16, v: u8) -> Result<(), UartError> {
+        cap::io_out(self.io, self.base + r, 1, u32::from(v)).map_err(UartError::Port)
+    }
+
+    /// FIFOs on, receive interrupt on, OUT2 (which gates the interrupt line on PCs).
+    fn enable_receive_interrupt(&self) -> Result<(), UartError> {
+        self.write(reg::FCR, 0xc7)?;
+        self.write(reg::MCR, 0x0b)?;
+        self.write(reg::IER, 0x01)
+    }
+
+    /// Every byte the receiver holds, into `out`; how many.
+    fn receive(&self, out: &mut [u8]) -> Result<usize, UartError> {
+        let mut n = 0;
+        while n < out.len() && self.read(reg::LSR)? & LSR_DATA_READY != 0 {
+            out[n] = self.read(reg::DATA)? as u8;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn send_byte(&self, b: u8) -> Result<(), UartError> {
+        for _ in 0..TX_SPINS {
+            if self.read(reg::LSR)? & LSR_THR_EMPTY != 0 {
+                return self.write(reg::DATA, b);
+            }
+            core::hint::spin_loop();
+        }
+        Err(UartError::TxStuck)
+    }
+
+    /// Send `bytes`, a `\n` not after `\r` as `\r\n`.
+    fn send(&self, bytes: &[u8], last: &mut u8) -> Result<(), UartError> {
+        for &b in bytes {
+            if b == b'\n' && *last != b'\r' {
+                self.send_byte(b'\r')?;
+            }
+            self.send_byte(b)?;
+            *last = b;
+        }
+        Ok(())
+    }
+}
+
+/// Wait (yielding, at most 10 s) for the device manager to hand over capability `slot`.
+fn wait_for_cap(slot: u32) -> Option<CapRef> {
+    let c = root_slot(slot);
+    let deadline = Deadline::after_ms(10_000);
+    while cap::identify(c).is_err() {
+        if deadline.passed() {
+            return None;
+        }
+        libos::yield_now();
+    }
+    Some(c)
+}
+
+fn main() -> i32 {
+    let (Some(io), Some(irq)) = (wait_for_cap(IO_SLOT), wait_for_cap(IRQ_SLOT)) else {
+        println!("seriald: no IO or IRQ capability for the UART");
+        return 1;
+    };
+    let base = match cap::identify(io) {
+        Ok(id) => id.base as u16,
+        Err(e) => {
+            println!("seriald: IO capability unusable: {e:?}");
+            return 1;
+        }
+    };
+    let uart = Uart { io, base };
+    if let Err(e) = cap::irq_bind(irq) {
+        println!("seriald: cannot bind the interrupt vector: {e:?}");
+        return 1;
+    }
+    let gsi = match libos::monitor::irq_route(irq, ISA_LINE) {
+        Ok(g) => g,
+        Err(e) => {
+            println!("seriald: interrupt line {ISA_LINE} not routed: {e:?}");
+            return 1;
+        }
+    };
+    if let Err(e) = uart.enable_receive_interrupt() {
+        println!("seriald: UART at {base:#x} unusable: {e}");
+        return 1;
+    }
+    let mut console = match ConsoleServer::offer(libos::console::SERIAL) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("seriald: cannot offer the serial console: {e:?}");
+            return 1;
+        }
+    };
+    println!(
+        "seriald: UART at {base:#x}, IRQ {ISA_LINE} (GSI {gsi}) on core {}, console `{}` offered",
+        libos::core_id(),
+        libos::console::SERIAL
+    );
+    serve(&uart, irq, &mut console)
+}
+
+fn serve(uart: &Uart, irq: CapRef, console: &mut ConsoleServer) -> i32 {
+    let mut last_out = 0u8;
+    let mut linger = Deadline::after_ms(0);
+    let mut rx = [0u8; 64];
+    let mut interrupts = 0u64;
+    loop {
+        let mut busy = false;
+        if console.poll_clients() {
+            busy = true;
+        }
+        // Drain the receiver whether or not the interrupt was seen (a byte that came
+        // while the line was being routed raises no new edge).
+        loop {
+            match uart.receive(&mut rx) {
+                Ok(0) => break,
+                Ok(n) => {
+                    console.input(&rx[..n]);
+                    busy = true;
+                }
+                Err(e) => {
+                    println!("seriald: receive failed: {e}");
+                    return 1;
+                }
+            }
+        }
+        if console.flush_input() {
+            busy = true;
+        }
+        while let Some(out) = console.output() {
+            busy = true;
+            if let Err(e) = uart.send(out, &mut last_out) {
+                println!("seriald: transmit failed: {e}");
+                return 1;
+            }
+        }
+        if busy {
+            linger = Deadline::after_ms(LINGER_MS);
+        }
+        if !linger.passed() {
+            libos::yield_now();
+            continue;
+        }
+        match cap::irq_wait_timeout(irq, IDLE_WAIT_MS) {
+            Ok(n) => interrupts += n,
+            Err(e) => {
+                println!("seriald: waiting for the interrupt failed: {e:?} ({interrupts} seen)");
+                return 1;
+            }
+        }
+    }
+}
