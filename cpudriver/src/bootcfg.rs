@@ -36,28 +36,43 @@ pub struct BootConfig {
     pub bench: Option<Bench>,
     /// Turn on SMEP and SMAP where the CPU has them (`smep_smap=0` to compare).
     pub smep_smap: bool,
-    /// The console the interactive shell is started on, by core 0's CPU driver after its
-    /// monitor (`shell=serial|fb|none`; without the key: serial, except in runs that end
-    /// QEMU when ready).
-    pub shell: Option<ShellConsole>,
+    /// The consoles an interactive shell is started on, by core 0's CPU driver after its
+    /// monitor (`shell=serial`, `fb`, `serial,fb` or `none`; without the key: both, except
+    /// in runs that end QEMU when ready).
+    pub shell: ShellConsoles,
 }
 
-/// Where the interactive shell runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ShellConsole {
-    /// The serial driver's console.
-    Serial,
-    /// The framebuffer and keyboard driver's console.
-    Framebuffer,
+/// Where interactive shells run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ShellConsoles {
+    /// On the serial driver's console.
+    pub serial: bool,
+    /// On the framebuffer and keyboard driver's console.
+    pub framebuffer: bool,
 }
 
-impl ShellConsole {
-    /// The shell's `--console` argument.
-    pub fn arg(self) -> &'static str {
-        match self {
-            ShellConsole::Serial => "serial",
-            ShellConsole::Framebuffer => "fb",
+impl ShellConsoles {
+    /// Parse `serial`, `fb`, `serial,fb` or `none`.
+    fn parse(v: &str) -> Option<ShellConsoles> {
+        let mut c = ShellConsoles::default();
+        if v == "none" {
+            return Some(c);
         }
+        for part in v.split(',') {
+            match part.trim() {
+                "serial" => c.serial = true,
+                "fb" => c.framebuffer = true,
+                _ => return None,
+            }
+        }
+        Some(c)
+    }
+
+    /// The shell's `--console` arguments of the chosen consoles.
+    pub fn args(self) -> impl Iterator<Item = &'static str> {
+        [(self.serial, "serial"), (self.framebuffer, "fb")]
+            .into_iter()
+            .filter_map(|(on, arg)| on.then_some(arg))
     }
 }
 
@@ -77,7 +92,10 @@ impl Default for BootConfig {
             inject: None,
             bench: None,
             smep_smap: true,
-            shell: Some(ShellConsole::Serial),
+            shell: ShellConsoles {
+                serial: true,
+                framebuffer: true,
+            },
         }
     }
 }
@@ -120,14 +138,8 @@ impl BootConfig {
                 "qemu_exit" => parse_bool(v).map(|b| cfg.qemu_exit = b),
                 "fbcon" => parse_bool(v).map(|b| cfg.fbcon = b),
                 "smep_smap" => parse_bool(v).map(|b| cfg.smep_smap = b),
-                "shell" => match v {
-                    "serial" => Some(Some(ShellConsole::Serial)),
-                    "fb" => Some(Some(ShellConsole::Framebuffer)),
-                    "none" => Some(None),
-                    _ => None,
-                }
-                .map(|s| {
-                    cfg.shell = s;
+                "shell" => ShellConsoles::parse(v).map(|c| {
+                    cfg.shell = c;
                     shell_given = true;
                 }),
                 "log" => v.parse().ok().map(|l| cfg.log_level = l),
@@ -158,7 +170,7 @@ impl BootConfig {
             }
         }
         if cfg.qemu_exit && !shell_given {
-            cfg.shell = None;
+            cfg.shell = ShellConsoles::default();
         }
         cfg
     }

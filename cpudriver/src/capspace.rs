@@ -92,6 +92,12 @@ impl CoreCaps {
             .alloc_aligned(CAP_MEMORY / 4096, 1 << 20)
             .map_err(|_| CapSetupError::NoMemory)?;
         let mut state = CapState::new(pc.core_id, KERNEL_SLOTS);
+        // The device memory this CPU driver knows of: the Kernel capability's holder (the
+        // monitor) can make DevFrames over it.
+        if let Some(fb) = crate::console::framebuffer::device() {
+            let (base, bytes) = fb.pages();
+            state.add_device_region(base, bytes);
+        }
         state.insert_original(
             state.kernel_slot(KERNEL_RAM_SLOT),
             caps::Object::Ram {

@@ -503,7 +503,7 @@ pub fn announce_when_ready(status: BootStatus, entry_tsc: u64) {
         );
         // With an interactive shell the run ends when its user powers off.
         let cfg = cpudriver::bootcfg::get();
-        if cfg.qemu_exit && cfg.shell.is_none() {
+        if cfg.qemu_exit && cfg.shell == Default::default() {
             cpudriver::arch::qemu::exit_success();
         }
     }));

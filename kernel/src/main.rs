@@ -71,6 +71,19 @@ fn fb_info(info: FrameBufferInfo, addr: *mut u8) -> Option<FbInfo> {
     })
 }
 
+/// The framebuffer `info` at physical `phys`, as handed to a user-level driver.
+fn fb_device(info: &FbInfo, phys: u64) -> cpudriver::console::framebuffer::FbDevice {
+    cpudriver::console::framebuffer::FbDevice {
+        phys,
+        len: info.len as u64,
+        width: info.width as u64,
+        height: info.height as u64,
+        stride: info.stride as u64,
+        bytes_per_pixel: info.bytes_per_pixel as u64,
+        layout: info.layout,
+    }
+}
+
 /// The text of `boot.cfg` in the ramdisk (empty if there is none), or why the ramdisk
 /// cannot be read.
 fn boot_cfg_text(ramdisk: &[u8]) -> Result<&str, ramdisk::RamdiskError> {
@@ -96,12 +109,21 @@ fn kmain(boot_info: &'static mut BootInfo) -> ! {
     bootcfg::set(cfg);
 
     let fb = match boot_info.framebuffer.as_mut() {
-        Some(fb) if cfg.fbcon => {
+        Some(fb) => {
             let info = fb.info();
             fb_info(info, fb.buffer_mut().as_mut_ptr())
         }
-        _ => None,
+        None => None,
     };
+    let fb_phys = fb.zip(boot_info.physical_memory_offset.into_option());
+    if let Some((info, offset)) = fb_phys {
+        // SAFETY: the boot core, before any other core runs; nothing else walks the tables.
+        match unsafe { paging::translate(offset, info.addr as u64) } {
+            Some(phys) => cpudriver::console::framebuffer::publish(fb_device(&info, phys)),
+            None => log::warn!("framebuffer at {:p} has no physical address", info.addr),
+        }
+    }
+    let fb = fb.filter(|_| cfg.fbcon);
     // SAFETY: the framebuffer is mapped by the bootloader for the kernel's whole life and
     // nothing else draws on it.
     unsafe { cpudriver::console::init(fb, cfg.log_level) };

@@ -40,6 +40,16 @@ unsafe fn active(phys_offset: u64) -> OffsetPageTable<'static> {
     unsafe { OffsetPageTable::new(&mut *ptr, VirtAddr::new(phys_offset)) }
 }
 
+/// The physical address `va` is mapped to in the active kernel tables.
+///
+/// # Safety
+/// As [`active`]: the boot core, before other cores start.
+pub unsafe fn translate(phys_offset: u64, va: u64) -> Option<u64> {
+    // SAFETY: forwarded to the caller.
+    let table = unsafe { active(phys_offset) };
+    table.translate_addr(VirtAddr::new(va)).map(|p| p.as_u64())
+}
+
 /// Map the 4 KiB page at `va` to physical `pa` with `flags` in the active kernel tables.
 /// Mapping a page again to the same frame is not an error.
 ///

@@ -54,15 +54,13 @@ pub fn start_core_programs(ramdisk: &'static [u8]) {
             Err(e) => log::error!("cannot start `{cmd}`: {e:?}"),
         }
     }
-    let shell = cpudriver::bootcfg::get().shell;
-    if let Some(console) = shell.filter(|_| pc.core_id == 0) {
-        let args = alloc::format!("--console {}", console.arg());
-        let started = loader::spawn("shell", &args).and_then(loader::give_monitor_endpoint);
-        if let Err(e) = started {
-            log::error!(
-                "cannot start the shell on the {} console: {e:?}",
-                console.arg()
-            );
+    if pc.core_id == 0 {
+        for console in cpudriver::bootcfg::get().shell.args() {
+            let args = alloc::format!("--console {console}");
+            let started = loader::spawn("shell", &args).and_then(loader::give_monitor_endpoint);
+            if let Err(e) = started {
+                log::error!("cannot start the shell on the {console} console: {e:?}");
+            }
         }
     }
 }

@@ -47,8 +47,15 @@ pub fn alloc_slot() -> Result<u32, CapError> {
 /// Map the Frame capability in root slot `slot` (one page, read-write) at the next free
 /// page-table entry.
 pub fn map_frame(slot: u32) -> Result<Mapped, CapError> {
-    let entry = NEXT_ENTRY.fetch_add(1, Ordering::Relaxed);
-    if entry >= 512 {
+    map_pages(slot, 1)
+}
+
+/// Map the first `pages` pages of the Frame or DevFrame in root slot `slot` read-write at
+/// consecutive free entries of the capability window.
+pub fn map_pages(slot: u32, pages: u16) -> Result<Mapped, CapError> {
+    let n = u32::from(pages.max(1));
+    let entry = NEXT_ENTRY.fetch_add(n, Ordering::Relaxed);
+    if entry + n > 512 {
         return Err(CapError::LimitReached);
     }
     let pt = root_slot(::abi::ROOT_SLOT_PT);
@@ -56,7 +63,7 @@ pub fn map_frame(slot: u32) -> Result<Mapped, CapError> {
         pt,
         root_slot(slot),
         entry as u16,
-        1,
+        pages.max(1),
         Rights::READ | Rights::WRITE,
         0,
     )?;

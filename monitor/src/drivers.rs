@@ -4,23 +4,31 @@
 //! in [`abi::devmgr`]). `devmgr` asks the SKB where each driver runs and starts it there.
 //!
 //! * the PCI configuration ports `0xcf8..=0xcff` (IO), for `pcid`;
-//! * COM1's ports `0x3f8..=0x3ff` (IO) and its interrupt vector (IRQ), for `seriald`.
+//! * COM1's ports `0x3f8..=0x3ff` (IO) and its interrupt vector (IRQ), for `seriald`;
+//! * the boot framebuffer (DevFrame), the PS/2 controller's ports `0x60` and `0x64` (IO)
+//!   and the keyboard's vector (IRQ), for `fbcond`. The framebuffer's geometry goes to
+//!   `devmgr` as its argument; the CPU drivers stop drawing their log on the screen.
 
+use alloc::format;
+use alloc::string::String;
 use caps::abi::{CapRef, CapType};
 use libos::cap::{self, root_slot};
 use libos::kernel;
 use libos::println;
 
-/// A capability to make: (type, first port or vector, ports, devmgr's slot).
-const DEVICE_CAPS: [(CapType, u64, u64, u32); 3] = [
-    (CapType::Io, 0xcf8, 8, abi::devmgr::PCI_PORTS),
-    (CapType::Io, 0x3f8, 8, abi::devmgr::COM1_PORTS),
-    (
-        CapType::Irq,
-        abi::devmgr::COM1_VECTOR,
-        1,
-        abi::devmgr::COM1_IRQ,
-    ),
+use abi::devmgr as slot;
+
+/// A capability to make: (type, first port / vector / physical address, size, devmgr's slot).
+type DeviceCap = (CapType, u64, u64, u32);
+
+/// The fixed devices' capabilities (the framebuffer's is added when there is one).
+const DEVICE_CAPS: [DeviceCap; 6] = [
+    (CapType::Io, 0xcf8, 8, slot::PCI_PORTS),
+    (CapType::Io, 0x3f8, 8, slot::COM1_PORTS),
+    (CapType::Irq, slot::COM1_VECTOR, 1, slot::COM1_IRQ),
+    (CapType::Io, 0x60, 1, slot::PS2_DATA),
+    (CapType::Io, 0x64, 1, slot::PS2_STATUS),
+    (CapType::Irq, slot::KEYBOARD_VECTOR, 1, slot::KEYBOARD_IRQ),
 ];
 
 /// Root slots of this monitor's CSpace where the capabilities are made (then kept, as the
@@ -30,19 +38,33 @@ const FIRST_SLOT: u32 = 100;
 /// Start the device manager (core 0's monitor only).
 pub fn start() {
     let kernel_cap = root_slot(abi::ROOT_SLOT_KERNEL);
-    let mut made: [Option<(CapRef, u32)>; DEVICE_CAPS.len()] = [None; DEVICE_CAPS.len()];
-    for (i, &(t, first, size, to)) in DEVICE_CAPS.iter().enumerate() {
-        let slot = FIRST_SLOT + i as u32;
-        match cap::retype(kernel_cap, t, first, size, 1, slot) {
-            Ok(_) => made[i] = Some((root_slot(slot), to)),
+    let mut wanted: alloc::vec::Vec<DeviceCap> = DEVICE_CAPS.to_vec();
+    let mut args = String::new();
+    match kernel::framebuffer(true) {
+        Ok(fb) => {
+            let base = fb.phys & !0xfff;
+            let bytes = (fb.phys + fb.len).next_multiple_of(4096) - base;
+            wanted.push((CapType::DevFrame, base, bytes, slot::FRAMEBUFFER));
+            args = format!(
+                "fb={}x{}x{}x{}x{}",
+                fb.width, fb.height, fb.stride, fb.bytes_per_pixel, fb.layout
+            );
+        }
+        Err(e) => println!("monitor: no framebuffer ({e:?})"),
+    }
+    let mut made: alloc::vec::Vec<(CapRef, u32)> = alloc::vec::Vec::new();
+    for (i, &(t, first, size, to)) in wanted.iter().enumerate() {
+        let s = FIRST_SLOT + i as u32;
+        match cap::retype(kernel_cap, t, first, size, 1, s) {
+            Ok(_) => made.push((root_slot(s), to)),
             Err(e) => println!("monitor: no {t:?} capability at {first:#x}: {e:?}"),
         }
     }
-    let id = match kernel::spawn("devmgr", "") {
+    let id = match kernel::spawn("devmgr", &args) {
         Ok(id) => id,
         Err(e) => return println!("monitor: cannot start the device manager: {e:?}"),
     };
-    for (c, to) in made.iter().flatten() {
+    for (c, to) in &made {
         if let Err(e) = kernel::cap_give(id, *c, *to) {
             println!("monitor: device manager without its capability for slot {to}: {e:?}");
         }

@@ -7,6 +7,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+pub mod screen;
+
 pub use xtask::images::Firmware;
 pub use xtask::qemu::{Exit, Machine, Session};
 use xtask::qemu::{RunOptions, RunResult};
@@ -31,6 +33,7 @@ pub fn machine(smp: u32) -> Machine {
         kvm: false,
         gdb: false,
         cpu: None,
+        qmp: None,
     }
 }
 

@@ -1,10 +1,13 @@
-//! The interactive shell on the serial console (what `cargo xtask run` boots to), typed
+//! The interactive shells (what `cargo xtask run` boots to). On the serial console, typed
 //! into through QEMU's serial port: the device manager starts the serial driver on the
 //! core the SKB chose, the UART's receive interrupt reaches it through the I/O APIC, and
-//! the shell on core 0 edits lines (history, cursor keys), runs them and powers off.
+//! the shell on core 0 edits lines (history, cursor keys), runs them and powers off. On the
+//! framebuffer console, typed on the PS/2 keyboard through QMP and read back from
+//! screenshots.
 
+use integration_tests::screen::{screen_text, Qmp};
 use integration_tests::{finish, machine, session, Machine, Session};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Boot, bring-up and the first prompt, under emulation on a loaded 2-core host.
 const BOOT_LIMIT: Duration = Duration::from_secs(240);
@@ -66,4 +69,61 @@ fn serial_shell_edits_runs_and_powers_off() {
         .assert_contains("driver(pcid,1)")
         .assert_contains("seriald: UART at 0x3f8, IRQ 4 (GSI")
         .assert_contains("on core 1, console `console.serial` offered");
+}
+
+/// Take screenshots until one shows `needle` (at most `limit`); the screen's rows.
+fn screen_showing(
+    q: &mut Qmp,
+    dump: &std::path::Path,
+    needle: &str,
+    limit: Duration,
+) -> Vec<String> {
+    let end = Instant::now() + limit;
+    loop {
+        q.screendump(dump).expect("screendump");
+        // QEMU writes the file when the command returns.
+        let rows = screen_text(dump).unwrap_or_default();
+        if rows.iter().any(|r| r.contains(needle)) {
+            return rows;
+        }
+        if Instant::now() >= end {
+            panic!("the screen never showed `{needle}`:\n{}", rows.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn framebuffer_shell_reads_the_keyboard_and_draws_on_the_screen() {
+    let name = "console-fb";
+    let dir = xtask::paths::xtask_out().join("tests").join(name);
+    std::fs::create_dir_all(&dir).expect("test directory");
+    let sock = dir.join("qmp.sock");
+    let _ = std::fs::remove_file(&sock);
+    let m = Machine {
+        qmp: Some(sock.clone()),
+        ..machine4()
+    };
+    let mut s = session(name, &m, &[("shell", "fb")]);
+    s.wait_for("console `console.fb` offered", 0, BOOT_LIMIT)
+        .unwrap_or_else(|e| panic!("no framebuffer console: {e}\n--- log ---\n{}", s.log()));
+    let mut q = Qmp::connect(&sock, ANSWER_LIMIT).expect("QMP");
+    let dump = dir.join("screen.ppm");
+    screen_showing(&mut q, &dump, "`help` lists the commands", ANSWER_LIMIT);
+    q.type_text("echo Hello (fb)\r").expect("typing");
+    let rows = screen_showing(&mut q, &dump, "Hello (fb)", ANSWER_LIMIT);
+    // The echoed command line and the output line.
+    assert!(
+        rows.iter().any(|r| r == "> echo Hello (fb)") && rows.iter().any(|r| r == "Hello (fb)"),
+        "screen:\n{}",
+        rows.join("\n")
+    );
+    q.type_text("cores\r").expect("typing");
+    screen_showing(&mut q, &dump, "4 cores", ANSWER_LIMIT);
+    q.type_text("shutdown\r").expect("typing");
+    let r = finish(name, s, ANSWER_LIMIT);
+    r.assert_success()
+        .assert_lacks("PANIC")
+        .assert_contains("fbcond: ")
+        .assert_contains("and PS/2 keyboard (IRQ 1, GSI");
 }

@@ -296,6 +296,9 @@ pub struct CapState {
     next_mapping: u64,
     next_id: u64,
     kernel_cnode: CNodeId,
+    /// Physical ranges of device memory (base, bytes) the Kernel capability may be
+    /// retyped into DevFrames over.
+    device_regions: Vec<(u64, u64)>,
 }
 
 impl CapState {
@@ -323,7 +326,15 @@ impl CapState {
             next_mapping: 1,
             next_id: 1,
             kernel_cnode: CNodeId { idx, gen },
+            device_regions: Vec::new(),
         }
+    }
+
+    /// Declare `bytes` of device memory (not RAM) at physical `base`: the Kernel
+    /// capability can be retyped into DevFrames inside it (the CPU driver declares the
+    /// devices it knows of, such as the boot framebuffer).
+    pub fn add_device_region(&mut self, base: u64, bytes: u64) {
+        self.device_regions.push((base, bytes));
     }
 
     /// Set the limits on live capabilities and mapping records.
@@ -1095,6 +1106,37 @@ impl CapState {
                         start: r.offset,
                         size,
                     },
+                    region: None,
+                    zero: None,
+                })
+            }
+            (Object::Kernel, T::DevFrame) => {
+                let size = r.object_size;
+                if size == 0 || !size.is_multiple_of(PAGE_SIZE) {
+                    return Err(CapError::InvalidSize);
+                }
+                if !r.offset.is_multiple_of(PAGE_SIZE) {
+                    return Err(CapError::InvalidArgument);
+                }
+                let end = size
+                    .checked_mul(count)
+                    .and_then(|t| t.checked_add(r.offset))
+                    .ok_or(CapError::OutOfRange)?;
+                let inside = self
+                    .device_regions
+                    .iter()
+                    .any(|&(b, n)| r.offset >= b && end <= b.saturating_add(n));
+                if !inside {
+                    return Err(CapError::OutOfRange);
+                }
+                Ok(Plan {
+                    kind: PlanKind::Memory {
+                        ty: T::DevFrame,
+                        start: r.offset,
+                        size,
+                    },
+                    // Like IO and IRQ capabilities, device memory is not carved out of
+                    // the Kernel capability: DevFrames over the same memory may coexist.
                     region: None,
                     zero: None,
                 })

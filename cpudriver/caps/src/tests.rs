@@ -1156,3 +1156,82 @@ fn port_io_and_irq_operations() {
     );
     e.check();
 }
+
+#[test]
+fn device_frames_from_the_kernel_capability_only_over_device_memory() {
+    let mut e = Env::new();
+    let k = e.slot(30);
+    e.s.insert_original(k, Object::Kernel).unwrap();
+    let fb = 0xfd00_0000u64;
+    // Nothing declared yet: no device memory at all.
+    assert_eq!(
+        e.s.retype(
+            k,
+            retype(T::DevFrame, fb, 4096, 1),
+            e.slot(50),
+            Origin::User
+        ),
+        Err(E::OutOfRange)
+    );
+    e.s.add_device_region(fb, 16 * 4096);
+    // Unaligned, sizes not whole pages, beyond the region, straddling its end.
+    assert_eq!(
+        e.s.retype(
+            k,
+            retype(T::DevFrame, fb + 8, 4096, 1),
+            e.slot(50),
+            Origin::User
+        ),
+        Err(E::InvalidArgument)
+    );
+    assert_eq!(
+        e.s.retype(k, retype(T::DevFrame, fb, 100, 1), e.slot(50), Origin::User),
+        Err(E::InvalidSize)
+    );
+    assert_eq!(
+        e.s.retype(k, retype(T::DevFrame, fb, 0, 1), e.slot(50), Origin::User),
+        Err(E::InvalidSize)
+    );
+    assert_eq!(
+        e.s.retype(
+            k,
+            retype(T::DevFrame, fb + 15 * 4096, 8192, 1),
+            e.slot(50),
+            Origin::User
+        ),
+        Err(E::OutOfRange)
+    );
+    assert_eq!(
+        e.s.retype(
+            k,
+            retype(T::DevFrame, !4095, 4096, 4),
+            e.slot(50),
+            Origin::User
+        ),
+        Err(E::OutOfRange)
+    );
+    // The whole region, and a second DevFrame over part of it (device memory is not
+    // carved out of the Kernel capability; both are usable).
+    e.s.retype(
+        k,
+        retype(T::DevFrame, fb, 16 * 4096, 1),
+        e.slot(50),
+        Origin::User,
+    )
+    .unwrap();
+    assert!(matches!(
+        e.s.cap(e.slot(50)).unwrap().object,
+        Object::DevFrame { base, bytes } if base == fb && bytes == 16 * 4096
+    ));
+    e.s.retype(
+        k,
+        retype(T::DevFrame, fb, 4096, 2),
+        e.slot(51),
+        Origin::User,
+    )
+    .unwrap();
+    e.check();
+    e.s.delete(e.slot(50), Origin::User).unwrap();
+    assert!(e.s.cap(e.slot(51)).is_ok());
+    e.check();
+}

@@ -5,6 +5,7 @@
 //! copy, which is slow on large framebuffers and under emulation).
 
 use noto_sans_mono_bitmap::{get_raster, get_raster_width, FontWeight, RasterHeight};
+use spin::Once;
 
 const HEIGHT: RasterHeight = RasterHeight::Size16;
 const WEIGHT: FontWeight = FontWeight::Regular;
@@ -38,6 +39,46 @@ pub struct FbInfo {
     pub bytes_per_pixel: usize,
     /// Pixel layout.
     pub layout: PixelLayout,
+}
+
+/// The boot framebuffer as device memory, for handing it to a user-level driver.
+#[derive(Clone, Copy, Debug)]
+pub struct FbDevice {
+    /// Physical address of the first pixel.
+    pub phys: u64,
+    /// Size in bytes.
+    pub len: u64,
+    /// Visible pixels per line.
+    pub width: u64,
+    /// Lines.
+    pub height: u64,
+    /// Pixels per line in memory.
+    pub stride: u64,
+    /// Bytes per pixel.
+    pub bytes_per_pixel: u64,
+    /// Pixel layout.
+    pub layout: PixelLayout,
+}
+
+impl FbDevice {
+    /// The whole pages holding the framebuffer: (first page's address, bytes).
+    pub fn pages(&self) -> (u64, u64) {
+        let base = self.phys & !0xfff;
+        let end = (self.phys + self.len).next_multiple_of(4096);
+        (base, end - base)
+    }
+}
+
+static BOOT_FRAMEBUFFER: Once<FbDevice> = Once::new();
+
+/// Publish the boot framebuffer (the boot core, before other cores start).
+pub fn publish(dev: FbDevice) {
+    BOOT_FRAMEBUFFER.call_once(|| dev);
+}
+
+/// The boot framebuffer, if the machine has one.
+pub fn device() -> Option<FbDevice> {
+    BOOT_FRAMEBUFFER.get().copied()
 }
 
 /// A text console drawing into a framebuffer.

@@ -83,6 +83,11 @@ pub unsafe fn init(fb: Option<FbInfo>, level: log::LevelFilter) {
     log::set_max_level(level);
 }
 
+/// Stop drawing the log on the framebuffer (a user-level driver takes the screen over).
+pub fn release_framebuffer() {
+    without_interrupts(|| CONSOLE.lock().fb = None);
+}
+
 /// Write a message even if the console lock is held (a panic while logging, or a core
 /// that died holding it): waits a bounded time for the lock, then writes to COM1 directly.
 pub fn emergency_write(args: core::fmt::Arguments<'_>) {

@@ -3,7 +3,9 @@
 //! [`DRIVERS`] for the slots); for each driver it asks the System Knowledge Base on which
 //! core the driver should run (`driver_core/2`), starts it there through the monitors, and
 //! sends it copies of its capabilities. It records `driver(Program, Core)` facts in the
-//! SKB and ends.
+//! SKB and ends. Its argument `fb=WIDTHxHEIGHTxSTRIDExBYTESxLAYOUT` (from the monitor,
+//! when the machine has a framebuffer) is passed on to the framebuffer console driver;
+//! without it that driver is not started.
 //!
 //! A driver whose core the SKB cannot name runs on this core; a driver whose capabilities
 //! are missing is not started (reported). Hot-plug is not handled: the device set is fixed
@@ -22,11 +24,13 @@ use libos::time::Deadline;
 libos::entry!(main);
 
 /// A driver to start: program, the SKB device term, and its capabilities as
-/// (slot here, slot in the driver).
+/// (slot here, slot in the driver); `framebuffer` drivers get the framebuffer's geometry
+/// as their argument.
 struct Driver {
     program: &'static str,
     device: &'static str,
     caps: &'static [(u32, u32)],
+    framebuffer: bool,
 }
 
 /// The drivers and where the monitor put their capabilities (must match
@@ -36,11 +40,24 @@ const DRIVERS: &[Driver] = &[
         program: "pcid",
         device: "legacy(pci_config_ports)",
         caps: &[(abi::devmgr::PCI_PORTS, 10)],
+        framebuffer: false,
     },
     Driver {
         program: "seriald",
         device: "legacy(com1)",
         caps: &[(abi::devmgr::COM1_PORTS, 10), (abi::devmgr::COM1_IRQ, 11)],
+        framebuffer: false,
+    },
+    Driver {
+        program: "fbcond",
+        device: "legacy(ps2_keyboard)",
+        caps: &[
+            (abi::devmgr::FRAMEBUFFER, 10),
+            (abi::devmgr::PS2_DATA, 11),
+            (abi::devmgr::PS2_STATUS, 12),
+            (abi::devmgr::KEYBOARD_IRQ, 13),
+        ],
+        framebuffer: true,
     },
 ];
 
@@ -67,8 +84,19 @@ fn main() -> i32 {
         }
     }
     let me = libos::core_id();
+    let fb = libos::args()
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix("fb="));
     let mut failed = 0;
     for d in DRIVERS {
+        let args = match (d.framebuffer, fb) {
+            (false, _) => "",
+            (true, Some(g)) => g,
+            (true, None) => {
+                println!("devmgr: no framebuffer: {} not started", d.program);
+                continue;
+            }
+        };
         if let Some((slot, _)) = d
             .caps
             .iter()
@@ -88,7 +116,7 @@ fn main() -> i32 {
             );
             me
         });
-        let dom = match monitor::spawn(core, d.program, "") {
+        let dom = match monitor::spawn(core, d.program, args) {
             Ok(dom) => dom,
             Err(e) => {
                 println!("devmgr: cannot start {} on core {core}: {e:?}", d.program);

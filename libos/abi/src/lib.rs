@@ -274,6 +274,17 @@ pub mod devmgr {
     pub const COM1_IRQ: u32 = 12;
     /// The vector COM1's interrupt is delivered on (on its driver's core).
     pub const COM1_VECTOR: u64 = 0x34;
+    /// DevFrame capability for the boot framebuffer (its geometry is in devmgr's
+    /// arguments: `fb=WIDTHxHEIGHTxSTRIDExBYTESxLAYOUT`).
+    pub const FRAMEBUFFER: u32 = 13;
+    /// IO capability for the PS/2 controller's data port `0x60`.
+    pub const PS2_DATA: u32 = 14;
+    /// IO capability for the PS/2 controller's status/command port `0x64`.
+    pub const PS2_STATUS: u32 = 15;
+    /// IRQ capability for the keyboard's vector ([`KEYBOARD_VECTOR`]).
+    pub const KEYBOARD_IRQ: u32 = 16;
+    /// The vector the keyboard's interrupt (ISA 1) is delivered on.
+    pub const KEYBOARD_VECTOR: u64 = 0x31;
 }
 
 pub mod kop {
@@ -379,6 +390,11 @@ pub mod kop {
     /// this core: the caller's own when `r8` = 0, else that of dispatcher `r8 - 1` (how the
     /// monitor hands drivers their device capabilities and copies between programs).
     pub const CAP_GIVE: u64 = 24;
+    /// The boot framebuffer: writes `[physical address, bytes, width, height, stride,
+    /// bytes per pixel, layout (0 RGB, 1 BGR, 2 grey)]` to the caller's memory at `rsi`;
+    /// with `rdx` = 1 the CPU drivers also stop drawing their log on it (a user-level
+    /// driver takes it over). `NotFound` without a framebuffer.
+    pub const FRAMEBUFFER: u64 = 25;
     /// Copy bytes `[r10, r10 + rdx)` of the machine's facts for the SKB (Prolog text made
     /// at boot: cores, nodes, distances, memory, URPC latencies) to `rsi`; returns how
     /// many were copied (0 past the end). Only the boot core has them.

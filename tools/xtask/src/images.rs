@@ -114,7 +114,7 @@ pub fn build_mkimage() -> Result<PathBuf, String> {
 /// The user programs, built for `x86_64-unknown-none` as static executables linked at
 /// `abi::USER_MIN`.
 pub const PROGRAMS: &[&str] = &[
-    "monitor", "probe", "skbd", "pcid", "shell", "devmgr", "seriald",
+    "monitor", "probe", "skbd", "pcid", "shell", "devmgr", "seriald", "fbcond",
 ];
 
 /// Build the user programs; returns `(name, ELF path)` pairs.

@@ -34,6 +34,8 @@ pub struct Machine {
     pub gdb: bool,
     /// QEMU CPU model (`-cpu`), or QEMU's default.
     pub cpu: Option<String>,
+    /// A QMP socket at this path (tests type on the keyboard and take screenshots).
+    pub qmp: Option<std::path::PathBuf>,
 }
 
 impl Default for Machine {
@@ -47,6 +49,7 @@ impl Default for Machine {
             kvm: false,
             gdb: false,
             cpu: None,
+            qmp: None,
         }
     }
 }
@@ -111,6 +114,10 @@ pub fn command(
     };
     if let Some(cpu) = &m.cpu {
         c.args(["-cpu", cpu]);
+    }
+    if let Some(q) = &m.qmp {
+        c.arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", q.display()));
     }
     let total = m.maxcpus.unwrap_or(m.smp).max(m.smp);
     let mut smp = match m.maxcpus {

@@ -1,0 +1,279 @@
+//! The framebuffer console driver: the boot framebuffer as a text terminal and the PS/2
+//! keyboard as its input, offered as console [`libos::console::FRAMEBUFFER`] (the shell's
+//! `--console fb`).
+//!
+//! The device manager starts it with the framebuffer's geometry as its argument
+//! (`WIDTHxHEIGHTxSTRIDExBYTESxLAYOUT`) and, in root slots 10 to 13: a DevFrame
+//! capability for the framebuffer, IO capabilities for the controller's data port `0x60`
+//! and status/command port `0x64`, and an IRQ capability for one vector. It maps the
+//! framebuffer into its capability window, enables the controller's keyboard interrupt
+//! (ISA line 1, routed through the monitor to its vector on this core) and then, like the
+//! serial driver, sleeps in `IrqWait` with a 10 ms timeout: scancodes become terminal bytes
+//! (`console-core`'s decoder) for the client; the client's output is fed to the terminal
+//! and the changed rows are drawn.
+//!
+//! Limit: a program's capability window is 2 MiB, of which 1.4 MiB can hold the
+//! framebuffer, so on a larger screen (1280x720 at 32 bits is 3.5 MiB) the console uses the
+//! top part of it.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use caps::abi::{CapError, CapRef};
+use console_core::{Keyboard, PixelFormat, Renderer, Surface};
+use libos::cap::{self, root_slot};
+use libos::console::ConsoleServer;
+use libos::println;
+use libos::time::Deadline;
+
+libos::entry!(main);
+
+/// Root slot of the framebuffer's DevFrame capability.
+const FB_SLOT: u32 = 10;
+/// Root slot of the IO capability for the data port.
+const DATA_SLOT: u32 = 11;
+/// Root slot of the IO capability for the status/command port.
+const STATUS_SLOT: u32 = 12;
+/// Root slot of the IRQ capability.
+const IRQ_SLOT: u32 = 13;
+/// The keyboard's ISA interrupt line.
+const ISA_LINE: u8 = 1;
+/// Most framebuffer pages mapped (what the capability window has room for next to the
+/// driver's channels).
+const MAX_FB_PAGES: u16 = 360;
+/// How long the driver keeps polling after traffic, in milliseconds.
+const LINGER_MS: u64 = 30;
+/// How long an idle driver sleeps between looks at the client's output, in milliseconds.
+const IDLE_WAIT_MS: u64 = 10;
+/// Controller polls before a command is given up.
+const PS2_SPINS: u32 = 100_000;
+
+/// Status register: the output buffer holds a byte for us.
+const STATUS_OUTPUT_FULL: u32 = 0x01;
+/// Status register: the input buffer is still full (the controller has not taken our
+/// last byte).
+const STATUS_INPUT_FULL: u32 = 0x02;
+/// Status register: the byte in the output buffer comes from the second (mouse) port.
+const STATUS_AUX: u32 = 0x20;
+
+/// Why the driver could not start.
+#[derive(Clone, Copy, Debug)]
+enum FbconError {
+    /// The argument is not `WIDTHxHEIGHTxSTRIDExBYTESxLAYOUT`.
+    BadGeometry,
+    /// A capability did not arrive.
+    MissingCap(u32),
+    /// A capability operation failed.
+    Cap(CapError),
+    /// The PS/2 controller did not take a command.
+    ControllerStuck,
+}
+
+impl core::fmt::Display for FbconError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FbconError::BadGeometry => f.write_str("unusable framebuffer geometry"),
+            FbconError::MissingCap(s) => write!(f, "no capability in root slot {s}"),
+            FbconError::Cap(e) => write!(f, "capability operation failed: {e:?}"),
+            FbconError::ControllerStuck => f.write_str("the PS/2 controller does not answer"),
+        }
+    }
+}
+
+/// The PS/2 controller through its two port capabilities.
+struct Ps2 {
+    data: CapRef,
+    status: CapRef,
+}
+
+impl Ps2 {
+    fn status(&self) -> Result<u32, FbconError> {
+        cap::io_in(self.status, 0x64, 1).map_err(FbconError::Cap)
+    }
+
+    fn wait_input_empty(&self) -> Result<(), FbconError> {
+        for _ in 0..PS2_SPINS {
+            if self.status()? & STATUS_INPUT_FULL == 0 {
+                return Ok(());
+            }
+            core::hint::spin_loop();
+        }
+        Err(FbconError::ControllerStuck)
+    }
+
+    fn command(&self, c: u8) -> Result<(), FbconError> {
+        self.wait_input_empty()?;
+        cap::io_out(self.status, 0x64, 1, u32::from(c)).map_err(FbconError::Cap)
+    }
+
+    fn write_data(&self, b: u8) -> Result<(), FbconError> {
+        self.wait_input_empty()?;
+        cap::io_out(self.data, 0x60, 1, u32::from(b)).map_err(FbconError::Cap)
+    }
+
+    fn read_data(&self) -> Result<u8, FbconError> {
+        cap::io_in(self.data, 0x60, 1)
+            .map(|v| v as u8)
+            .map_err(FbconError::Cap)
+    }
+
+    /// A byte waiting in the output buffer, if any: `(byte, from the mouse port)`.
+    fn poll(&self) -> Result<Option<(u8, bool)>, FbconError> {
+        let s = self.status()?;
+        if s & STATUS_OUTPUT_FULL == 0 {
+            return Ok(None);
+        }
+        Ok(Some((self.read_data()?, s & STATUS_AUX != 0)))
+    }
+
+    /// Keyboard port on, its interrupt on, scancode translation to set 1 on.
+    fn enable_keyboard_interrupt(&self) -> Result<(), FbconError> {
+        while self.poll()?.is_some() {}
+        self.command(0xae)?; // enable the first port
+        self.command(0x20)?; // read the configuration byte
+        let mut config = None;
+        for _ in 0..PS2_SPINS {
+            if self.status()? & STATUS_OUTPUT_FULL != 0 {
+                config = Some(self.read_data()?);
+                break;
+            }
+            core::hint::spin_loop();
+        }
+        let config = config.ok_or(FbconError::ControllerStuck)?;
+        self.command(0x60)?; // write the configuration byte
+        self.write_data((config | 0x01 | 0x40) & !0x10)
+    }
+}
+
+/// `WIDTHxHEIGHTxSTRIDExBYTESxLAYOUT`.
+fn geometry(arg: &str) -> Result<Surface, FbconError> {
+    let mut n = [0usize; 5];
+    let mut it = arg.trim().split('x');
+    for v in &mut n {
+        *v = it
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or(FbconError::BadGeometry)?;
+    }
+    let format = match n[4] {
+        0 => PixelFormat::Rgb,
+        1 => PixelFormat::Bgr,
+        2 => PixelFormat::Grey,
+        _ => return Err(FbconError::BadGeometry),
+    };
+    Ok(Surface {
+        width: n[0],
+        height: n[1],
+        stride: n[2],
+        bytes_per_pixel: n[3],
+        format,
+    })
+}
+
+fn wait_for_cap(slot: u32) -> Result<CapRef, FbconError> {
+    let c = root_slot(slot);
+    let deadline = Deadline::after_ms(10_000);
+    while cap::identify(c).is_err() {
+        if deadline.passed() {
+            return Err(FbconError::MissingCap(slot));
+        }
+        libos::yield_now();
+    }
+    Ok(c)
+}
+
+fn main() -> i32 {
+    match run() {
+        Ok(()) => 0,
+        Err(e) => {
+            println!("fbcond: {e}");
+            1
+        }
+    }
+}
+
+fn run() -> Result<(), FbconError> {
+    let mut surface = geometry(libos::args())?;
+    let fb_cap = wait_for_cap(FB_SLOT)?;
+    let ps2 = Ps2 {
+        data: wait_for_cap(DATA_SLOT)?,
+        status: wait_for_cap(STATUS_SLOT)?,
+    };
+    let irq = wait_for_cap(IRQ_SLOT)?;
+    let fb_bytes = cap::identify(fb_cap).map_err(FbconError::Cap)?.bytes;
+    let pages = (fb_bytes / 4096).min(u64::from(MAX_FB_PAGES)) as u16;
+    let mapped = libos::vspace::map_pages(FB_SLOT, pages).map_err(FbconError::Cap)?;
+    let mapped_len = usize::from(pages) * 4096;
+    // The lines that fit in what is mapped.
+    let line_bytes = surface.stride * surface.bytes_per_pixel;
+    surface.height = surface.height.min(mapped_len / line_bytes.max(1));
+    let mut renderer = Renderer::new(surface).map_err(|_| FbconError::BadGeometry)?;
+    // SAFETY: `pages` pages of the framebuffer's DevFrame are mapped read-write at
+    // `mapped.vaddr` for the rest of the program, and only this program draws there.
+    let fb = unsafe { core::slice::from_raw_parts_mut(mapped.vaddr as *mut u8, mapped_len) };
+    let mut term = renderer.terminal();
+    renderer.invalidate();
+    // The window may hold less than the geometry says: an error here is a bug, reported.
+    if let Err(e) = renderer.draw(&mut term, fb) {
+        println!("fbcond: cannot draw: {e:?}");
+        return Err(FbconError::BadGeometry);
+    }
+    cap::irq_bind(irq).map_err(FbconError::Cap)?;
+    let gsi = match libos::monitor::irq_route(irq, ISA_LINE) {
+        Ok(g) => g,
+        Err(e) => {
+            println!("fbcond: keyboard interrupt not routed: {e:?}");
+            return Err(FbconError::Cap(CapError::InvalidArgument));
+        }
+    };
+    ps2.enable_keyboard_interrupt()?;
+    let mut console = match ConsoleServer::offer(libos::console::FRAMEBUFFER) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("fbcond: cannot offer the console: {e:?}");
+            return Err(FbconError::Cap(CapError::InvalidArgument));
+        }
+    };
+    println!(
+        "fbcond: {}x{} framebuffer ({} text rows of {} columns) and PS/2 keyboard (IRQ {ISA_LINE}, GSI {gsi}) on core {}, console `{}` offered",
+        surface.width,
+        surface.height,
+        term.rows(),
+        term.cols(),
+        libos::core_id(),
+        libos::console::FRAMEBUFFER
+    );
+    let mut keyboard = Keyboard::new();
+    let mut linger = Deadline::after_ms(0);
+    loop {
+        let mut busy = console.poll_clients();
+        while let Some((code, aux)) = ps2.poll()? {
+            busy = true;
+            if !aux {
+                let bytes = keyboard.feed(code);
+                console.input(&bytes);
+            }
+        }
+        busy |= console.flush_input();
+        let mut drew = false;
+        while let Some(out) = console.output() {
+            term.feed(out);
+            drew = true;
+        }
+        if drew {
+            busy = true;
+            if let Err(e) = renderer.draw(&mut term, fb) {
+                println!("fbcond: cannot draw: {e:?}");
+            }
+        }
+        if busy {
+            linger = Deadline::after_ms(LINGER_MS);
+        }
+        if !linger.passed() {
+            libos::yield_now();
+            continue;
+        }
+        cap::irq_wait_timeout(irq, IDLE_WAIT_MS).map_err(FbconError::Cap)?;
+    }
+}
