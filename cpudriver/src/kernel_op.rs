@@ -310,24 +310,10 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
         }
         kop::IRQ_ROUTE => irq_route(pc, f, a0, a1, a2, a3),
         kop::FRAMEBUFFER => {
-            use crate::console::framebuffer::{device, PixelLayout};
-            let Some(d) = device() else {
+            let Some(d) = crate::console::framebuffer::device() else {
                 return ret(f, SysError::NotFound, 0);
             };
-            let layout = match d.layout {
-                PixelLayout::Rgb => 0,
-                PixelLayout::Bgr => 1,
-                PixelLayout::Grey => 2,
-            };
-            let words = [
-                d.phys,
-                d.len,
-                d.width,
-                d.height,
-                d.stride,
-                d.bytes_per_pixel,
-                layout,
-            ];
+            let words = d.to_words();
             if !write_words(pc, a0, &words) {
                 return ret(f, SysError::BadAddress, 0);
             }

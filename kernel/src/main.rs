@@ -72,15 +72,19 @@ fn fb_info(info: FrameBufferInfo, addr: *mut u8) -> Option<FbInfo> {
 }
 
 /// The framebuffer `info` at physical `phys`, as handed to a user-level driver.
-fn fb_device(info: &FbInfo, phys: u64) -> cpudriver::console::framebuffer::FbDevice {
-    cpudriver::console::framebuffer::FbDevice {
+fn fb_device(info: &FbInfo, phys: u64) -> abi::Framebuffer {
+    abi::Framebuffer {
         phys,
         len: info.len as u64,
         width: info.width as u64,
         height: info.height as u64,
         stride: info.stride as u64,
         bytes_per_pixel: info.bytes_per_pixel as u64,
-        layout: info.layout,
+        layout: match info.layout {
+            PixelLayout::Rgb => abi::Framebuffer::RGB,
+            PixelLayout::Bgr => abi::Framebuffer::BGR,
+            PixelLayout::Grey => abi::Framebuffer::GREY,
+        },
     }
 }
 

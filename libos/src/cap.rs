@@ -168,3 +168,17 @@ pub fn irq_wait(irq: CapRef) -> Result<u64, CapError> {
 pub fn irq_wait_timeout(irq: CapRef, timeout_ms: u64) -> Result<u64, CapError> {
     invoke(irq, CapOp::IrqWait, [timeout_ms, 0, 0, 0])
 }
+
+/// Wait (yielding, at most `timeout_ms`) until root slot `slot` holds a capability, as
+/// when a driver's device capabilities are sent right after it was started.
+pub fn wait_for(slot: u32, timeout_ms: u64) -> Option<CapRef> {
+    let c = root_slot(slot);
+    let deadline = crate::time::Deadline::after_ms(timeout_ms);
+    while identify(c).is_err() {
+        if deadline.passed() {
+            return None;
+        }
+        crate::syscall::yield_now();
+    }
+    Some(c)
+}

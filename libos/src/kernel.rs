@@ -330,27 +330,8 @@ pub fn irq_route(line: u32, core: u32, vector: u32, gsi: bool) -> Result<u32, Ke
     .map(|g| g as u32)
 }
 
-/// The boot framebuffer's geometry (see [`kop::FRAMEBUFFER`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Framebuffer {
-    /// Physical address of the first pixel.
-    pub phys: u64,
-    /// Bytes.
-    pub len: u64,
-    /// Visible pixels per line.
-    pub width: u64,
-    /// Lines.
-    pub height: u64,
-    /// Pixels per line in memory.
-    pub stride: u64,
-    /// Bytes per pixel.
-    pub bytes_per_pixel: u64,
-    /// 0 RGB, 1 BGR, 2 grey.
-    pub layout: u64,
-}
-
 /// The boot framebuffer; with `release`, the CPU drivers stop drawing their log on it.
-pub fn framebuffer(release: bool) -> Result<Framebuffer, KernelError> {
+pub fn framebuffer(release: bool) -> Result<abi::Framebuffer, KernelError> {
     let mut w = [0u64; 7];
     op(
         kop::FRAMEBUFFER,
@@ -359,13 +340,5 @@ pub fn framebuffer(release: bool) -> Result<Framebuffer, KernelError> {
         0,
         0,
     )?;
-    Ok(Framebuffer {
-        phys: w[0],
-        len: w[1],
-        width: w[2],
-        height: w[3],
-        stride: w[4],
-        bytes_per_pixel: w[5],
-        layout: w[6],
-    })
+    Ok(abi::Framebuffer::from_words(w))
 }

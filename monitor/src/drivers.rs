@@ -42,8 +42,7 @@ pub fn start() {
     let mut args = String::new();
     match kernel::framebuffer(true) {
         Ok(fb) => {
-            let base = fb.phys & !0xfff;
-            let bytes = (fb.phys + fb.len).next_multiple_of(4096) - base;
+            let (base, bytes) = fb.pages();
             wanted.push((CapType::DevFrame, base, bytes, slot::FRAMEBUFFER));
             args = format!(
                 "fb={}x{}x{}x{}x{}",

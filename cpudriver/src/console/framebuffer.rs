@@ -42,42 +42,15 @@ pub struct FbInfo {
 }
 
 /// The boot framebuffer as device memory, for handing it to a user-level driver.
-#[derive(Clone, Copy, Debug)]
-pub struct FbDevice {
-    /// Physical address of the first pixel.
-    pub phys: u64,
-    /// Size in bytes.
-    pub len: u64,
-    /// Visible pixels per line.
-    pub width: u64,
-    /// Lines.
-    pub height: u64,
-    /// Pixels per line in memory.
-    pub stride: u64,
-    /// Bytes per pixel.
-    pub bytes_per_pixel: u64,
-    /// Pixel layout.
-    pub layout: PixelLayout,
-}
-
-impl FbDevice {
-    /// The whole pages holding the framebuffer: (first page's address, bytes).
-    pub fn pages(&self) -> (u64, u64) {
-        let base = self.phys & !0xfff;
-        let end = (self.phys + self.len).next_multiple_of(4096);
-        (base, end - base)
-    }
-}
-
-static BOOT_FRAMEBUFFER: Once<FbDevice> = Once::new();
+static BOOT_FRAMEBUFFER: Once<abi::Framebuffer> = Once::new();
 
 /// Publish the boot framebuffer (the boot core, before other cores start).
-pub fn publish(dev: FbDevice) {
+pub fn publish(dev: abi::Framebuffer) {
     BOOT_FRAMEBUFFER.call_once(|| dev);
 }
 
 /// The boot framebuffer, if the machine has one.
-pub fn device() -> Option<FbDevice> {
+pub fn device() -> Option<abi::Framebuffer> {
     BOOT_FRAMEBUFFER.get().copied()
 }
 

@@ -19,7 +19,6 @@ use alloc::format;
 use libos::cap::{self, root_slot};
 use libos::monitor;
 use libos::println;
-use libos::time::Deadline;
 
 libos::entry!(main);
 
@@ -78,10 +77,8 @@ fn main() -> i32 {
     // The monitor hands the capabilities over right after starting us.
     let last = DRIVERS.iter().flat_map(|d| d.caps).map(|c| c.0).max();
     if let Some(last) = last {
-        let deadline = Deadline::after_ms(10_000);
-        while cap::identify(root_slot(last)).is_err() && !deadline.passed() {
-            libos::yield_now();
-        }
+        // A missing one is reported per driver below.
+        let _ = cap::wait_for(last, 10_000);
     }
     let me = libos::core_id();
     let fb = libos::args()

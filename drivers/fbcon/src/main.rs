@@ -22,7 +22,7 @@ extern crate alloc;
 
 use caps::abi::{CapError, CapRef};
 use console_core::{Keyboard, PixelFormat, Renderer, Surface};
-use libos::cap::{self, root_slot};
+use libos::cap;
 use libos::console::ConsoleServer;
 use libos::println;
 use libos::time::Deadline;
@@ -172,15 +172,7 @@ fn geometry(arg: &str) -> Result<Surface, FbconError> {
 }
 
 fn wait_for_cap(slot: u32) -> Result<CapRef, FbconError> {
-    let c = root_slot(slot);
-    let deadline = Deadline::after_ms(10_000);
-    while cap::identify(c).is_err() {
-        if deadline.passed() {
-            return Err(FbconError::MissingCap(slot));
-        }
-        libos::yield_now();
-    }
-    Ok(c)
+    cap::wait_for(slot, 10_000).ok_or(FbconError::MissingCap(slot))
 }
 
 fn main() -> i32 {

@@ -13,9 +13,8 @@
 extern crate alloc;
 
 use caps::abi::{CapError, CapRef};
-use libos::cap::{self, root_slot};
+use libos::cap;
 use libos::println;
-use libos::time::Deadline;
 use pci::{Bdf, ConfigSpace, PciError, CONFIG_ADDRESS_PORT, CONFIG_DATA_PORT};
 
 libos::entry!(main);
@@ -45,16 +44,11 @@ impl ConfigSpace for Ports {
 }
 
 fn main() -> i32 {
-    let io = root_slot(IO_SLOT);
     // The device manager hands the capability over right after starting us.
-    let deadline = Deadline::after_ms(10_000);
-    while cap::identify(io).is_err() {
-        if deadline.passed() {
-            println!("pcid: no IO capability for the configuration ports");
-            return 1;
-        }
-        libos::yield_now();
-    }
+    let Some(io) = cap::wait_for(IO_SLOT, 10_000) else {
+        println!("pcid: no IO capability for the configuration ports");
+        return 1;
+    };
     let scan = match pci::scan(&mut Ports(io), 0, 0, 255) {
         Ok(s) => s,
         Err(e) => {

@@ -18,7 +18,7 @@
 extern crate alloc;
 
 use caps::abi::{CapError, CapRef};
-use libos::cap::{self, root_slot};
+use libos::cap;
 use libos::console::ConsoleServer;
 use libos::println;
 use libos::time::Deadline;
@@ -130,21 +130,14 @@ impl Uart {
     }
 }
 
-/// Wait (yielding, at most 10 s) for the device manager to hand over capability `slot`.
-fn wait_for_cap(slot: u32) -> Option<CapRef> {
-    let c = root_slot(slot);
-    let deadline = Deadline::after_ms(10_000);
-    while cap::identify(c).is_err() {
-        if deadline.passed() {
-            return None;
-        }
-        libos::yield_now();
-    }
-    Some(c)
-}
+/// How long the driver waits for its capabilities, in milliseconds.
+const CAP_PATIENCE_MS: u64 = 10_000;
 
 fn main() -> i32 {
-    let (Some(io), Some(irq)) = (wait_for_cap(IO_SLOT), wait_for_cap(IRQ_SLOT)) else {
+    let (Some(io), Some(irq)) = (
+        cap::wait_for(IO_SLOT, CAP_PATIENCE_MS),
+        cap::wait_for(IRQ_SLOT, CAP_PATIENCE_MS),
+    ) else {
         println!("seriald: no IO or IRQ capability for the UART");
         return 1;
     };

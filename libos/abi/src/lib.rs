@@ -287,6 +287,67 @@ pub mod devmgr {
     pub const KEYBOARD_VECTOR: u64 = 0x31;
 }
 
+/// The boot framebuffer as [`kop::FRAMEBUFFER`] describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Framebuffer {
+    /// Physical address of the first pixel.
+    pub phys: u64,
+    /// Bytes.
+    pub len: u64,
+    /// Visible pixels per line.
+    pub width: u64,
+    /// Lines.
+    pub height: u64,
+    /// Pixels per line in memory.
+    pub stride: u64,
+    /// Bytes per pixel.
+    pub bytes_per_pixel: u64,
+    /// [`Framebuffer::RGB`], [`Framebuffer::BGR`] or [`Framebuffer::GREY`].
+    pub layout: u64,
+}
+
+impl Framebuffer {
+    /// Red, green, blue.
+    pub const RGB: u64 = 0;
+    /// Blue, green, red.
+    pub const BGR: u64 = 1;
+    /// One grey byte.
+    pub const GREY: u64 = 2;
+
+    /// The words [`kop::FRAMEBUFFER`] writes.
+    pub fn to_words(&self) -> [u64; 7] {
+        [
+            self.phys,
+            self.len,
+            self.width,
+            self.height,
+            self.stride,
+            self.bytes_per_pixel,
+            self.layout,
+        ]
+    }
+
+    /// The inverse of [`Framebuffer::to_words`].
+    pub fn from_words(w: [u64; 7]) -> Framebuffer {
+        Framebuffer {
+            phys: w[0],
+            len: w[1],
+            width: w[2],
+            height: w[3],
+            stride: w[4],
+            bytes_per_pixel: w[5],
+            layout: w[6],
+        }
+    }
+
+    /// The whole pages holding the framebuffer: (first page's address, bytes).
+    pub fn pages(&self) -> (u64, u64) {
+        let base = self.phys & !0xfff;
+        let end = self.phys.saturating_add(self.len).next_multiple_of(4096);
+        (base, end - base)
+    }
+}
+
 pub mod kop {
     /// Number of cores the machine has (`rdx`), including ones that did not come up.
     pub const CORES: u64 = 1;

@@ -13,7 +13,7 @@ cargo xtask <command> [options]
 
 commands:
   build                  build the kernel, user programs, ramdisk, BIOS and UEFI images
-  run [options]          boot the system in QEMU with the serial console on this terminal
+  run [options]          boot the system in QEMU into the shell on the serial console (this terminal)
       --smp N            cores (default 32)
       --maxcpus N        MADT entries (default = smp); more than --smp leaves some disabled
       --mem MiB          memory in MiB (default 2048)
