@@ -4,8 +4,8 @@
 //! APIC, and resumes the waiting driver with the count (switching to it at once, as an
 //! interrupt's handler should run soon). A wait may carry a timeout in timer ticks, after
 //! which the driver resumes with a count of 0 (so a driver can also serve other work, such
-//! as output queued by its clients, without a second dispatcher). Vectors of the kernel's own interrupts (timer,
-//! notification, shootdown, APIC error, spurious) cannot be bound.
+//! as output queued by its clients, without a second dispatcher). Vectors of the kernel's
+//! own interrupts (timer, notification, shootdown, APIC error, spurious) cannot be bound.
 
 use alloc::collections::BTreeMap;
 use caps::CapError;

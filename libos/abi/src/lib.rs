@@ -262,7 +262,6 @@ pub const ROOT_SLOT_KERNEL: u32 = 4;
 /// `MONITOR_CHANNELS + c * 4096` (one page, mapped by the CPU driver).
 pub const MONITOR_CHANNELS: u64 = 0x0000_5000_0000_0000;
 
-/// Operations of [`Syscall::KernelOp`].
 /// The device manager's capabilities: root slots where the monitor of core 0 puts the
 /// fixed devices' capabilities in `devmgr`'s CSpace.
 pub mod devmgr {
@@ -348,6 +347,7 @@ impl Framebuffer {
     }
 }
 
+/// Operations of [`Syscall::KernelOp`].
 pub mod kop {
     /// Number of cores the machine has (`rdx`), including ones that did not come up.
     pub const CORES: u64 = 1;
