@@ -6,10 +6,12 @@
 //! [`Console::connect`]s and then writes output and reads input as byte messages tagged
 //! [`DATA`]. The driver side is [`ConsoleServer`]: the newest client owns the console (a
 //! restarted shell takes over from the one before it); input that arrives without a client
-//! is kept, up to [`INPUT_BUFFER`] bytes, the oldest dropped first.
+//! is kept, up to [`INPUT_BUFFER`] bytes, the oldest dropped first. [`ConsoleServer::serve`]
+//! is a console driver's loop around its [`Terminal`] device.
 
 use alloc::collections::VecDeque;
 
+use caps::abi::{CapError, CapRef};
 use urpc::Message;
 
 use crate::binding::{self, BindError, Binding};
@@ -28,6 +30,36 @@ pub const INPUT_BUFFER: usize = 4096;
 pub const MAX_WRITE: usize = 1024;
 /// How often a driver looks for a new client, in milliseconds.
 const ACCEPT_EVERY_MS: u64 = 200;
+/// How long a driver keeps polling after traffic, in milliseconds (so that echoes of typed
+/// keys are not delayed by a timer tick).
+const LINGER_MS: u64 = 30;
+/// How long an idle driver sleeps in its interrupt wait before it looks at the client's
+/// output again, in milliseconds.
+const IDLE_WAIT_MS: u64 = 10;
+
+/// The device behind a console: a UART, a keyboard and a screen.
+pub trait Terminal {
+    /// Why the device failed.
+    type Error;
+    /// Pass what the device received to `console` ([`ConsoleServer::input`]); whether
+    /// anything came.
+    fn receive(&mut self, console: &mut ConsoleServer) -> Result<bool, Self::Error>;
+    /// Show output of the client.
+    fn transmit(&mut self, bytes: &[u8]) -> Result<(), Self::Error>;
+    /// Everything the client wrote so far has been transmitted (a screen redraws now).
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// Why [`ConsoleServer::serve`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServeError<E> {
+    /// The device failed.
+    Device(E),
+    /// Waiting for the device's interrupt failed.
+    Irq(CapError),
+}
 
 /// The client end: a program's terminal.
 pub struct Console {
@@ -72,7 +104,6 @@ pub struct ConsoleServer {
     input: VecDeque<u8>,
     next_accept: Deadline,
     buf: [u8; MAX_WRITE],
-    dropped: u64,
 }
 
 impl ConsoleServer {
@@ -85,18 +116,7 @@ impl ConsoleServer {
             input: VecDeque::new(),
             next_accept: Deadline::after_ms(0),
             buf: [0; MAX_WRITE],
-            dropped: 0,
         })
-    }
-
-    /// Whether a client is connected.
-    pub fn has_client(&self) -> bool {
-        self.client.is_some()
-    }
-
-    /// Input bytes dropped so far because no client took them in time.
-    pub fn dropped(&self) -> u64 {
-        self.dropped
     }
 
     /// Take a new client if one connected (checked every 200 ms): it replaces the
@@ -120,7 +140,6 @@ impl ConsoleServer {
         for &b in bytes {
             if self.input.len() >= INPUT_BUFFER {
                 self.input.pop_front();
-                self.dropped += 1;
             }
             self.input.push_back(b);
         }
@@ -135,11 +154,7 @@ impl ConsoleServer {
         };
         while !self.input.is_empty() {
             let n = self.input.len().min(Message::MAX_BYTES);
-            let mut chunk = [0u8; Message::MAX_BYTES];
-            for (i, b) in self.input.iter().take(n).enumerate() {
-                chunk[i] = *b;
-            }
-            let Ok(msg) = Message::from_bytes(DATA, &chunk[..n]) else {
+            let Ok(msg) = Message::from_bytes(DATA, &self.input.make_contiguous()[..n]) else {
                 break;
             };
             match client.try_send(&msg) {
@@ -169,6 +184,47 @@ impl ConsoleServer {
                     self.client = None;
                     return None;
                 }
+            }
+        }
+    }
+
+    /// A console driver's loop (returns only when the device or the interrupt wait
+    /// fails): take new clients, pass the device's input on, transmit the client's output.
+    /// It sleeps in `IrqWait` on `irq` (bound by the caller) with a 10 ms timeout, the
+    /// timeout being how the client's output is noticed, and after traffic polls, yielding,
+    /// for 30 ms. The device is read on every round, whether or not its interrupt was
+    /// seen (a byte that came while the line was being routed raises no new edge).
+    pub fn serve<T: Terminal>(&mut self, dev: &mut T, irq: CapRef) -> ServeError<T::Error> {
+        let mut linger = Deadline::after_ms(0);
+        loop {
+            let mut busy = self.poll_clients();
+            match dev.receive(self) {
+                Ok(got) => busy |= got,
+                Err(e) => return ServeError::Device(e),
+            }
+            busy |= self.flush_input();
+            let mut wrote = false;
+            while let Some(out) = self.output() {
+                wrote = true;
+                if let Err(e) = dev.transmit(out) {
+                    return ServeError::Device(e);
+                }
+            }
+            if wrote {
+                busy = true;
+                if let Err(e) = dev.flush() {
+                    return ServeError::Device(e);
+                }
+            }
+            if busy {
+                linger = Deadline::after_ms(LINGER_MS);
+            }
+            if !linger.passed() {
+                crate::syscall::yield_now();
+                continue;
+            }
+            if let Err(e) = crate::cap::irq_wait_timeout(irq, IDLE_WAIT_MS) {
+                return ServeError::Irq(e);
             }
         }
     }

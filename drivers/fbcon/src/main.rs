@@ -8,9 +8,9 @@
 //! and status/command port `0x64`, and an IRQ capability for one vector. It maps the
 //! framebuffer into its capability window, enables the controller's keyboard interrupt
 //! (ISA line 1, routed through the monitor to its vector on this core) and then, like the
-//! serial driver, sleeps in `IrqWait` with a 10 ms timeout: scancodes become terminal bytes
-//! (`console-core`'s decoder) for the client; the client's output is fed to the terminal
-//! and the changed rows are drawn.
+//! serial driver, runs `libos::console`'s [`ConsoleServer::serve`] loop: scancodes become
+//! terminal bytes (`console-core`'s decoder) for the client; the client's output is fed to
+//! the terminal and the changed rows are drawn.
 //!
 //! Limit: a program's capability window is 2 MiB, of which 1.4 MiB can hold the
 //! framebuffer, so on a larger screen (1280x720 at 32 bits is 3.5 MiB) the console uses the
@@ -22,10 +22,11 @@ extern crate alloc;
 
 use caps::abi::{CapError, CapRef};
 use console_core::{Keyboard, PixelFormat, Renderer, Surface};
+use libos::binding::BindError;
 use libos::cap;
-use libos::console::ConsoleServer;
+use libos::console::{ConsoleServer, ServeError, Terminal};
+use libos::monitor::MonError;
 use libos::println;
-use libos::time::Deadline;
 
 libos::entry!(main);
 
@@ -42,10 +43,6 @@ const ISA_LINE: u8 = 1;
 /// Most framebuffer pages mapped (what the capability window has room for next to the
 /// driver's channels).
 const MAX_FB_PAGES: u16 = 360;
-/// How long the driver keeps polling after traffic, in milliseconds.
-const LINGER_MS: u64 = 30;
-/// How long an idle driver sleeps between looks at the client's output, in milliseconds.
-const IDLE_WAIT_MS: u64 = 10;
 /// Controller polls before a command is given up.
 const PS2_SPINS: u32 = 100_000;
 
@@ -68,6 +65,10 @@ enum FbconError {
     Cap(CapError),
     /// The PS/2 controller did not take a command.
     ControllerStuck,
+    /// The monitors did not route the keyboard's interrupt line.
+    Route(MonError),
+    /// The console could not be offered.
+    Offer(BindError),
 }
 
 impl core::fmt::Display for FbconError {
@@ -77,6 +78,8 @@ impl core::fmt::Display for FbconError {
             FbconError::MissingCap(s) => write!(f, "no capability in root slot {s}"),
             FbconError::Cap(e) => write!(f, "capability operation failed: {e:?}"),
             FbconError::ControllerStuck => f.write_str("the PS/2 controller does not answer"),
+            FbconError::Route(e) => write!(f, "keyboard interrupt not routed: {e:?}"),
+            FbconError::Offer(e) => write!(f, "cannot offer the console: {e:?}"),
         }
     }
 }
@@ -212,21 +215,10 @@ fn run() -> Result<(), FbconError> {
         return Err(FbconError::BadGeometry);
     }
     cap::irq_bind(irq).map_err(FbconError::Cap)?;
-    let gsi = match libos::monitor::irq_route(irq, ISA_LINE) {
-        Ok(g) => g,
-        Err(e) => {
-            println!("fbcond: keyboard interrupt not routed: {e:?}");
-            return Err(FbconError::Cap(CapError::InvalidArgument));
-        }
-    };
+    let gsi = libos::monitor::irq_route(irq, ISA_LINE).map_err(FbconError::Route)?;
     ps2.enable_keyboard_interrupt()?;
-    let mut console = match ConsoleServer::offer(libos::console::FRAMEBUFFER) {
-        Ok(c) => c,
-        Err(e) => {
-            println!("fbcond: cannot offer the console: {e:?}");
-            return Err(FbconError::Cap(CapError::InvalidArgument));
-        }
-    };
+    let mut console =
+        ConsoleServer::offer(libos::console::FRAMEBUFFER).map_err(FbconError::Offer)?;
     println!(
         "fbcond: {}x{} framebuffer ({} text rows of {} columns) and PS/2 keyboard (IRQ {ISA_LINE}, GSI {gsi}) on core {}, console `{}` offered",
         surface.width,
@@ -236,36 +228,53 @@ fn run() -> Result<(), FbconError> {
         libos::core_id(),
         libos::console::FRAMEBUFFER
     );
-    let mut keyboard = Keyboard::new();
-    let mut linger = Deadline::after_ms(0);
-    loop {
-        let mut busy = console.poll_clients();
-        while let Some((code, aux)) = ps2.poll()? {
-            busy = true;
+    let mut screen = Screen {
+        ps2: &ps2,
+        keyboard: Keyboard::new(),
+        term,
+        renderer,
+        fb,
+    };
+    Err(match console.serve(&mut screen, irq) {
+        ServeError::Device(e) => e,
+        ServeError::Irq(e) => FbconError::Cap(e),
+    })
+}
+
+/// The keyboard and the screen as the console's device.
+struct Screen<'a> {
+    ps2: &'a Ps2,
+    keyboard: Keyboard,
+    term: console_core::Terminal,
+    renderer: Renderer,
+    fb: &'a mut [u8],
+}
+
+impl Terminal for Screen<'_> {
+    type Error = FbconError;
+
+    fn receive(&mut self, console: &mut ConsoleServer) -> Result<bool, FbconError> {
+        let mut got = false;
+        while let Some((code, aux)) = self.ps2.poll()? {
+            got = true;
+            // Bytes from the second (mouse) port are not keys.
             if !aux {
-                let bytes = keyboard.feed(code);
-                console.input(&bytes);
+                console.input(&self.keyboard.feed(code));
             }
         }
-        busy |= console.flush_input();
-        let mut drew = false;
-        while let Some(out) = console.output() {
-            term.feed(out);
-            drew = true;
+        Ok(got)
+    }
+
+    fn transmit(&mut self, bytes: &[u8]) -> Result<(), FbconError> {
+        self.term.feed(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), FbconError> {
+        // A drawing error loses this redraw only: reported, the console goes on.
+        if let Err(e) = self.renderer.draw(&mut self.term, self.fb) {
+            println!("fbcond: cannot draw: {e:?}");
         }
-        if drew {
-            busy = true;
-            if let Err(e) = renderer.draw(&mut term, fb) {
-                println!("fbcond: cannot draw: {e:?}");
-            }
-        }
-        if busy {
-            linger = Deadline::after_ms(LINGER_MS);
-        }
-        if !linger.passed() {
-            libos::yield_now();
-            continue;
-        }
-        cap::irq_wait_timeout(irq, IDLE_WAIT_MS).map_err(FbconError::Cap)?;
+        Ok(())
     }
 }

@@ -7,9 +7,8 @@
 //! console's client (the shell); the client's output is written to the transmitter, a
 //! lone `\n` as `\r\n`.
 //!
-//! The driver sleeps in `IrqWait` with a 10 ms timeout (the timeout is how output queued
-//! by the client is noticed); after traffic it polls, yielding, for [`LINGER_MS`] so that
-//! echoes of typed keys are not delayed by a tick. The CPU drivers' log also goes to
+//! Its loop is `libos::console`'s [`ConsoleServer::serve`] (an `IrqWait` with a 10 ms
+//! timeout, polling for a while after traffic). The CPU drivers' log also goes to
 //! COM1's transmitter (the kernel's debug console), so log lines and console output can
 //! interleave; nothing else reads the receiver.
 #![no_std]
@@ -19,9 +18,8 @@ extern crate alloc;
 
 use caps::abi::{CapError, CapRef};
 use libos::cap;
-use libos::console::ConsoleServer;
+use libos::console::{ConsoleServer, ServeError, Terminal};
 use libos::println;
-use libos::time::Deadline;
 
 libos::entry!(main);
 
@@ -31,10 +29,6 @@ pub const IO_SLOT: u32 = 10;
 pub const IRQ_SLOT: u32 = 11;
 /// COM1's ISA interrupt line.
 const ISA_LINE: u8 = 4;
-/// How long the driver keeps polling after traffic, in milliseconds.
-const LINGER_MS: u64 = 30;
-/// How long an idle driver sleeps between looks at the client's output, in milliseconds.
-const IDLE_WAIT_MS: u64 = 10;
 /// Transmitter polls before a byte is given up (a UART that never empties its holding
 /// register is broken or absent).
 const TX_SPINS: u32 = 100_000;
@@ -176,57 +170,42 @@ fn main() -> i32 {
         libos::core_id(),
         libos::console::SERIAL
     );
-    serve(&uart, irq, &mut console)
+    let mut term = SerialTerminal {
+        uart: &uart,
+        last_out: 0,
+    };
+    match console.serve(&mut term, irq) {
+        ServeError::Device(e) => println!("seriald: {e}"),
+        ServeError::Irq(e) => println!("seriald: waiting for the interrupt failed: {e:?}"),
+    }
+    1
 }
 
-fn serve(uart: &Uart, irq: CapRef, console: &mut ConsoleServer) -> i32 {
-    let mut last_out = 0u8;
-    let mut linger = Deadline::after_ms(0);
-    let mut rx = [0u8; 64];
-    let mut interrupts = 0u64;
-    loop {
-        let mut busy = false;
-        if console.poll_clients() {
-            busy = true;
-        }
-        // Drain the receiver whether or not the interrupt was seen (a byte that came
-        // while the line was being routed raises no new edge).
+/// The UART as the console's device: what it received, and where output goes.
+struct SerialTerminal<'a> {
+    uart: &'a Uart,
+    /// The last byte sent (a `\n` after `\r` is not expanded again).
+    last_out: u8,
+}
+
+impl Terminal for SerialTerminal<'_> {
+    type Error = UartError;
+
+    fn receive(&mut self, console: &mut ConsoleServer) -> Result<bool, UartError> {
+        let mut rx = [0u8; 64];
+        let mut got = false;
         loop {
-            match uart.receive(&mut rx) {
-                Ok(0) => break,
-                Ok(n) => {
+            match self.uart.receive(&mut rx)? {
+                0 => return Ok(got),
+                n => {
                     console.input(&rx[..n]);
-                    busy = true;
-                }
-                Err(e) => {
-                    println!("seriald: receive failed: {e}");
-                    return 1;
+                    got = true;
                 }
             }
         }
-        if console.flush_input() {
-            busy = true;
-        }
-        while let Some(out) = console.output() {
-            busy = true;
-            if let Err(e) = uart.send(out, &mut last_out) {
-                println!("seriald: transmit failed: {e}");
-                return 1;
-            }
-        }
-        if busy {
-            linger = Deadline::after_ms(LINGER_MS);
-        }
-        if !linger.passed() {
-            libos::yield_now();
-            continue;
-        }
-        match cap::irq_wait_timeout(irq, IDLE_WAIT_MS) {
-            Ok(n) => interrupts += n,
-            Err(e) => {
-                println!("seriald: waiting for the interrupt failed: {e:?} ({interrupts} seen)");
-                return 1;
-            }
-        }
+    }
+
+    fn transmit(&mut self, bytes: &[u8]) -> Result<(), UartError> {
+        self.uart.send(bytes, &mut self.last_out)
     }
 }
