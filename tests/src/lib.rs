@@ -135,7 +135,7 @@ pub fn session(name: &str, m: &Machine, cfg: &[(&str, &str)]) -> Session {
 /// Wait at most `timeout` for a session's machine to end; the run.
 pub fn finish(name: &str, s: Session, timeout: Duration) -> Run {
     let result = s
-        .finish(timeout)
+        .finish(Some(timeout))
         .unwrap_or_else(|e| panic!("[{name}] ending QEMU failed: {e}"));
     Run {
         name: name.to_string(),

@@ -268,17 +268,7 @@ pub fn run(m: &Machine, image: &Path, opts: &RunOptions) -> Result<RunResult, St
     } else {
         Stdio::null()
     };
-    let mut s = Session::spawn(m, image, stdin, opts.interactive, opts.echo)?;
-    loop {
-        if s.child.try_wait().map_err(|e| e.to_string())?.is_some() {
-            break;
-        }
-        if opts.timeout.is_some_and(|t| s.start.elapsed() >= t) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    s.finish(Duration::ZERO)
+    Session::spawn(m, image, stdin, opts.interactive, opts.echo)?.finish(opts.timeout)
 }
 
 /// A running QEMU whose serial console the caller types into (tests of the interactive
@@ -380,15 +370,16 @@ impl Session {
         }
     }
 
-    /// Wait at most `timeout` for QEMU to end (killing it then) and return the run.
-    pub fn finish(mut self, timeout: Duration) -> Result<RunResult, String> {
+    /// Wait for QEMU to end, at most `timeout` if given (killing it then), and return the
+    /// run. The console's input is closed first.
+    pub fn finish(mut self, timeout: Option<Duration>) -> Result<RunResult, String> {
         drop(self.stdin.take());
-        let end = Instant::now() + timeout;
+        let end = timeout.map(|t| Instant::now() + t);
         let status = loop {
             if let Some(st) = self.child.try_wait().map_err(|e| e.to_string())? {
                 break Some(st);
             }
-            if Instant::now() >= end {
+            if end.is_some_and(|e| Instant::now() >= e) {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 break None;
