@@ -11,6 +11,7 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 use caps::abi::{CapRef, CapType};
 use libos::cap::{self, root_slot};
 use libos::kernel;
@@ -38,7 +39,7 @@ const FIRST_SLOT: u32 = 100;
 /// Start the device manager (core 0's monitor only).
 pub fn start() {
     let kernel_cap = root_slot(abi::ROOT_SLOT_KERNEL);
-    let mut wanted: alloc::vec::Vec<DeviceCap> = DEVICE_CAPS.to_vec();
+    let mut wanted: Vec<DeviceCap> = DEVICE_CAPS.to_vec();
     let mut args = String::new();
     match kernel::framebuffer(true) {
         Ok(fb) => {
@@ -51,7 +52,7 @@ pub fn start() {
         }
         Err(e) => println!("monitor: no framebuffer ({e:?})"),
     }
-    let mut made: alloc::vec::Vec<(CapRef, u32)> = alloc::vec::Vec::new();
+    let mut made: Vec<(CapRef, u32)> = Vec::new();
     for (i, &(t, first, size, to)) in wanted.iter().enumerate() {
         let s = FIRST_SLOT + i as u32;
         match cap::retype(kernel_cap, t, first, size, 1, s) {

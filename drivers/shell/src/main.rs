@@ -18,6 +18,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Write;
 
+use libos::binding::BindError;
 use libos::console::Console;
 use libos::monitor::{self, op, MonError};
 use libos::println;
@@ -65,6 +66,13 @@ fn interactive(name: &str) -> i32 {
         "interactive on console `{name}` (core {})",
         libos::core_id()
     );
+    let Err(e) = session(&mut con, name);
+    println!("console `{name}` lost: {e:?}");
+    1
+}
+
+/// Read lines from `con`, run them and write their output, until the console fails.
+fn session(con: &mut Console, name: &str) -> Result<core::convert::Infallible, BindError> {
     let banner = format!(
         "\nmultikernel shell on core {} ({name}); `help` lists the commands\n",
         libos::core_id()
@@ -77,22 +85,15 @@ fn interactive(name: &str) -> i32 {
     out.extend_from_slice(PROMPT);
     loop {
         if !out.is_empty() {
-            if let Err(e) = con.write(&out) {
-                println!("console `{name}` lost: {e:?}");
-                return 1;
-            }
+            con.write(&out)?;
             out.clear();
         }
         input.clear();
-        match con.try_read() {
-            Ok(Some(bytes)) => input.extend_from_slice(bytes),
-            Ok(None) => {
+        match con.try_read()? {
+            Some(bytes) => input.extend_from_slice(bytes),
+            None => {
                 libos::yield_now();
                 continue;
-            }
-            Err(e) => {
-                println!("console `{name}` lost: {e:?}");
-                return 1;
             }
         }
         for &b in &input {
@@ -105,10 +106,7 @@ fn interactive(name: &str) -> i32 {
                 None => continue,
             };
             // The echo first: a command may take a while.
-            if let Err(e) = con.write(&out) {
-                println!("console `{name}` lost: {e:?}");
-                return 1;
-            }
+            con.write(&out)?;
             out.clear();
             for r in shell_core::parse_line(&line) {
                 done += 1;
