@@ -98,6 +98,9 @@ impl CoreCaps {
             let (base, bytes) = fb.pages();
             state.add_device_region(base, bytes);
         }
+        for s in pc.pci_segments.borrow().iter() {
+            state.add_device_region(s.base, s.bytes());
+        }
         state.insert_original(
             state.kernel_slot(KERNEL_RAM_SLOT),
             caps::Object::Ram {

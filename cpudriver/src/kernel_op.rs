@@ -322,6 +322,18 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
             }
             ret(f, SysError::Ok, 0)
         }
+        kop::PCI_SEGMENT => {
+            let seg = usize::try_from(a1)
+                .ok()
+                .and_then(|i| pc.pci_segments.borrow().get(i).copied());
+            let Some(s) = seg else {
+                return ret(f, SysError::NotFound, 0);
+            };
+            if !write_words(pc, a0, &s.to_words()) {
+                return ret(f, SysError::BadAddress, 0);
+            }
+            ret(f, SysError::Ok, 0)
+        }
         kop::PLACE => {
             let place = pc
                 .mesh

@@ -80,6 +80,9 @@ pub struct PerCore {
     pub ioapics: RefCell<alloc::vec::Vec<crate::arch::ioapic::IoApic>>,
     /// ISA interrupt source overrides (the boot core only).
     pub isa_overrides: RefCell<alloc::vec::Vec<crate::arch::ioapic::IsaOverride>>,
+    /// PCI Express ECAM windows from the MCFG (boot core only): device memory the Kernel
+    /// capability's holder may make DevFrames over, for the PCI driver.
+    pub pci_segments: RefCell<alloc::vec::Vec<abi::PciSegment>>,
 }
 
 impl PerCore {
@@ -117,6 +120,7 @@ impl PerCore {
             irqs: RefCell::new(crate::irq::Irqs::default()),
             ioapics: RefCell::new(alloc::vec::Vec::new()),
             isa_overrides: RefCell::new(alloc::vec::Vec::new()),
+            pci_segments: RefCell::new(alloc::vec::Vec::new()),
         }
     }
 

@@ -85,6 +85,7 @@ fn map_io_apics(frames: &mut FrameAllocator, phys_offset: u64, machine: &Machine
         ioapics.push(a);
     }
     *pc.isa_overrides.borrow_mut() = machine.isa_overrides.clone();
+    *pc.pci_segments.borrow_mut() = machine.pci_segments.clone();
 }
 
 /// What the boot core knows once the other cores are up.

@@ -46,6 +46,7 @@ fn boot_core_only(boot_info: &BootInfo, bsp_apic: u32) -> Machine {
         distances: vec![],
         io_apics: vec![],
         isa_overrides: vec![],
+        pci_segments: vec![],
     }
 }
 
@@ -112,6 +113,20 @@ fn from_topology(t: &Topology, boot_info: &BootInfo, bsp_apic: u32) -> Machine {
                 irq: o.irq,
                 gsi: o.gsi,
                 flags: o.flags,
+            })
+            .collect(),
+        pci_segments: t
+            .mcfg
+            .iter()
+            .filter_map(|m| {
+                let e =
+                    pci::Ecam::from_mcfg(m.base_address, m.segment_group, m.bus_start, m.bus_end)?;
+                Some(abi::PciSegment {
+                    base: e.base,
+                    segment: e.segment,
+                    start_bus: e.start_bus,
+                    end_bus: e.end_bus,
+                })
             })
             .collect(),
     }

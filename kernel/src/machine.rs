@@ -42,6 +42,8 @@ pub struct Machine {
     pub io_apics: Vec<(u32, u32)>,
     /// ISA interrupt source overrides.
     pub isa_overrides: Vec<cpudriver::arch::ioapic::IsaOverride>,
+    /// PCI Express ECAM windows (MCFG entries with a usable bus range).
+    pub pci_segments: Vec<abi::PciSegment>,
 }
 
 impl Machine {

@@ -330,6 +330,19 @@ pub fn irq_route(line: u32, core: u32, vector: u32, gsi: bool) -> Result<u32, Ke
     .map(|g| g as u32)
 }
 
+/// ECAM window `index` of the machine's MCFG (`NotFound` past the last; boot core only).
+pub fn pci_segment(index: u32) -> Result<abi::PciSegment, KernelError> {
+    let mut w = [0u64; 4];
+    op(
+        kop::PCI_SEGMENT,
+        w.as_mut_ptr() as u64,
+        u64::from(index),
+        0,
+        0,
+    )?;
+    abi::PciSegment::from_words(w).ok_or(KernelError::Sys(SysError::BadArgument))
+}
+
 /// The boot framebuffer; with `release`, the CPU drivers stop drawing their log on it.
 pub fn framebuffer(release: bool) -> Result<abi::Framebuffer, KernelError> {
     let mut w = [0u64; 7];

@@ -44,6 +44,18 @@ pub fn alloc_slot() -> Result<u32, CapError> {
     Ok(s)
 }
 
+/// Reserve `pages` consecutive free entries of the capability window for the caller to
+/// map and unmap itself (with `cap::map`/`cap::unmap` on `abi::ROOT_SLOT_PT`); returns the
+/// first entry.
+pub fn reserve(pages: u16) -> Result<u32, CapError> {
+    let n = u32::from(pages.max(1));
+    let entry = NEXT_ENTRY.fetch_add(n, Ordering::Relaxed);
+    if entry + n > 512 {
+        return Err(CapError::LimitReached);
+    }
+    Ok(entry)
+}
+
 /// Map the Frame capability in root slot `slot` (one page, read-write) at the next free
 /// page-table entry.
 pub fn map_frame(slot: u32) -> Result<Mapped, CapError> {
@@ -53,11 +65,7 @@ pub fn map_frame(slot: u32) -> Result<Mapped, CapError> {
 /// Map the first `pages` pages of the Frame or DevFrame in root slot `slot` read-write at
 /// consecutive free entries of the capability window.
 pub fn map_pages(slot: u32, pages: u16) -> Result<Mapped, CapError> {
-    let n = u32::from(pages.max(1));
-    let entry = NEXT_ENTRY.fetch_add(n, Ordering::Relaxed);
-    if entry + n > 512 {
-        return Err(CapError::LimitReached);
-    }
+    let entry = reserve(pages)?;
     let pt = root_slot(::abi::ROOT_SLOT_PT);
     cap::map(
         pt,

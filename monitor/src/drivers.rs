@@ -7,7 +7,9 @@
 //! * COM1's ports `0x3f8..=0x3ff` (IO) and its interrupt vector (IRQ), for `seriald`;
 //! * the boot framebuffer (DevFrame), the PS/2 controller's ports `0x60` and `0x64` (IO)
 //!   and the keyboard's vector (IRQ), for `fbcond`. The framebuffer's geometry goes to
-//!   `devmgr` as its argument; the CPU drivers stop drawing their log on the screen.
+//!   `devmgr` as its argument; the CPU drivers stop drawing their log on the screen;
+//! * each PCI Express ECAM window of the MCFG (DevFrame), for `pcid`; what each covers
+//!   goes to `devmgr` as its argument `ecam=SEGMENT:START:END,...`.
 
 use alloc::format;
 use alloc::string::String;
@@ -51,6 +53,28 @@ pub fn start() {
             );
         }
         Err(e) => println!("monitor: no framebuffer ({e:?})"),
+    }
+    // The PCI Express configuration space, one DevFrame per MCFG window.
+    let mut ecam = Vec::new();
+    for i in 0..slot::MAX_PCI_SEGMENTS {
+        match kernel::pci_segment(i) {
+            Ok(s) => {
+                wanted.push((CapType::DevFrame, s.base, s.bytes(), slot::PCI_ECAM + i));
+                ecam.push(format!("{}:{}:{}", s.segment, s.start_bus, s.end_bus));
+            }
+            Err(kernel::KernelError::Sys(abi::SysError::NotFound)) => break,
+            Err(e) => {
+                println!("monitor: ECAM window {i} unreadable: {e:?}");
+                break;
+            }
+        }
+    }
+    if !ecam.is_empty() {
+        if !args.is_empty() {
+            args.push(' ');
+        }
+        args.push_str("ecam=");
+        args.push_str(&ecam.join(","));
     }
     let mut made: Vec<(CapRef, u32)> = Vec::new();
     for (i, &(t, first, size, to)) in wanted.iter().enumerate() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 pub mod screen;
 
 pub use xtask::images::Firmware;
-pub use xtask::qemu::{Exit, Machine, Session};
+pub use xtask::qemu::{Chipset, Exit, Machine, Session};
 use xtask::qemu::{RunOptions, RunResult};
 use xtask::{images, paths};
 
@@ -33,7 +33,7 @@ pub fn machine(smp: u32) -> Machine {
         kvm: false,
         gdb: false,
         cpu: None,
-        qmp: None,
+        ..Machine::default()
     }
 }
 

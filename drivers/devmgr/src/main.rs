@@ -3,9 +3,11 @@
 //! [`DRIVERS`] for the slots); for each driver it asks the System Knowledge Base on which
 //! core the driver should run (`driver_core/2`), starts it there through the monitors, and
 //! sends it copies of its capabilities. It records `driver(Program, Core)` facts in the
-//! SKB and ends. Its argument `fb=WIDTHxHEIGHTxSTRIDExBYTESxLAYOUT` (from the monitor,
-//! when the machine has a framebuffer) is passed on to the framebuffer console driver;
-//! without it that driver is not started.
+//! SKB and ends. Its arguments (from the monitor) are passed on:
+//! `fb=WIDTHxHEIGHTxSTRIDExBYTESxLAYOUT` when the machine has a framebuffer, to the
+//! framebuffer console driver (not started without it); `ecam=SEGMENT:START:END,...` when
+//! the machine has an MCFG, to the PCI driver with the ECAM windows' DevFrames (slots from
+//! `abi::devmgr::PCI_ECAM`), else that driver uses the configuration ports only.
 //!
 //! A driver whose core the SKB cannot name runs on this core; a driver whose capabilities
 //! are missing is not started (reported). Hot-plug is not handled: the device set is fixed
@@ -22,15 +24,29 @@ use libos::println;
 
 libos::entry!(main);
 
-/// A driver to start: program, the SKB device term, and its capabilities as
-/// (slot here, slot in the driver); `framebuffer` drivers get the framebuffer's geometry
-/// as their argument.
+/// A driver to start: program, the SKB device term, its capabilities as (slot here, slot
+/// in the driver), and which of devmgr's arguments it gets.
 struct Driver {
     program: &'static str,
     device: &'static str,
     caps: &'static [(u32, u32)],
-    framebuffer: bool,
+    arg: Arg,
 }
+
+/// The argument of devmgr a driver is given.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arg {
+    /// None.
+    None,
+    /// `fb=...`, which the driver cannot do without.
+    Framebuffer,
+    /// `ecam=...` when there is one, with the ECAM DevFrames from the driver's slot
+    /// [`PCID_FIRST_ECAM_SLOT`] on.
+    Ecam,
+}
+
+/// Where `pcid` finds its ECAM DevFrames (one per window of its `ecam=` argument).
+const PCID_FIRST_ECAM_SLOT: u32 = 11;
 
 /// The drivers and where the monitor put their capabilities (must match
 /// `monitor/src/drivers.rs`).
@@ -39,13 +55,13 @@ const DRIVERS: &[Driver] = &[
         program: "pcid",
         device: "legacy(pci_config_ports)",
         caps: &[(abi::devmgr::PCI_PORTS, 10)],
-        framebuffer: false,
+        arg: Arg::Ecam,
     },
     Driver {
         program: "seriald",
         device: "legacy(com1)",
         caps: &[(abi::devmgr::COM1_PORTS, 10), (abi::devmgr::COM1_IRQ, 11)],
-        framebuffer: false,
+        arg: Arg::None,
     },
     Driver {
         program: "fbcond",
@@ -56,7 +72,7 @@ const DRIVERS: &[Driver] = &[
             (abi::devmgr::PS2_STATUS, 12),
             (abi::devmgr::KEYBOARD_IRQ, 13),
         ],
-        framebuffer: true,
+        arg: Arg::Framebuffer,
     },
 ];
 
@@ -81,17 +97,38 @@ fn main() -> i32 {
         let _ = cap::wait_for(last, 10_000);
     }
     let me = libos::core_id();
-    let fb = libos::args()
-        .split_whitespace()
-        .find_map(|a| a.strip_prefix("fb="));
+    let arg = |key: &str| {
+        libos::args()
+            .split_whitespace()
+            .find_map(|a| a.strip_prefix(key))
+    };
+    let fb = arg("fb=");
+    let ecam = arg("ecam=");
+    // The ECAM windows come last; those that do not arrive are not passed on.
+    let windows = ecam.map_or(0, |e| e.split(',').count() as u32);
+    let windows = windows.min(abi::devmgr::MAX_PCI_SEGMENTS);
+    if windows > 0 && cap::wait_for(abi::devmgr::PCI_ECAM + windows - 1, 10_000).is_none() {
+        println!("devmgr: ECAM capabilities missing: PCI through the configuration ports");
+    }
+    let ecam_caps: alloc::vec::Vec<(u32, u32)> = (0..windows)
+        .map(|i| (abi::devmgr::PCI_ECAM + i, PCID_FIRST_ECAM_SLOT + i))
+        .take_while(|(s, _)| cap::identify(root_slot(*s)).is_ok())
+        .collect();
+    let ecam = ecam.filter(|_| !ecam_caps.is_empty());
     let mut failed = 0;
     for d in DRIVERS {
-        let args = match (d.framebuffer, fb) {
-            (false, _) => "",
-            (true, Some(g)) => g,
-            (true, None) => {
+        let mut extra: &[(u32, u32)] = &[];
+        let args = match (d.arg, fb, ecam) {
+            (Arg::None, _, _) | (Arg::Ecam, _, None) => alloc::string::String::new(),
+            (Arg::Framebuffer, Some(g), _) => alloc::string::String::from(g),
+            (Arg::Framebuffer, None, _) => {
                 println!("devmgr: no framebuffer: {} not started", d.program);
                 continue;
+            }
+            (Arg::Ecam, _, Some(e)) => {
+                extra = &ecam_caps;
+                let given: alloc::vec::Vec<&str> = e.split(',').take(extra.len()).collect();
+                format!("ecam={}", given.join(","))
             }
         };
         if let Some((slot, _)) = d
@@ -113,7 +150,7 @@ fn main() -> i32 {
             );
             me
         });
-        let dom = match monitor::spawn(core, d.program, args) {
+        let dom = match monitor::spawn(core, d.program, &args) {
             Ok(dom) => dom,
             Err(e) => {
                 println!("devmgr: cannot start {} on core {core}: {e:?}", d.program);
@@ -124,6 +161,7 @@ fn main() -> i32 {
         let sent = d
             .caps
             .iter()
+            .chain(extra)
             .try_for_each(|&(from, to)| monitor::send_cap(from, dom, to));
         match sent {
             Ok(()) => println!("devmgr: started {} on core {core}", d.program),

@@ -1,26 +1,39 @@
 //! The PCI bus driver. The device manager starts it on the core the SKB chose, with an IO
-//! capability for the configuration ports (`0xcf8..=0xcff`, root slot [`IO_SLOT`]); it walks configuration
-//! space with configuration mechanism #1 (the `pci` crate does the enumeration), prints
-//! what it found, and records every function in the System Knowledge Base as a
-//! `pci_device/7` fact, where placement queries (`driver_core/2`) and the shell's `lspci`
-//! find them, then `pci_scan_done(N)` once all N are in.
+//! capability for the configuration ports (`0xcf8..=0xcff`, root slot [`IO_SLOT`]) and, when
+//! the machine has an ACPI MCFG table, a DevFrame capability per PCI Express ECAM window
+//! (root slots from [`FIRST_ECAM_SLOT`], described by its argument
+//! `ecam=SEGMENT:START:END,...`). It walks configuration space through ECAM where a window
+//! covers the bus and through configuration mechanism #1 (segment 0, first 256 bytes)
+//! otherwise (the `pci` crate does the enumeration), prints what it found, and records
+//! every function in the System Knowledge Base as a `pci_device/7` fact, where placement
+//! queries (`driver_core/2`) and the shell's `lspci` find them, then `pci_scan_done(N)` once
+//! all N are in.
 //!
-//! Not yet: ECAM through the ACPI MCFG table (needs a DevFrame capability for the window),
-//! and the NUMA node of a device (`_PXM`): every device is recorded on node 0.
+//! ECAM is reached one device (8 functions, 32 KiB) at a time: those 8 pages of the window's
+//! DevFrame are mapped (uncached) at entries of the capability window this driver reserves,
+//! and moved when the scan reaches the next device.
+//!
+//! Not yet: the NUMA node of a device (`_PXM` of its host bridge): every device is recorded
+//! on node 0.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-use caps::abi::{CapError, CapRef};
-use libos::cap;
+use alloc::vec::Vec;
+use caps::abi::{CapError, CapRef, Rights};
+use libos::cap::{self, root_slot};
 use libos::println;
-use pci::{Bdf, ConfigSpace, PciError, CONFIG_ADDRESS_PORT, CONFIG_DATA_PORT};
+use pci::{Bdf, ConfigSpace, Ecam, PciError, CONFIG_ADDRESS_PORT, CONFIG_DATA_PORT};
 
 libos::entry!(main);
 
-/// Root slot the monitor puts the IO capability in.
+/// Root slot the device manager puts the IO capability in.
 pub const IO_SLOT: u32 = 10;
+/// Root slot of the first ECAM window's DevFrame (one slot per window, in argument order).
+pub const FIRST_ECAM_SLOT: u32 = 11;
+/// Pages of one device's configuration space (8 functions of 4 KiB).
+const DEVICE_PAGES: u16 = 8;
 
 /// Configuration mechanism #1 through an IO capability.
 struct Ports(CapRef);
@@ -43,24 +56,201 @@ impl ConfigSpace for Ports {
     }
 }
 
-fn main() -> i32 {
-    // The device manager hands the capability over right after starting us.
-    let Some(io) = cap::wait_for(IO_SLOT, 10_000) else {
-        println!("pcid: no IO capability for the configuration ports");
-        return 1;
+/// ECAM windows through their DevFrame capabilities, one device mapped at a time.
+struct EcamWindows {
+    windows: Vec<(Ecam, CapRef)>,
+    /// First of the [`DEVICE_PAGES`] capability-window entries reserved for the mapping.
+    entry: u16,
+    /// The window index and byte offset (in it) of the device mapped now.
+    mapped: Option<(usize, u64)>,
+}
+
+impl EcamWindows {
+    /// The address of register `reg` of `bdf`, mapping its device's pages if needed.
+    fn register(&mut self, bdf: Bdf, reg: u16) -> Result<*mut u32, PciError> {
+        let (i, &(ecam, frame)) = self
+            .windows
+            .iter()
+            .enumerate()
+            .find(|(_, (e, _))| e.covers(bdf.segment, bdf.bus))
+            .ok_or(PciError::BusNotCovered(bdf))?;
+        let offset = ecam.locate(bdf, reg)?;
+        let device = offset & !((u64::from(DEVICE_PAGES) << 12) - 1);
+        if self.mapped != Some((i, device)) {
+            let failed = |_: CapError| PciError::AccessFailed { bdf, offset: reg };
+            let pt = root_slot(abi::ROOT_SLOT_PT);
+            if self.mapped.take().is_some() {
+                cap::unmap(pt, self.entry, DEVICE_PAGES).map_err(failed)?;
+            }
+            let rw = Rights::READ | Rights::WRITE;
+            cap::map(pt, frame, self.entry, DEVICE_PAGES, rw, device).map_err(failed)?;
+            self.mapped = Some((i, device));
+        }
+        let va = abi::CAP_WINDOW + (u64::from(self.entry) << 12) + (offset - device);
+        Ok(va as *mut u32)
+    }
+}
+
+/// Configuration space: ECAM where a window covers the bus, else the ports.
+struct Access {
+    ecam: Option<EcamWindows>,
+    ports: Option<Ports>,
+}
+
+impl Access {
+    fn ecam_covers(&self, bdf: Bdf) -> bool {
+        self.ecam.as_ref().is_some_and(|e| {
+            e.windows
+                .iter()
+                .any(|(w, _)| w.covers(bdf.segment, bdf.bus))
+        })
+    }
+}
+
+impl ConfigSpace for Access {
+    fn read32(&mut self, addr: Bdf, offset: u16) -> Result<u32, PciError> {
+        if self.ecam_covers(addr) {
+            if let Some(e) = self.ecam.as_mut() {
+                let p = e.register(addr, offset)?;
+                // SAFETY: `register` mapped the page holding `p` (uncached, from the ECAM
+                // window's DevFrame) and `p` is 4-byte aligned (`locate` checks).
+                return Ok(unsafe { p.read_volatile() });
+            }
+        }
+        match self.ports.as_mut() {
+            Some(p) => p.read32(addr, offset),
+            None => Err(PciError::BusNotCovered(addr)),
+        }
+    }
+
+    fn write32(&mut self, addr: Bdf, offset: u16, value: u32) -> Result<(), PciError> {
+        if self.ecam_covers(addr) {
+            if let Some(e) = self.ecam.as_mut() {
+                let p = e.register(addr, offset)?;
+                // SAFETY: as in `read32`.
+                unsafe { p.write_volatile(value) };
+                return Ok(());
+            }
+        }
+        match self.ports.as_mut() {
+            Some(p) => p.write32(addr, offset, value),
+            None => Err(PciError::BusNotCovered(addr)),
+        }
+    }
+}
+
+/// One window of the `ecam=SEGMENT:START:END` argument.
+fn parse_window(text: &str) -> Option<(u16, u8, u8)> {
+    let mut it = text.split(':');
+    let w = (
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+    );
+    (it.next().is_none() && w.1 <= w.2).then_some(w)
+}
+
+/// The ECAM windows named in the arguments whose DevFrame capability is here and big
+/// enough; what is wrong with the others is printed.
+fn ecam_windows() -> Vec<(Ecam, CapRef)> {
+    let Some(list) = libos::args()
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix("ecam="))
+    else {
+        return Vec::new();
     };
-    let scan = match pci::scan(&mut Ports(io), 0, 0, 255) {
-        Ok(s) => s,
-        Err(e) => {
-            println!("pcid: enumeration failed: {e:?}");
+    let mut out = Vec::new();
+    for (i, text) in list.split(',').enumerate() {
+        let Some((segment, start_bus, end_bus)) = parse_window(text) else {
+            println!("pcid: ECAM window `{text}` not understood");
+            continue;
+        };
+        // The device manager sends these after the IO capability.
+        let Some(frame) = cap::wait_for(FIRST_ECAM_SLOT + i as u32, 10_000) else {
+            println!("pcid: ECAM window {text}: no capability");
+            continue;
+        };
+        let ecam = Ecam {
+            base: 0,
+            segment,
+            start_bus,
+            end_bus,
+        };
+        match cap::identify(frame) {
+            Ok(id) if id.bytes >= ecam.size() => out.push((ecam, frame)),
+            Ok(id) => println!(
+                "pcid: ECAM window {text}: capability of {} bytes, {} needed",
+                id.bytes,
+                ecam.size()
+            ),
+            Err(e) => println!("pcid: ECAM window {text}: unusable capability ({e:?})"),
+        }
+    }
+    out
+}
+
+fn main() -> i32 {
+    // The device manager hands the capabilities over right after starting us.
+    let ports = cap::wait_for(IO_SLOT, 10_000).map(Ports);
+    let windows = ecam_windows();
+    let ecam = if windows.is_empty() {
+        None
+    } else {
+        match libos::vspace::reserve(DEVICE_PAGES) {
+            Ok(entry) => Some(EcamWindows {
+                windows,
+                entry: entry as u16,
+                mapped: None,
+            }),
+            Err(e) => {
+                println!("pcid: no room to map ECAM ({e:?}): using the ports");
+                None
+            }
+        }
+    };
+    // Where to start: each ECAM window's first bus, else bus 0 through the ports.
+    let roots: Vec<(u16, u8, u8)> = match &ecam {
+        Some(e) => e
+            .windows
+            .iter()
+            .map(|(w, _)| (w.segment, w.start_bus, w.end_bus))
+            .collect(),
+        None if ports.is_some() => Vec::from([(0, 0, 255)]),
+        None => {
+            println!("pcid: neither ECAM windows nor an IO capability for the ports");
             return 1;
         }
     };
-    for w in &scan.warnings {
-        println!("pcid: warning: {w:?}");
+    println!(
+        "pcid: configuration space through {}",
+        if ecam.is_some() {
+            "ECAM (MCFG)"
+        } else {
+            "the ports 0xcf8/0xcfc"
+        }
+    );
+    let mut access = Access { ecam, ports };
+    let mut functions: Vec<pci::Function> = Vec::new();
+    for (segment, start, end) in roots {
+        match pci::scan(&mut access, segment, start, end) {
+            Ok(s) => {
+                for w in &s.warnings {
+                    println!("pcid: warning: {w:?}");
+                }
+                for f in s.functions {
+                    if !functions.iter().any(|g| g.bdf == f.bdf) {
+                        functions.push(f);
+                    }
+                }
+            }
+            Err(e) => {
+                println!("pcid: enumeration of segment {segment} bus {start} failed: {e:?}");
+                return 1;
+            }
+        }
     }
     let mut recorded = 0;
-    for f in &scan.functions {
+    for f in &functions {
         println!("pcid: {}", pci::lspci_line(f));
         let fact = pci::skb_fact(f, 0);
         let goal = alloc::format!("assertz({})", fact.trim_end().trim_end_matches('.'));
@@ -75,7 +265,7 @@ fn main() -> i32 {
     }
     println!(
         "pcid: {} PCI functions, {recorded} recorded in the SKB",
-        scan.functions.len()
+        functions.len()
     );
     0
 }

@@ -284,6 +284,54 @@ pub mod devmgr {
     pub const KEYBOARD_IRQ: u32 = 16;
     /// The vector the keyboard's interrupt (ISA 1) is delivered on.
     pub const KEYBOARD_VECTOR: u64 = 0x31;
+    /// DevFrame capabilities for the PCI Express ECAM windows, one per MCFG entry, from
+    /// this slot on (at most [`MAX_PCI_SEGMENTS`]); what each covers is in devmgr's
+    /// arguments (`ecam=SEGMENT:START:END,...`, in the same order).
+    pub const PCI_ECAM: u32 = 17;
+    /// How many ECAM windows the device manager is given at most.
+    pub const MAX_PCI_SEGMENTS: u32 = 4;
+}
+
+/// One PCI Express ECAM window as [`kop::PCI_SEGMENT`] describes it: the configuration
+/// space of buses `start_bus..=end_bus` of one segment group, 1 MiB per bus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PciSegment {
+    /// Physical address of the configuration space of `start_bus` (the window's start; the
+    /// MCFG's base is that of bus 0).
+    pub base: u64,
+    /// PCI segment group.
+    pub segment: u16,
+    /// First bus decoded.
+    pub start_bus: u8,
+    /// Last bus decoded.
+    pub end_bus: u8,
+}
+
+impl PciSegment {
+    /// Bytes of the window (1 MiB per bus).
+    pub fn bytes(&self) -> u64 {
+        (u64::from(self.end_bus.saturating_sub(self.start_bus)) + 1) << 20
+    }
+
+    /// The words [`kop::PCI_SEGMENT`] writes.
+    pub fn to_words(&self) -> [u64; 4] {
+        [
+            self.base,
+            u64::from(self.segment),
+            u64::from(self.start_bus),
+            u64::from(self.end_bus),
+        ]
+    }
+
+    /// The inverse of [`PciSegment::to_words`] (`None` if a field is out of range).
+    pub fn from_words(w: [u64; 4]) -> Option<Self> {
+        Some(PciSegment {
+            base: w[0],
+            segment: u16::try_from(w[1]).ok()?,
+            start_bus: u8::try_from(w[2]).ok()?,
+            end_bus: u8::try_from(w[3]).ok()?,
+        })
+    }
 }
 
 /// The boot framebuffer as [`kop::FRAMEBUFFER`] describes it.
@@ -456,6 +504,10 @@ pub mod kop {
     /// with `rdx` = 1 the CPU drivers also stop drawing their log on it (a user-level
     /// driver takes it over). `NotFound` without a framebuffer.
     pub const FRAMEBUFFER: u64 = 25;
+    /// ECAM window `rdx` (0, 1, ...) of the machine's MCFG: writes `[physical address of
+    /// its first bus, segment, first bus, last bus]` to the caller's memory at `rsi`.
+    /// `NotFound` past the last one (at once without an MCFG). Only the boot core has them.
+    pub const PCI_SEGMENT: u64 = 26;
     /// Copy bytes `[r10, r10 + rdx)` of the machine's facts for the SKB (Prolog text made
     /// at boot: cores, nodes, distances, memory, URPC latencies) to `rsi`; returns how
     /// many were copied (0 past the end). Only the boot core has them.

@@ -368,7 +368,7 @@ fn cmd_bench(mut args: Args) -> Result<(), String> {
         kvm: !emulate,
         gdb: false,
         cpu: None,
-        qmp: None,
+        ..Machine::default()
     };
     let bench = rest.first().map(String::as_str);
     if (host_linux || host_linux_only) && bench != Some("tlb") {

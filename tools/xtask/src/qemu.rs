@@ -36,6 +36,21 @@ pub struct Machine {
     pub cpu: Option<String>,
     /// A QMP socket at this path (tests type on the keyboard and take screenshots).
     pub qmp: Option<std::path::PathBuf>,
+    /// The emulated chipset.
+    pub chipset: Chipset,
+    /// More devices, as QEMU `-device` values (e.g. PCI Express host bridges on a NUMA
+    /// node: `pxb-pcie,id=pxb1,bus_nr=64,numa_node=1,bus=pcie.0`).
+    pub devices: Vec<String>,
+}
+
+/// The chipset QEMU emulates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Chipset {
+    /// Q35 (ICH9, PCI Express, an MCFG table): the default.
+    #[default]
+    Q35,
+    /// i440FX (PIIX, conventional PCI, no MCFG: configuration ports only).
+    I440fx,
 }
 
 impl Default for Machine {
@@ -50,6 +65,8 @@ impl Default for Machine {
             gdb: false,
             cpu: None,
             qmp: None,
+            chipset: Chipset::Q35,
+            devices: Vec::new(),
         }
     }
 }
@@ -104,7 +121,14 @@ pub fn command(
     console_input: bool,
 ) -> Result<Command, String> {
     let mut c = Command::new("qemu-system-x86_64");
-    c.args(["-machine", "q35", "-display", "none", "-no-reboot"]);
+    let chipset = match m.chipset {
+        Chipset::Q35 => "q35",
+        Chipset::I440fx => "pc",
+    };
+    c.args(["-machine", chipset, "-display", "none", "-no-reboot"]);
+    for d in &m.devices {
+        c.args(["-device", d]);
+    }
     let serial = if console_input { "mon:stdio" } else { "stdio" };
     c.args(["-serial", serial, "-monitor", "none"]);
     c.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
