@@ -290,6 +290,43 @@ pub fn unregister(name: &str) -> Result<(), MonError> {
     request_wait(op::UNREGISTER, 0, name.as_bytes()).map(|_| ())
 }
 
+/// One core of the machine as [`op::CORES_INFO`] describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoreInfo {
+    /// Core number.
+    pub core: u32,
+    /// Local APIC id.
+    pub apic_id: u32,
+    /// Package (socket).
+    pub package: u32,
+    /// NUMA node.
+    pub node: u32,
+    /// Whether its monitor takes part in the mesh.
+    pub monitor_up: bool,
+}
+
+/// Every core of the machine, in core order ([`op::CORES_INFO`], a page at a time).
+pub fn cores_info() -> Result<Vec<CoreInfo>, MonError> {
+    let mut rows = Vec::new();
+    // Bounded: at most 4096 cores.
+    while rows.len() <= 4096 {
+        let w = request_wait(op::CORES_INFO, rows.len() as u64, &[])?;
+        if w.is_empty() {
+            break;
+        }
+        for c in w.as_chunks::<5>().0 {
+            rows.push(CoreInfo {
+                core: c[0] as u32,
+                apic_id: c[1] as u32,
+                package: c[2] as u32,
+                node: c[3] as u32,
+                monitor_up: c[4] != 0,
+            });
+        }
+    }
+    Ok(rows)
+}
+
 /// Look `name` up in this core's replica: `(owner domain, port)`.
 pub fn lookup(name: &str) -> Result<(DomainId, u64), MonError> {
     let w = request_wait(op::LOOKUP, 0, name.as_bytes())?;

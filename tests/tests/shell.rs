@@ -56,7 +56,7 @@ fn shell_bad_input_is_reported_and_the_batch_fails() {
     let r = batch(
         "shell-bad-input",
         "bogus; cores extra; caps; caps nosuch; spawn nosuch; spawn probe --core 99; \
-         kill 0x900000001; kill zz; log loud; bench foo; bench urpc; skb foo((; echo \"open",
+         kill 0x900000001; kill zz; log loud; bench foo; bench urpc now; skb foo((; echo \"open",
     );
     assert_eq!(
         *r.exit(),
@@ -72,7 +72,7 @@ fn shell_bad_input_is_reported_and_the_batch_fails() {
         .assert_contains("shell: $ kill zz")
         .assert_contains("shell: $ log loud")
         .assert_contains("shell: $ bench foo")
-        .assert_contains("shell: error: bench urpc:")
+        .assert_contains("shell: $ bench urpc now")
         .assert_contains("shell: error: Query(")
         .assert_contains("shell: batch done: 13 commands, 13 failed");
     assert_eq!(r.lines_with("shell: error:").count(), 13);
@@ -94,6 +94,33 @@ fn shell_kill_bench_and_shutdown() {
         .assert_contains("shell: TLB shootdown benchmark")
         .assert_contains("shell: batch done: 6 commands, 0 failed")
         .assert_lacks("shell: never");
+}
+
+#[test]
+fn shell_bench_urpc_measures_a_package_neighbour_and_another_node() {
+    // 4 cores on 2 sockets (nodes): the benchmark runs on core 3, its package neighbour is
+    // core 2 and core 0 is on the other node.
+    let m = Machine {
+        numa_nodes: 2,
+        ..machine(4)
+    };
+    let r = boot(
+        "shell-bench-urpc",
+        &m,
+        &[("run@0", "shell --batch bench urpc")],
+        LIMIT,
+    );
+    r.assert_lacks("PANIC")
+        .assert_success()
+        .assert_contains(
+            "\"kind\":\"urpc_rtt\",\"core\":3,\"peer\":2,\"relation\":\"same package\",\"count\":1000",
+        )
+        .assert_contains(
+            "\"kind\":\"urpc_rtt\",\"core\":3,\"peer\":0,\"relation\":\"other node\",\"count\":1000",
+        )
+        .assert_contains("shell: URPC benchmark")
+        .assert_lacks("urpc-bench: error")
+        .assert_lacks("urpc-echo on core");
 }
 
 #[test]

@@ -220,21 +220,8 @@ fn run(c: &Command, done: usize, failed: usize) -> Result<String, String> {
 }
 
 /// Every core: `(core, apic, package, node, up)`.
-fn core_rows() -> Result<Vec<[u64; 5]>, String> {
-    let mut rows = Vec::new();
-    loop {
-        let w = monitor::request_wait(op::CORES_INFO, rows.len() as u64, &[]).map_err(mon_err)?;
-        if w.is_empty() {
-            break;
-        }
-        for c in w.as_chunks::<5>().0 {
-            rows.push(*c);
-        }
-        if rows.len() > 4096 {
-            break;
-        }
-    }
-    Ok(rows)
+fn core_rows() -> Result<Vec<monitor::CoreInfo>, String> {
+    monitor::cores_info().map_err(mon_err)
 }
 
 fn cores() -> Result<String, String> {
@@ -242,11 +229,11 @@ fn cores() -> Result<String, String> {
         .iter()
         .map(|r| {
             alloc::vec![
-                r[0].to_string(),
-                r[1].to_string(),
-                r[2].to_string(),
-                r[3].to_string(),
-                String::from(if r[4] != 0 { "up" } else { "down" }),
+                r.core.to_string(),
+                r.apic_id.to_string(),
+                r.package.to_string(),
+                r.node.to_string(),
+                String::from(if r.monitor_up { "up" } else { "down" }),
             ]
         })
         .collect();
@@ -313,8 +300,8 @@ fn ps() -> Result<String, String> {
 fn mem() -> Result<String, String> {
     let mut rows = Vec::new();
     let mut nodes: Vec<(u64, u64)> = Vec::new();
-    for r in core_rows()?.iter().filter(|r| r[4] != 0) {
-        let w = monitor::request_wait(op::MEM, r[0], &[]).map_err(mon_err)?;
+    for r in core_rows()?.iter().filter(|r| r.monitor_up) {
+        let w = monitor::request_wait(op::MEM, u64::from(r.core), &[]).map_err(mon_err)?;
         let (free, node) = (
             w.first().copied().unwrap_or(0),
             w.get(1).copied().unwrap_or(0),
@@ -324,7 +311,7 @@ fn mem() -> Result<String, String> {
             None => nodes.push((node, free)),
         }
         rows.push(alloc::vec![
-            r[0].to_string(),
+            r.core.to_string(),
             node.to_string(),
             (free >> 20).to_string()
         ]);
@@ -391,8 +378,8 @@ fn spawn(prog: &str, args: &str, target: SpawnTarget) -> Result<String, String> 
         SpawnTarget::Core(c) => alloc::vec![c],
         SpawnTarget::All => core_rows()?
             .iter()
-            .filter(|r| r[4] != 0)
-            .map(|r| r[0] as u32)
+            .filter(|r| r.monitor_up)
+            .map(|r| r.core)
             .collect(),
     };
     let mut out = String::new();
@@ -459,14 +446,11 @@ fn bench(k: BenchKind) -> Result<String, String> {
     let (args, what) = match k {
         BenchKind::Lrpc => ("lrpc 1000", "LRPC"),
         BenchKind::Tlb => ("tlb-bench 2,4", "TLB shootdown"),
-        BenchKind::Urpc => {
-            return Err(String::from(
-                "bench urpc: the URPC benchmark runs in the CPU drivers at boot (cargo xtask bench urpc); not from the shell yet",
-            ))
-        }
+        BenchKind::Urpc => ("urpc-bench 1000", "URPC"),
     };
-    // The TLB benchmark spans its program from core 0. The LRPC benchmark runs on another
-    // core than the shell's when there is one: the shell asks its own monitor whether the
+    // The TLB benchmark spans its program from core 0. The LRPC and URPC benchmarks run on
+    // another core than the shell's when there is one (the URPC one then starts its echo
+    // ends on cores of its package and of another node): the shell asks its own monitor whether the
     // benchmark ended, and an LRPC call finding the monitor busy with the shell would be
     // refused.
     let me = libos::core_id();
@@ -475,8 +459,8 @@ fn bench(k: BenchKind) -> Result<String, String> {
         _ => core_rows()?
             .iter()
             .rev()
-            .find(|r| r[4] != 0 && r[0] != u64::from(me))
-            .map_or(me, |r| r[0] as u32),
+            .find(|r| r.monitor_up && r.core != me)
+            .map_or(me, |r| r.core),
     };
     let d = monitor::spawn(core, "probe", args).map_err(mon_err)?;
     let deadline = Deadline::after_ms(BENCH_PATIENCE_MS);

@@ -12,6 +12,8 @@
 //!   map, and revoke removing the mappings made from derived capabilities;
 //! * `lrpc N`: N LRPC calls to the core's monitor, checked, then the null-syscall and LRPC
 //!   round-trip costs as `BENCH-JSON` lines;
+//! * `urpc-bench N` / `urpc-echo NAME` (see `urpc`): user-level URPC round trips to a core
+//!   of the same package and to one of the farthest node, as `BENCH-JSON` lines;
 //! * `spin MS`: compute for about MS milliseconds of timer ticks (preemption test);
 //! * `threads`: preemptive and yielding user-level threads, joined, and their error cases;
 //! * monitor modes (see `mon`): `spawn-all`, `name-race`, `doomed`, `stale-check CORE`,
@@ -28,6 +30,7 @@ extern crate alloc;
 mod mon;
 mod threads;
 mod tlb;
+mod urpc;
 
 use libos::println;
 use libos::syscall::raw_syscall;
@@ -117,6 +120,8 @@ fn main() -> i32 {
         "tree-race" => mon::tree_race(core),
         "spawn-many" => mon::spawn_many(core, rest),
         "lrpc" => lrpc_probe(core, rest.trim().parse().unwrap_or(1000)),
+        "urpc-bench" => urpc::bench(core, rest.trim().parse().unwrap_or(1000)),
+        "urpc-echo" => urpc::echo(core, rest.trim()),
         "fuzz" => {
             let n: u64 = rest.trim().parse().unwrap_or(1000);
             let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ ((core as u64 + 1) * 0x1234_5678_9abc_def1);
@@ -365,10 +370,16 @@ fn lrpc_probe(core: u32, n: usize) -> i32 {
 }
 
 fn report(kind: &str, core: u32, samples: &mut [u64]) {
+    report_with(kind, core, "", samples);
+}
+
+/// A `BENCH-JSON` line of `samples` (cycles; sorted here); `extra` is more JSON members,
+/// each with a leading comma.
+fn report_with(kind: &str, core: u32, extra: &str, samples: &mut [u64]) {
     samples.sort_unstable();
     let n = samples.len();
     println!(
-        "BENCH-JSON {{\"kind\":\"{kind}\",\"core\":{core},\"count\":{n},\"min\":{},\"median\":{},\"p99\":{},\"max\":{}}}",
+        "BENCH-JSON {{\"kind\":\"{kind}\",\"core\":{core}{extra},\"count\":{n},\"min\":{},\"median\":{},\"p99\":{},\"max\":{}}}",
         samples[0],
         samples[n / 2],
         samples[(n * 99 / 100).min(n - 1)],
