@@ -140,10 +140,36 @@ impl Binding {
     /// Send a byte message of any length up to `urpc`'s limit (fragments), yielding while
     /// the ring is full.
     pub fn send_bytes(&mut self, tag: u16, data: &[u8]) -> Result<(), BindError> {
+        self.send_bytes_until(tag, data, None)
+    }
+
+    /// [`Binding::send_bytes`], giving up with `Timeout` when the message is not all in the
+    /// ring after `timeout_ms` (the other end stopped reading, e.g. because it ended). A
+    /// message cut short leaves the binding unusable.
+    pub fn send_bytes_within(
+        &mut self,
+        tag: u16,
+        data: &[u8],
+        timeout_ms: u64,
+    ) -> Result<(), BindError> {
+        self.send_bytes_until(tag, data, Some(Deadline::after_ms(timeout_ms)))
+    }
+
+    fn send_bytes_until(
+        &mut self,
+        tag: u16,
+        data: &[u8],
+        deadline: Option<Deadline>,
+    ) -> Result<(), BindError> {
         loop {
             match self.ep.try_send_bytes(tag, data) {
                 Ok(s) if s.complete => return Ok(()),
-                Ok(_) | Err(urpc::SendError::Full) => crate::syscall::yield_now(),
+                Ok(_) | Err(urpc::SendError::Full) => {
+                    if deadline.as_ref().is_some_and(Deadline::passed) {
+                        return Err(BindError::Timeout);
+                    }
+                    crate::syscall::yield_now()
+                }
                 Err(_) => return Err(BindError::Channel),
             }
         }

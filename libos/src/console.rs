@@ -28,6 +28,8 @@ pub const INPUT_BUFFER: usize = 4096;
 /// Most bytes in one output message (`urpc`'s fragment limit is larger; this keeps one
 /// write's latency bounded).
 pub const MAX_WRITE: usize = 1024;
+/// How long [`Console::write`] waits for the driver to take a chunk, in milliseconds.
+pub const WRITE_PATIENCE_MS: u64 = 5_000;
 /// How often a driver looks for a new client, in milliseconds.
 const ACCEPT_EVERY_MS: u64 = 200;
 /// How long a driver keeps polling after traffic, in milliseconds (so that echoes of typed
@@ -76,10 +78,13 @@ impl Console {
         })
     }
 
-    /// Write `bytes` (any length), yielding while the driver catches up.
+    /// Write `bytes` (any length), yielding while the driver catches up; `Timeout` when the
+    /// driver has taken nothing for [`WRITE_PATIENCE_MS`] (it has ended or hangs: the
+    /// console is lost).
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), BindError> {
         for chunk in bytes.chunks(MAX_WRITE) {
-            self.binding.send_bytes(DATA, chunk)?;
+            self.binding
+                .send_bytes_within(DATA, chunk, WRITE_PATIENCE_MS)?;
         }
         Ok(())
     }
