@@ -334,6 +334,18 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
             }
             ret(f, SysError::Ok, 0)
         }
+        kop::PCI_ROOT => {
+            let root = usize::try_from(a1)
+                .ok()
+                .and_then(|i| pc.pci_roots.borrow().get(i).copied());
+            let Some(r) = root else {
+                return ret(f, SysError::NotFound, 0);
+            };
+            if !write_words(pc, a0, &r.to_words()) {
+                return ret(f, SysError::BadAddress, 0);
+            }
+            ret(f, SysError::Ok, 0)
+        }
         kop::PLACE => {
             let place = pc
                 .mesh

@@ -83,6 +83,8 @@ pub struct PerCore {
     /// PCI Express ECAM windows from the MCFG (boot core only): device memory the Kernel
     /// capability's holder may make DevFrames over, for the PCI driver.
     pub pci_segments: RefCell<alloc::vec::Vec<abi::PciSegment>>,
+    /// PCI host bridges' root buses from the ACPI namespace (boot core only).
+    pub pci_roots: RefCell<alloc::vec::Vec<abi::PciRootBus>>,
 }
 
 impl PerCore {
@@ -121,6 +123,7 @@ impl PerCore {
             ioapics: RefCell::new(alloc::vec::Vec::new()),
             isa_overrides: RefCell::new(alloc::vec::Vec::new()),
             pci_segments: RefCell::new(alloc::vec::Vec::new()),
+            pci_roots: RefCell::new(alloc::vec::Vec::new()),
         }
     }
 

@@ -86,6 +86,10 @@ fn map_io_apics(frames: &mut FrameAllocator, phys_offset: u64, machine: &Machine
     }
     *pc.isa_overrides.borrow_mut() = machine.isa_overrides.clone();
     *pc.pci_segments.borrow_mut() = machine.pci_segments.clone();
+    *pc.pci_roots.borrow_mut() = machine.pci_roots.clone();
+    if let Some(p) = machine.acpi_power {
+        cpudriver::arch::power::set_acpi(p);
+    }
 }
 
 /// What the boot core knows once the other cores are up.

@@ -47,6 +47,8 @@ fn boot_core_only(boot_info: &BootInfo, bsp_apic: u32) -> Machine {
         io_apics: vec![],
         isa_overrides: vec![],
         pci_segments: vec![],
+        pci_roots: vec![],
+        acpi_power: None,
     }
 }
 
@@ -129,7 +131,40 @@ fn from_topology(t: &Topology, boot_info: &BootInfo, bsp_apic: u32) -> Machine {
                 })
             })
             .collect(),
+        pci_roots: t
+            .pci_roots
+            .iter()
+            .filter_map(|r| {
+                Some(abi::PciRootBus {
+                    segment: r.segment?,
+                    bus: r.bus?,
+                    node: r.proximity_domain,
+                })
+            })
+            .collect(),
+        acpi_power: acpi_power(t),
     }
+}
+
+/// The system I/O ports of the FADT's power-off and reset registers (memory-mapped ones are
+/// not used).
+fn acpi_power(t: &Topology) -> Option<cpudriver::arch::power::AcpiPower> {
+    let s5 = t.power_off.as_ref();
+    let pm1a = s5.and_then(|s| Some((s.pm1a_control.io_port()?, s.pm1a_value())));
+    let pm1b = s5.and_then(|s| Some((s.pm1b_control?.io_port()?, s.pm1b_value())));
+    let acpi_enable = t
+        .acpi_enable
+        .and_then(|e| Some((u16::try_from(e.smi_command).ok()?, e.enable_value)));
+    let reset = t
+        .reset
+        .filter(|r| r.supported)
+        .and_then(|r| Some((r.register.io_port()?, r.value)));
+    (pm1a.is_some() || reset.is_some()).then_some(cpudriver::arch::power::AcpiPower {
+        pm1a,
+        pm1b,
+        acpi_enable,
+        reset,
+    })
 }
 
 /// Discover the machine. Never fails: unusable tables leave the boot core alone.
@@ -168,6 +203,31 @@ pub fn machine(boot_info: &BootInfo, phys_offset: u64, bsp_apic: u32) -> Machine
         t.hpet.map_or("none", |_| "present"),
         t.mcfg.len()
     );
+    match &m.acpi_power {
+        Some(p) => log::info!(
+            "ACPI power: S5 {}, reset register {}",
+            p.pm1a
+                .map_or(alloc::string::String::from("unknown"), |(port, v)| {
+                    alloc::format!("through PM1a_CNT {port:#x} <- {v:#x}")
+                }),
+            p.reset
+                .map_or(alloc::string::String::from("none"), |(port, v)| {
+                    alloc::format!("{port:#x} <- {v:#x}")
+                })
+        ),
+        None => log::info!("ACPI power: no S5 or reset register found"),
+    }
+    for r in &m.pci_roots {
+        log::info!(
+            "ACPI: PCI root bus {:04x}:{:02x} on node {}",
+            r.segment,
+            r.bus,
+            r.node
+                .map_or(alloc::string::String::from("unknown"), |n| alloc::format!(
+                    "{n}"
+                ))
+        );
+    }
     for c in &m.cores {
         log::debug!(
             "core {:2}: APIC id {:3}, package {}, node {}",

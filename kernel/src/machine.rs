@@ -44,6 +44,10 @@ pub struct Machine {
     pub isa_overrides: Vec<cpudriver::arch::ioapic::IsaOverride>,
     /// PCI Express ECAM windows (MCFG entries with a usable bus range).
     pub pci_segments: Vec<abi::PciSegment>,
+    /// PCI host bridges' root buses (ACPI namespace), with their nodes.
+    pub pci_roots: Vec<abi::PciRootBus>,
+    /// How to power off and reset through ACPI.
+    pub acpi_power: Option<cpudriver::arch::power::AcpiPower>,
 }
 
 impl Machine {

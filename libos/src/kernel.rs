@@ -343,6 +343,13 @@ pub fn pci_segment(index: u32) -> Result<abi::PciSegment, KernelError> {
     abi::PciSegment::from_words(w).ok_or(KernelError::Sys(SysError::BadArgument))
 }
 
+/// PCI root bus `index` of the ACPI namespace (`NotFound` past the last; boot core only).
+pub fn pci_root(index: u32) -> Result<abi::PciRootBus, KernelError> {
+    let mut w = [0u64; 3];
+    op(kop::PCI_ROOT, w.as_mut_ptr() as u64, u64::from(index), 0, 0)?;
+    abi::PciRootBus::from_words(w).ok_or(KernelError::Sys(SysError::BadArgument))
+}
+
 /// The boot framebuffer; with `release`, the CPU drivers stop drawing their log on it.
 pub fn framebuffer(release: bool) -> Result<abi::Framebuffer, KernelError> {
     let mut w = [0u64; 7];

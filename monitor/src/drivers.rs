@@ -9,7 +9,8 @@
 //!   and the keyboard's vector (IRQ), for `fbcond`. The framebuffer's geometry goes to
 //!   `devmgr` as its argument; the CPU drivers stop drawing their log on the screen;
 //! * each PCI Express ECAM window of the MCFG (DevFrame), for `pcid`; what each covers
-//!   goes to `devmgr` as its argument `ecam=SEGMENT:START:END,...`.
+//!   goes to `devmgr` as its argument `ecam=SEGMENT:START:END,...`, and the PCI host
+//!   bridges' root buses as `roots=SEGMENT:BUS:NODE,...` (`-` for an unknown node).
 
 use alloc::format;
 use alloc::string::String;
@@ -33,6 +34,9 @@ const DEVICE_CAPS: [DeviceCap; 6] = [
     (CapType::Io, 0x64, 1, slot::PS2_STATUS),
     (CapType::Irq, slot::KEYBOARD_VECTOR, 1, slot::KEYBOARD_IRQ),
 ];
+
+/// How many PCI root buses are passed on at most (they go into devmgr's argument string).
+const MAX_PCI_ROOTS: u32 = 64;
 
 /// Root slots of this monitor's CSpace where the capabilities are made (then kept, as the
 /// parents of devmgr's copies).
@@ -69,12 +73,28 @@ pub fn start() {
             }
         }
     }
-    if !ecam.is_empty() {
-        if !args.is_empty() {
-            args.push(' ');
+    // The PCI host bridges' root buses and their nodes (`-` when unknown).
+    let mut roots = Vec::new();
+    for i in 0..MAX_PCI_ROOTS {
+        match kernel::pci_root(i) {
+            Ok(r) => roots.push(match r.node {
+                Some(n) => format!("{}:{}:{n}", r.segment, r.bus),
+                None => format!("{}:{}:-", r.segment, r.bus),
+            }),
+            Err(kernel::KernelError::Sys(abi::SysError::NotFound)) => break,
+            Err(e) => {
+                println!("monitor: PCI root {i} unreadable: {e:?}");
+                break;
+            }
         }
-        args.push_str("ecam=");
-        args.push_str(&ecam.join(","));
+    }
+    for (key, list) in [("ecam", ecam), ("roots", roots)] {
+        if !list.is_empty() {
+            if !args.is_empty() {
+                args.push(' ');
+            }
+            args.push_str(&format!("{key}={}", list.join(",")));
+        }
     }
     let mut made: Vec<(CapRef, u32)> = Vec::new();
     for (i, &(t, first, size, to)) in wanted.iter().enumerate() {

@@ -7,7 +7,8 @@
 //! `fb=WIDTHxHEIGHTxSTRIDExBYTESxLAYOUT` when the machine has a framebuffer, to the
 //! framebuffer console driver (not started without it); `ecam=SEGMENT:START:END,...` when
 //! the machine has an MCFG, to the PCI driver with the ECAM windows' DevFrames (slots from
-//! `abi::devmgr::PCI_ECAM`), else that driver uses the configuration ports only.
+//! `abi::devmgr::PCI_ECAM`), else that driver uses the configuration ports only; and
+//! `roots=SEGMENT:BUS:NODE,...` (the PCI host bridges from ACPI), to the PCI driver.
 //!
 //! A driver whose core the SKB cannot name runs on this core; a driver whose capabilities
 //! are missing is not started (reported). Hot-plug is not handled: the device set is fixed
@@ -40,9 +41,9 @@ enum Arg {
     None,
     /// `fb=...`, which the driver cannot do without.
     Framebuffer,
-    /// `ecam=...` when there is one, with the ECAM DevFrames from the driver's slot
-    /// [`PCID_FIRST_ECAM_SLOT`] on.
-    Ecam,
+    /// `ecam=...` when there is one (with the ECAM DevFrames, from the driver's slot
+    /// [`PCID_FIRST_ECAM_SLOT`] on) and `roots=...` when there is one.
+    Pci,
 }
 
 /// Where `pcid` finds its ECAM DevFrames (one per window of its `ecam=` argument).
@@ -55,7 +56,7 @@ const DRIVERS: &[Driver] = &[
         program: "pcid",
         device: "legacy(pci_config_ports)",
         caps: &[(abi::devmgr::PCI_PORTS, 10)],
-        arg: Arg::Ecam,
+        arg: Arg::Pci,
     },
     Driver {
         program: "seriald",
@@ -104,6 +105,7 @@ fn main() -> i32 {
     };
     let fb = arg("fb=");
     let ecam = arg("ecam=");
+    let roots = arg("roots=");
     // The ECAM windows come last; those that do not arrive are not passed on.
     let windows = ecam.map_or(0, |e| e.split(',').count() as u32);
     let windows = windows.min(abi::devmgr::MAX_PCI_SEGMENTS);
@@ -118,19 +120,22 @@ fn main() -> i32 {
     let mut failed = 0;
     for d in DRIVERS {
         let mut extra: &[(u32, u32)] = &[];
-        let args = match (d.arg, fb, ecam) {
-            (Arg::None, _, _) | (Arg::Ecam, _, None) => alloc::string::String::new(),
+        let mut args = match (d.arg, fb, ecam) {
+            (Arg::None, _, _) | (Arg::Pci, _, None) => alloc::string::String::new(),
             (Arg::Framebuffer, Some(g), _) => alloc::string::String::from(g),
             (Arg::Framebuffer, None, _) => {
                 println!("devmgr: no framebuffer: {} not started", d.program);
                 continue;
             }
-            (Arg::Ecam, _, Some(e)) => {
+            (Arg::Pci, _, Some(e)) => {
                 extra = &ecam_caps;
                 let given: alloc::vec::Vec<&str> = e.split(',').take(extra.len()).collect();
                 format!("ecam={}", given.join(","))
             }
         };
+        if let (Arg::Pci, Some(r)) = (d.arg, roots) {
+            args = format!("{args} roots={r}");
+        }
         if let Some((slot, _)) = d
             .caps
             .iter()

@@ -13,13 +13,16 @@
 //! DevFrame are mapped (uncached) at entries of the capability window this driver reserves,
 //! and moved when the scan reaches the next device.
 //!
-//! Not yet: the NUMA node of a device (`_PXM` of its host bridge): every device is recorded
-//! on node 0.
+//! The scan starts at the root buses of the PCI host bridges the ACPI namespace declares
+//! (argument `roots=SEGMENT:BUS:NODE,...`, node `-` when the firmware gives no constant
+//! `_PXM`), and every function is recorded on the node of the root bus it is below (node 0
+//! when unknown). Without that list it starts at each ECAM window's first bus, or at bus 0.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use caps::abi::{CapError, CapRef, Rights};
 use libos::cap::{self, root_slot};
@@ -150,6 +153,36 @@ fn parse_window(text: &str) -> Option<(u16, u8, u8)> {
     (it.next().is_none() && w.1 <= w.2).then_some(w)
 }
 
+/// The root buses of the `roots=SEGMENT:BUS:NODE,...` argument (the PCI host bridges the
+/// ACPI namespace declares; node `-` when the firmware does not say).
+fn root_buses() -> Vec<(u16, u8, Option<u32>)> {
+    let Some(list) = libos::args()
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix("roots="))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for text in list.split(',') {
+        let mut it = text.split(':');
+        let root = (|| {
+            let segment = it.next()?.parse().ok()?;
+            let bus = it.next()?.parse().ok()?;
+            let node = match it.next()? {
+                "-" => None,
+                n => Some(n.parse().ok()?),
+            };
+            it.next().is_none().then_some((segment, bus, node))
+        })();
+        match root {
+            Some(r) if !out.contains(&r) => out.push(r),
+            Some(_) => {}
+            None => println!("pcid: root bus `{text}` not understood"),
+        }
+    }
+    out
+}
+
 /// The ECAM windows named in the arguments whose DevFrame capability is here and big
 /// enough; what is wrong with the others is printed.
 fn ecam_windows() -> Vec<(Ecam, CapRef)> {
@@ -208,19 +241,24 @@ fn main() -> i32 {
             }
         }
     };
-    // Where to start: each ECAM window's first bus, else bus 0 through the ports.
-    let roots: Vec<(u16, u8, u8)> = match &ecam {
-        Some(e) => e
-            .windows
-            .iter()
-            .map(|(w, _)| (w.segment, w.start_bus, w.end_bus))
-            .collect(),
-        None if ports.is_some() => Vec::from([(0, 0, 255)]),
-        None => {
-            println!("pcid: neither ECAM windows nor an IO capability for the ports");
-            return 1;
-        }
-    };
+    if ecam.is_none() && ports.is_none() {
+        println!("pcid: neither ECAM windows nor an IO capability for the ports");
+        return 1;
+    }
+    // Where to start: the root buses of the ACPI namespace's host bridges, else each ECAM
+    // window's first bus, else bus 0 through the ports. A scan ends at the end of the ECAM
+    // window holding its root bus.
+    let mut roots = root_buses();
+    if roots.is_empty() {
+        roots = match &ecam {
+            Some(e) => e
+                .windows
+                .iter()
+                .map(|(w, _)| (w.segment, w.start_bus, None))
+                .collect(),
+            None => Vec::from([(0, 0, None)]),
+        };
+    }
     println!(
         "pcid: configuration space through {}",
         if ecam.is_some() {
@@ -230,29 +268,42 @@ fn main() -> i32 {
         }
     );
     let mut access = Access { ecam, ports };
-    let mut functions: Vec<pci::Function> = Vec::new();
-    for (segment, start, end) in roots {
+    // Each function with the node of the root bus it was found below (0 when unknown).
+    let mut functions: Vec<(pci::Function, u32)> = Vec::new();
+    let mut failed = 0;
+    for (segment, start, node) in roots {
+        let end = access.ecam.as_ref().map_or(255, |e| {
+            e.windows
+                .iter()
+                .find(|(w, _)| w.covers(segment, start))
+                .map_or(255, |(w, _)| w.end_bus)
+        });
+        let node_text = node.map_or(String::from("unknown"), |n| n.to_string());
         match pci::scan(&mut access, segment, start, end) {
             Ok(s) => {
                 for w in &s.warnings {
                     println!("pcid: warning: {w:?}");
                 }
+                println!(
+                    "pcid: root bus {segment:04x}:{start:02x} (node {node_text}): {} functions",
+                    s.functions.len()
+                );
                 for f in s.functions {
-                    if !functions.iter().any(|g| g.bdf == f.bdf) {
-                        functions.push(f);
+                    if !functions.iter().any(|(g, _)| g.bdf == f.bdf) {
+                        functions.push((f, node.unwrap_or(0)));
                     }
                 }
             }
             Err(e) => {
-                println!("pcid: enumeration of segment {segment} bus {start} failed: {e:?}");
-                return 1;
+                println!("pcid: enumeration of root bus {segment:04x}:{start:02x} failed: {e:?}");
+                failed += 1;
             }
         }
     }
     let mut recorded = 0;
-    for f in &functions {
+    for (f, node) in &functions {
         println!("pcid: {}", pci::lspci_line(f));
-        let fact = pci::skb_fact(f, 0);
+        let fact = pci::skb_fact(f, *node);
         let goal = alloc::format!("assertz({})", fact.trim_end().trim_end_matches('.'));
         match libos::skb::query(&goal) {
             Ok(_) => recorded += 1,
@@ -267,5 +318,5 @@ fn main() -> i32 {
         "pcid: {} PCI functions, {recorded} recorded in the SKB",
         functions.len()
     );
-    0
+    i32::from(failed > 0)
 }

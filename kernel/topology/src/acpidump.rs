@@ -6,6 +6,8 @@
 //! [`parse`] returns the blocks as byte vectors. [`Image::build`] lays tables out in a buffer
 //! that stands in for physical memory, behind a fresh RSDP, XSDT and RSDT, so that
 //! [`crate::from_rsdp`] runs on the host exactly as it runs in the kernel.
+//! [`Image::build_with_dsdt`] also places the DSDT, which no root table lists: the FADT points
+//! to it, so the FADT's DSDT and X_DSDT fields are rewritten to where it now lies.
 
 use crate::discover::{checksum, HEADER_LEN};
 use crate::phys::SliceMemory;
@@ -178,11 +180,41 @@ fn align16(n: usize) -> usize {
     (n + 15) & !15
 }
 
+/// Byte offset of the FADT's 32-bit DSDT address.
+const FADT_DSDT: usize = 40;
+/// Byte offset of the FADT's 64-bit X_DSDT address.
+const FADT_X_DSDT: usize = 140;
+
+/// Points a FADT at a DSDT placed at `dsdt_at`: the 32-bit DSDT field, and X_DSDT when the
+/// table has it and it was set. A correct checksum is kept correct (a wrong one stays wrong).
+fn relocate_dsdt(fadt: &mut [u8], dsdt_at: usize) {
+    let was_valid = checksum(fadt) == 0;
+    if let Some(field) = fadt.get_mut(FADT_DSDT..FADT_DSDT + 4) {
+        field.copy_from_slice(&(dsdt_at as u32).to_le_bytes());
+    }
+    if let Some(field) = fadt.get_mut(FADT_X_DSDT..FADT_X_DSDT + 8) {
+        if field.iter().any(|&b| b != 0) {
+            field.copy_from_slice(&(dsdt_at as u64).to_le_bytes());
+        }
+    }
+    if was_valid {
+        fix_checksum(fadt);
+    }
+}
+
 impl Image {
     /// Lays out `tables` (whole tables, header included, taken as they are) one after
     /// another at 16-byte aligned addresses, behind an RSDP (revision 2) pointing to an XSDT
     /// and an RSDT that list them all, in order.
     pub fn build<T: AsRef<[u8]>>(tables: &[T]) -> Image {
+        Image::build_with_dsdt(tables, None)
+    }
+
+    /// [`Image::build`], and with a DSDT: it is placed after the tables, and every FADT
+    /// (`FACP`) among them is pointed at it (its DSDT field, and X_DSDT when that was not 0;
+    /// the checksum is fixed if it was correct). Without a DSDT this is [`Image::build`]: FADTs
+    /// keep the pointers they have.
+    pub fn build_with_dsdt<T: AsRef<[u8]>>(tables: &[T], dsdt: Option<&[u8]>) -> Image {
         let n = tables.len();
         let xsdt_len = HEADER_LEN + 8 * n;
         let rsdt_len = HEADER_LEN + 4 * n;
@@ -194,10 +226,18 @@ impl Image {
             places.push(at);
             at = align16(at + t.as_ref().len());
         }
+        let dsdt_at = at;
+        at = align16(at + dsdt.map_or(0, <[u8]>::len));
         let mut bytes = vec![0u8; at];
         for (t, &p) in tables.iter().zip(&places) {
             let t = t.as_ref();
             bytes[p..p + t.len()].copy_from_slice(t);
+            if dsdt.is_some() && t.starts_with(b"FACP") {
+                relocate_dsdt(&mut bytes[p..p + t.len()], dsdt_at);
+            }
+        }
+        if let Some(dsdt) = dsdt {
+            bytes[dsdt_at..dsdt_at + dsdt.len()].copy_from_slice(dsdt);
         }
 
         let xsdt = &mut bytes[xsdt_at..xsdt_at + xsdt_len];
@@ -253,41 +293,58 @@ impl Image {
     }
 }
 
+/// A block's signature: from its header, else from the block name.
+fn block_signature(table: &DumpTable) -> TableSig {
+    table.signature().unwrap_or_else(|| {
+        let mut s = [b' '; 4];
+        for (d, &c) in s.iter_mut().zip(table.name.as_bytes()) {
+            *d = c;
+        }
+        TableSig(s)
+    })
+}
+
+/// A block's bytes cut to the length its header gives. `None`, with a warning, for a block
+/// shorter than a header or than its header says.
+fn whole_table<'a>(
+    table: &'a DumpTable,
+    sig: TableSig,
+    warnings: &mut Vec<Warning>,
+) -> Option<&'a [u8]> {
+    let declared = table
+        .bytes
+        .get(4..8)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    if table.bytes.len() < HEADER_LEN || (declared as usize) > table.bytes.len() {
+        warnings.push(Warning::DumpTruncatedTable {
+            signature: sig,
+            declared,
+            available: table.bytes.len(),
+        });
+        return None;
+    }
+    let len = (declared as usize).max(HEADER_LEN);
+    Some(&table.bytes[..len])
+}
+
 /// The tables of a dump that belong in the XSDT: everything with a table header except the
 /// RSDP, the root tables themselves and the tables the FADT points to (FACS, DSDT). Blocks
 /// shorter than their header says are dropped with a warning, trailing bytes beyond it are
-/// cut, and exact repeats are dropped with a warning.
+/// cut, and exact repeats are dropped with a warning. Different tables with the same
+/// signature (several SSDTs) are all kept.
 pub fn xsdt_tables(dump: &Dump, warnings: &mut Vec<Warning>) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
     for table in &dump.tables {
-        let name = table.name.as_bytes();
-        if name.starts_with(b"RSD") {
+        if table.name.as_bytes().starts_with(b"RSD") {
             continue;
         }
-        let sig = table.signature().unwrap_or_else(|| {
-            let mut s = [b' '; 4];
-            for (d, &c) in s.iter_mut().zip(name) {
-                *d = c;
-            }
-            TableSig(s)
-        });
+        let sig = block_signature(table);
         if matches!(&sig.0, b"XSDT" | b"RSDT" | b"FACS" | b"DSDT") {
             continue;
         }
-        let declared = table
-            .bytes
-            .get(4..8)
-            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        if table.bytes.len() < HEADER_LEN || (declared as usize) > table.bytes.len() {
-            warnings.push(Warning::DumpTruncatedTable {
-                signature: sig,
-                declared,
-                available: table.bytes.len(),
-            });
+        let Some(bytes) = whole_table(table, sig, warnings) else {
             continue;
-        }
-        let len = (declared as usize).max(HEADER_LEN);
-        let bytes = &table.bytes[..len];
+        };
         if out.iter().any(|t| t.as_slice() == bytes) {
             warnings.push(Warning::DumpDuplicateTable { signature: sig });
             continue;
@@ -295,6 +352,30 @@ pub fn xsdt_tables(dump: &Dump, warnings: &mut Vec<Warning>) -> Vec<Vec<u8>> {
         out.push(bytes.to_vec());
     }
     out
+}
+
+/// The dump's DSDT (the first whole one). A truncated block is dropped with a warning, an
+/// exact repeat with [`Warning::DumpDuplicateTable`], a different second DSDT with
+/// [`Warning::DuplicateTable`].
+pub fn dsdt_table(dump: &Dump, warnings: &mut Vec<Warning>) -> Option<Vec<u8>> {
+    let mut found: Option<Vec<u8>> = None;
+    for table in &dump.tables {
+        let sig = block_signature(table);
+        if sig != TableSig::DSDT {
+            continue;
+        }
+        let Some(bytes) = whole_table(table, sig, warnings) else {
+            continue;
+        };
+        match &found {
+            None => found = Some(bytes.to_vec()),
+            Some(first) if first.as_slice() == bytes => {
+                warnings.push(Warning::DumpDuplicateTable { signature: sig });
+            }
+            Some(_) => warnings.push(Warning::DuplicateTable { signature: sig }),
+        }
+    }
+    found
 }
 
 /// [`crate::from_acpidump_text`].
@@ -305,7 +386,8 @@ pub(crate) fn topology_from_text(text: &str, hint: CpuHint) -> Result<Topology, 
     }
     let mut warnings = dump.warnings.clone();
     let tables = xsdt_tables(&dump, &mut warnings);
-    let image = Image::build(&tables);
+    let dsdt = dsdt_table(&dump, &mut warnings);
+    let image = Image::build_with_dsdt(&tables, dsdt.as_deref());
     let prepend = |mut later: Vec<Warning>| {
         let mut all = warnings.clone();
         all.append(&mut later);

@@ -1,4 +1,5 @@
-//! Table discovery: RSDP, then the XSDT (or RSDT), then the tables this crate reads.
+//! Table discovery: RSDP, then the XSDT (or RSDT), then the tables this crate reads (every
+//! SSDT among them); the DSDT, which no root table lists, through the FADT.
 //!
 //! The `acpi` crate's `AcpiTables` is not used for the walk itself: it trusts every length and
 //! pointer it finds (a corrupt RSDP length or table length makes it read past the mapping), and
@@ -8,6 +9,7 @@
 //! bytes; the `acpi` crate's `Rsdp` and `SdtHeader` types and `Rsdp::validate` do the
 //! decoding.
 
+use crate::fadt;
 use crate::phys::{self, AcpiHandler, PhysMemory};
 use crate::tables;
 use crate::{CpuHint, TableSig, Topology, TopologyError, Warning, MAX_TABLE_LEN};
@@ -27,7 +29,7 @@ pub(crate) struct Located {
     pub len: usize,
 }
 
-/// The first valid instance of each table this crate reads.
+/// The first valid instance of each table this crate reads, and every valid SSDT.
 #[derive(Default, Debug)]
 pub(crate) struct Found {
     pub madt: Option<Located>,
@@ -35,6 +37,9 @@ pub(crate) struct Found {
     pub slit: Option<Located>,
     pub hpet: Option<Located>,
     pub mcfg: Option<Located>,
+    pub fadt: Option<Located>,
+    /// SSDTs in root table order (there may be any number).
+    pub ssdts: Vec<Located>,
 }
 
 /// Builds the topology from the firmware's tables (the kernel's entry point).
@@ -162,6 +167,8 @@ fn min_len(sig: TableSig) -> Option<usize> {
         TableSig::SLIT => tables::SLIT_HEADER_LEN,
         TableSig::HPET => size_of::<acpi::sdt::hpet::HpetTable>(),
         TableSig::MCFG => size_of::<acpi::sdt::mcfg::Mcfg>(),
+        TableSig::FADT => fadt::MIN_LEN,
+        TableSig::SSDT => HEADER_LEN,
         _ => return None,
     })
 }
@@ -211,10 +218,15 @@ fn collect_tables<M: PhysMemory>(
             continue;
         }
         let slot = match sig {
+            TableSig::SSDT => {
+                found.ssdts.push(Located { phys: address, len });
+                continue;
+            }
             TableSig::MADT => &mut found.madt,
             TableSig::SRAT => &mut found.srat,
             TableSig::SLIT => &mut found.slit,
             TableSig::HPET => &mut found.hpet,
+            TableSig::FADT => &mut found.fadt,
             _ => &mut found.mcfg,
         };
         if slot.is_some() {
@@ -224,4 +236,33 @@ fn collect_tables<M: PhysMemory>(
         }
     }
     found
+}
+
+/// The DSDT at the address the FADT gives: `None`, with a warning, unless it is readable, says
+/// `DSDT`, has a possible length and a correct checksum.
+pub(crate) fn locate_dsdt<M: PhysMemory>(
+    handler: &AcpiHandler<M>,
+    address: u64,
+    warnings: &mut Vec<Warning>,
+) -> Option<Located> {
+    let unusable = Warning::DsdtUnusable { address };
+    let Some((sig, len)) = (address != 0)
+        .then(|| read_header(handler, address))
+        .flatten()
+    else {
+        warnings.push(unusable);
+        return None;
+    };
+    let Some(table) = (sig == TableSig::DSDT
+        && (HEADER_LEN..=MAX_TABLE_LEN as usize).contains(&len))
+    .then(|| phys::map::<M, u8>(handler, address, len))
+    .flatten() else {
+        warnings.push(unusable);
+        return None;
+    };
+    if checksum(phys::mapped_bytes(&table)) != 0 {
+        warnings.push(Warning::BadChecksum { signature: sig });
+        return None;
+    }
+    Some(Located { phys: address, len })
 }

@@ -1,7 +1,7 @@
 //! A small JSON writer for [`Topology::to_json`](crate::Topology::to_json): objects one field
 //! per line, arrays of numbers on one line.
 
-use crate::{PackageSource, Topology};
+use crate::{AcpiRegister, PackageSource, Topology};
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -98,6 +98,16 @@ fn write_value(out: &mut String, v: &Value, indent: usize) {
             out.push('}');
         }
     }
+}
+
+fn register(r: &AcpiRegister) -> Value {
+    Value::Obj(vec![
+        ("space", Value::Num(r.space.into())),
+        ("bit_width", Value::Num(r.bit_width.into())),
+        ("bit_offset", Value::Num(r.bit_offset.into())),
+        ("access_size", Value::Num(r.access_size.into())),
+        ("address", Value::Num(r.address)),
+    ])
 }
 
 fn matrix(rows: Vec<Vec<u8>>) -> Value {
@@ -204,6 +214,58 @@ pub(crate) fn topology(t: &Topology, source: Option<&str>) -> String {
         })
         .collect();
     fields.push(("mcfg", Value::Arr(mcfg)));
+    let power_off = t.power_off.map_or(Value::Null, |p| {
+        Value::Obj(vec![
+            ("pm1a_control", register(&p.pm1a_control)),
+            (
+                "pm1b_control",
+                p.pm1b_control.as_ref().map_or(Value::Null, register),
+            ),
+            ("slp_typ_a", Value::Num(p.slp_typ_a.into())),
+            ("slp_typ_b", Value::Num(p.slp_typ_b.into())),
+        ])
+    });
+    fields.push(("power_off", power_off));
+    let acpi_enable = t.acpi_enable.map_or(Value::Null, |a| {
+        Value::Obj(vec![
+            ("smi_command", Value::Num(a.smi_command.into())),
+            ("enable_value", Value::Num(a.enable_value.into())),
+            ("disable_value", Value::Num(a.disable_value.into())),
+        ])
+    });
+    fields.push(("acpi_enable", acpi_enable));
+    let reset = t.reset.map_or(Value::Null, |r| {
+        Value::Obj(vec![
+            ("register", register(&r.register)),
+            ("value", Value::Num(r.value.into())),
+            ("supported", Value::Bool(r.supported)),
+        ])
+    });
+    fields.push(("reset", reset));
+    let pci_roots = t
+        .pci_roots
+        .iter()
+        .map(|r| {
+            Value::Obj(vec![
+                ("path", Value::Str(r.path.clone())),
+                ("pcie", Value::Bool(r.pcie)),
+                ("segment", Value::opt(r.segment.map(u32::from))),
+                ("bus", Value::opt(r.bus.map(u32::from))),
+                ("proximity_domain", Value::opt(r.proximity_domain)),
+                ("uid", r.uid.map_or(Value::Null, Value::Num)),
+                (
+                    "not_constant",
+                    Value::Arr(
+                        r.not_constant
+                            .iter()
+                            .map(|o| Value::Str(o.to_string()))
+                            .collect(),
+                    ),
+                ),
+            ])
+        })
+        .collect();
+    fields.push(("pci_roots", Value::Arr(pci_roots)));
     let warnings = t
         .warnings
         .iter()

@@ -25,6 +25,14 @@
 //!
 //! Without an SRAT the machine is one node, 0, holding every enabled CPU; without a SLIT the
 //! distances are the ACPI defaults (10 local, 20 remote).
+//!
+//! Two things need more than the static tables: how to power the machine off, and which PCI
+//! host bridges (root buses) exist and on which node. The FADT gives the PM1 control registers,
+//! the SMI command that switches the chipset into ACPI mode and the reset register; the `\_S5_`
+//! sleep type values and the PCI host bridges (`PNP0A03`/`PNP0A08` devices with their `_SEG`,
+//! `_BBN`, `_PXM` and `_UID`) come from the DSDT and SSDTs. There is no AML interpreter here: a
+//! small scanner walks the AML namespace declarations and takes only values that are constants
+//! ([`Topology::power_off`], [`Topology::pci_roots`]).
 #![no_std]
 
 extern crate alloc;
@@ -33,7 +41,11 @@ extern crate alloc;
 extern crate std;
 
 pub mod acpidump;
+mod aml;
+#[cfg(test)]
+mod aml_tests;
 mod discover;
+mod fadt;
 mod json;
 mod phys;
 mod tables;
@@ -41,6 +53,7 @@ mod tables;
 mod tests;
 
 use alloc::collections::BTreeSet;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -57,7 +70,7 @@ pub fn from_acpidump_text(text: &str, hint: CpuHint) -> Result<Topology, Topolog
 }
 
 /// Greatest length accepted for a table this crate reads in full (MADT, SRAT, SLIT, HPET,
-/// MCFG). Anything longer is taken as a corrupt length field.
+/// MCFG, FADT, DSDT, SSDT). Anything longer is taken as a corrupt length field.
 pub const MAX_TABLE_LEN: u32 = 4 << 20;
 
 /// What the caller knows about the CPU that ACPI does not say.
@@ -224,6 +237,191 @@ pub struct IsaOverride {
     pub flags: u16,
 }
 
+/// A register as the FADT describes it: an ACPI Generic Address Structure, or a legacy FADT
+/// I/O port block expressed as one (space [`AcpiRegister::SYSTEM_IO`], width from the FADT's
+/// block length).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcpiRegister {
+    /// Address space id: [`AcpiRegister::SYSTEM_MEMORY`], [`AcpiRegister::SYSTEM_IO`], or
+    /// another ACPI space (PCI configuration, ...) exactly as the table says.
+    pub space: u8,
+    /// Register width in bits (0 when the firmware leaves it unset).
+    pub bit_width: u8,
+    /// Bit offset of the register at the address.
+    pub bit_offset: u8,
+    /// Access size: 0 undefined (legacy), 1 byte, 2 word, 3 dword, 4 qword.
+    pub access_size: u8,
+    /// The address (an I/O port number in system I/O space). Never 0.
+    pub address: u64,
+}
+
+impl AcpiRegister {
+    /// Address space id of system memory.
+    pub const SYSTEM_MEMORY: u8 = 0;
+    /// Address space id of system I/O.
+    pub const SYSTEM_IO: u8 = 1;
+
+    /// The I/O port, if the register is in system I/O space at an address that fits a port.
+    pub fn io_port(&self) -> Option<u16> {
+        if self.space == Self::SYSTEM_IO {
+            u16::try_from(self.address).ok()
+        } else {
+            None
+        }
+    }
+}
+
+/// How to enter the S5 (soft off) sleep state: the FADT's PM1 control registers and the
+/// `\_S5_` sleep type values from the DSDT or an SSDT.
+///
+/// Power off is: switch to ACPI mode if needed (see [`AcpiEnable`]), then write
+/// [`SleepControl::pm1a_value`] to PM1a_CNT and, when there is one, [`SleepControl::pm1b_value`]
+/// to PM1b_CNT (16-bit writes; keeping the register's other bits, e.g. SCI_EN, is customary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SleepControl {
+    /// PM1a_CNT: the FADT's X_PM1a_CNT_BLK when it is set and in system I/O space (or when
+    /// there is no legacy PM1a_CNT_BLK), otherwise PM1a_CNT_BLK.
+    pub pm1a_control: AcpiRegister,
+    /// PM1b_CNT, chosen the same way; `None` when the FADT has none.
+    pub pm1b_control: Option<AcpiRegister>,
+    /// SLP_TYPa for S5: the first element of `\_S5_` (0..=7).
+    pub slp_typ_a: u8,
+    /// SLP_TYPb for S5: the second element of `\_S5_` (0..=7), or SLP_TYPa when the package
+    /// has only one element.
+    pub slp_typ_b: u8,
+}
+
+impl SleepControl {
+    /// The SLP_EN bit of PM1x_CNT.
+    pub const SLP_EN: u16 = 1 << 13;
+    /// Position of the 3-bit SLP_TYP field in PM1x_CNT.
+    pub const SLP_TYP_SHIFT: u32 = 10;
+
+    /// The value to write to PM1a_CNT: `SLP_TYPa << 10 | SLP_EN`.
+    pub fn pm1a_value(&self) -> u16 {
+        u16::from(self.slp_typ_a & 7) << Self::SLP_TYP_SHIFT | Self::SLP_EN
+    }
+
+    /// The value to write to PM1b_CNT: `SLP_TYPb << 10 | SLP_EN`.
+    pub fn pm1b_value(&self) -> u16 {
+        u16::from(self.slp_typ_b & 7) << Self::SLP_TYP_SHIFT | Self::SLP_EN
+    }
+}
+
+/// How to switch the chipset from legacy (SMM) mode into ACPI mode: write `enable_value` to
+/// the `smi_command` I/O port, then wait for SCI_EN (bit 0 of PM1a_CNT) to read as 1. Only
+/// needed when SCI_EN is clear.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcpiEnable {
+    /// The FADT's SMI_CMD: an I/O port number (never 0).
+    pub smi_command: u32,
+    /// The FADT's ACPI_ENABLE value.
+    pub enable_value: u8,
+    /// The FADT's ACPI_DISABLE value.
+    pub disable_value: u8,
+}
+
+/// The FADT's reset register (ACPI 2.0 and later): writing `value` to `register` resets the
+/// machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResetRegister {
+    /// RESET_REG.
+    pub register: AcpiRegister,
+    /// RESET_VALUE.
+    pub value: u8,
+    /// The FADT's RESET_REG_SUP flag (bit 10). Firmware often fills in the register (usually
+    /// port 0xcf9) without setting the flag; the specification says to use it only with the
+    /// flag set.
+    pub supported: bool,
+}
+
+/// One of the objects of a PCI host bridge this crate reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PciRootObject {
+    /// `_SEG`: the PCI segment group.
+    Seg,
+    /// `_BBN`: the base bus number.
+    Bbn,
+    /// `_PXM`: the proximity domain.
+    Pxm,
+    /// `_UID`: the unique id.
+    Uid,
+}
+
+impl fmt::Display for PciRootObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PciRootObject::Seg => "_SEG",
+            PciRootObject::Bbn => "_BBN",
+            PciRootObject::Pxm => "_PXM",
+            PciRootObject::Uid => "_UID",
+        })
+    }
+}
+
+/// A PCI host bridge (root bus): a `Device` of the ACPI namespace whose `_HID` or `_CID` is
+/// `PNP0A03` (PCI) or `PNP0A08` (PCI Express).
+///
+/// Only constants count: `Name (_PXM, 1)`, or a method whose first statement returns an
+/// integer constant or calls a method without arguments that does (`Method (_BBN) { Return
+/// (BN00 ()) }` with `Method (BN00) { Return (Zero) }`, common in AMI firmware). Anything
+/// else (a method that reads registers, a reference to another named object) needs an AML
+/// interpreter: the value is `None` and the object is listed in
+/// [`PciRoot::not_constant`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PciRoot {
+    /// Absolute namespace path, e.g. `\_SB_.PCI0`.
+    pub path: String,
+    /// Whether `_HID` or `_CID` says `PNP0A08` (PCI Express); otherwise only `PNP0A03` did.
+    pub pcie: bool,
+    /// `_SEG`, the PCI segment group: `Some(0)` when the device has no `_SEG`, `None` when it
+    /// is not a constant (or out of range).
+    pub segment: Option<u16>,
+    /// `_BBN`, the bus number of the root bus: `Some(0)` when the device has no `_BBN`, `None`
+    /// when it is not a constant (or out of range).
+    pub bus: Option<u8>,
+    /// `_PXM`, the proximity domain (NUMA node): `None` when the device has none or it is not
+    /// a constant.
+    pub proximity_domain: Option<u32>,
+    /// `_UID` if it is an integer constant (string ids, e.g. `"PCI0"`, give `None`).
+    pub uid: Option<u64>,
+    /// The objects among `_SEG`, `_BBN`, `_PXM` and `_UID` that exist but are not integer
+    /// constants (string `_UID`s aside); their fields above are `None`.
+    pub not_constant: Vec<PciRootObject>,
+}
+
+/// What the AML scanner could not follow in a DSDT or SSDT ([`Warning::Aml`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AmlProblem {
+    /// An opcode the scanner does not know (`0x5bxx` for extended opcodes).
+    UnknownOpcode(u16),
+    /// An object or name runs past the end of the object or table holding it.
+    Truncated,
+    /// A package length points past the end of the object or table holding it; the object
+    /// was taken to end there.
+    LengthOverrun,
+    /// A package length shorter than its own encoding.
+    BadLength,
+    /// A name segment with characters AML does not allow, or `^` above the root.
+    BadName,
+    /// Objects nested more deeply than the scanner follows.
+    TooDeep,
+}
+
+impl fmt::Display for AmlProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AmlProblem::UnknownOpcode(op) if *op > 0xff => write!(f, "unknown opcode {op:#06x}"),
+            AmlProblem::UnknownOpcode(op) => write!(f, "unknown opcode {op:#04x}"),
+            AmlProblem::Truncated => write!(f, "object runs past its end"),
+            AmlProblem::LengthOverrun => write!(f, "package length runs past its end"),
+            AmlProblem::BadLength => write!(f, "package length shorter than its encoding"),
+            AmlProblem::BadName => write!(f, "malformed name"),
+            AmlProblem::TooDeep => write!(f, "objects nested too deeply"),
+        }
+    }
+}
+
 /// A four-byte ACPI table signature, kept as raw bytes (corrupt tables may carry non-ASCII
 /// signatures; [`fmt::Display`] escapes them).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -244,6 +442,12 @@ impl TableSig {
     pub const XSDT: TableSig = TableSig(*b"XSDT");
     /// RSDT.
     pub const RSDT: TableSig = TableSig(*b"RSDT");
+    /// FADT.
+    pub const FADT: TableSig = TableSig(*b"FACP");
+    /// DSDT.
+    pub const DSDT: TableSig = TableSig(*b"DSDT");
+    /// SSDT.
+    pub const SSDT: TableSig = TableSig(*b"SSDT");
 }
 
 impl fmt::Display for TableSig {
@@ -385,6 +589,45 @@ pub enum Warning {
         /// Its signature.
         signature: TableSig,
     },
+    /// The DSDT the FADT points to (X_DSDT, or DSDT when X_DSDT is 0) is not readable, is not
+    /// a DSDT, or has an impossible length; no `\_S5_` or PCI roots from it.
+    DsdtUnusable {
+        /// The address in the FADT.
+        address: u64,
+    },
+    /// The AML scanner could not follow part of a DSDT or SSDT; it skipped to the end of the
+    /// enclosing object (a `Scope`, `Device`, ... or the table), keeping what it found before.
+    Aml {
+        /// DSDT or SSDT.
+        signature: TableSig,
+        /// Byte offset in the table.
+        offset: usize,
+        /// What went wrong.
+        problem: AmlProblem,
+    },
+    /// More AML problems in one table than are reported; the rest were dropped.
+    AmlProblemsDropped {
+        /// DSDT or SSDT.
+        signature: TableSig,
+        /// How many were not reported.
+        count: usize,
+    },
+    /// `\_S5_` exists but is not a package starting with one or two constant sleep types
+    /// (0..=7); no power-off information.
+    S5Unusable,
+    /// The FADT has no PM1a control block (and is not for hardware-reduced ACPI); no
+    /// power-off information.
+    NoPm1aControl,
+    /// A PCI host bridge's `_SEG`, `_BBN` or `_PXM` constant does not fit its field (16, 8,
+    /// 32 bits); ignored.
+    PciRootValueRange {
+        /// The device's namespace path.
+        path: String,
+        /// Which object.
+        object: PciRootObject,
+        /// Its value.
+        value: u64,
+    },
 }
 
 impl fmt::Display for Warning {
@@ -475,6 +718,38 @@ impl fmt::Display for Warning {
                     "acpidump lists the same {signature} table twice, copy dropped"
                 )
             }
+            Warning::DsdtUnusable { address } => write!(
+                f,
+                "DSDT at {address:#x} is unusable: no _S5_ or PCI roots from it"
+            ),
+            Warning::Aml {
+                signature,
+                offset,
+                problem,
+            } => write!(
+                f,
+                "{signature} AML at offset {offset:#x}: {problem}; rest of the enclosing object \
+                 skipped"
+            ),
+            Warning::AmlProblemsDropped { signature, count } => {
+                write!(f, "{signature}: {count} more AML problems not reported")
+            }
+            Warning::S5Unusable => write!(
+                f,
+                "\\_S5_ is not a package of constant sleep types: no power-off information"
+            ),
+            Warning::NoPm1aControl => write!(
+                f,
+                "FADT has no PM1a control block: no power-off information"
+            ),
+            Warning::PciRootValueRange {
+                path,
+                object,
+                value,
+            } => write!(
+                f,
+                "{path}.{object} value {value:#x} is out of range, ignored"
+            ),
         }
     }
 }
@@ -571,6 +846,17 @@ pub struct Topology {
     pub hpet: Option<Hpet>,
     /// ECAM segments from the MCFG (empty without one).
     pub mcfg: Vec<EcamSegment>,
+    /// How to power off (S5), when the FADT has a PM1a control block and the DSDT or an SSDT
+    /// a usable `\_S5_` package.
+    pub power_off: Option<SleepControl>,
+    /// How to switch the chipset into ACPI mode, from the FADT; `None` without a FADT or when
+    /// its SMI_CMD is 0 (the hardware is always in ACPI mode).
+    pub acpi_enable: Option<AcpiEnable>,
+    /// The FADT's reset register, when the FADT has one (address not 0); see
+    /// [`ResetRegister::supported`].
+    pub reset: Option<ResetRegister>,
+    /// PCI host bridges (root buses) in namespace declaration order (DSDT, then SSDTs).
+    pub pci_roots: Vec<PciRoot>,
     /// What was wrong in the tables and ignored.
     pub warnings: Vec<Warning>,
 }
@@ -644,7 +930,8 @@ impl Topology {
     /// `online_capable`, `x2apic`, `node`, `package`), `package_source`, `memory` (`node`,
     /// `base`, `length`, `hotpluggable`, `non_volatile`), `distances` (the SLIT matrix by
     /// proximity domain, `[]` without a valid SLIT), `node_distances` (indexed like `nodes`,
-    /// defaults filled in), `local_apic_address`, `io_apics`, `hpet` (or `null`), `mcfg` and
+    /// defaults filled in), `local_apic_address`, `io_apics`, `hpet` (or `null`), `mcfg`,
+    /// `power_off`, `acpi_enable`, `reset` (each an object or `null`), `pci_roots` and
     /// `warnings` (messages). Numbers are plain JSON integers.
     pub fn to_json(&self) -> alloc::string::String {
         json::topology(self, None)

@@ -1,4 +1,5 @@
-//! Decoding the MADT, SRAT, SLIT, HPET and MCFG, and putting them together.
+//! Decoding the MADT, SRAT, SLIT, HPET and MCFG, and putting them together with what the FADT
+//! and the AML tables (DSDT, SSDTs) say about power-off, reset and PCI host bridges.
 //!
 //! The MADT is read with the `acpi` crate's entry iterator, after a bounds walk of our own:
 //! that iterator loops forever on an entry of length 0 and hands out references past the end
@@ -7,11 +8,12 @@
 //! header has a 16-bit length where the specification has 8 bits, and its memory-affinity
 //! length takes the high half from the base address).
 
-use crate::discover::{Found, Located, HEADER_LEN};
+use crate::discover::{locate_dsdt, Found, Located, HEADER_LEN};
 use crate::phys::{self, AcpiHandler, PhysMemory};
+use crate::{aml, fadt};
 use crate::{
-    Cpu, CpuHint, EcamSegment, Hpet, IoApic, MemoryRange, PackageSource, Slit, TableSig, Topology,
-    TopologyError, Warning,
+    AcpiEnable, Cpu, CpuHint, EcamSegment, Hpet, IoApic, MemoryRange, PackageSource, PciRoot,
+    ResetRegister, SleepControl, Slit, TableSig, Topology, TopologyError, Warning,
 };
 use acpi::sdt::hpet::HpetTable;
 use acpi::sdt::madt::{self, Madt, MadtEntry};
@@ -399,7 +401,79 @@ pub(crate) fn build<M: PhysMemory>(
         .mcfg
         .map(|loc| parse_mcfg(handler, loc, &mut warnings))
         .unwrap_or_default();
-    assemble(madt, srat, slit, hpet, mcfg, hint, warnings)
+    let power = power_and_pci(handler, found, &mut warnings);
+    let mut topology = assemble(madt, srat, slit, hpet, mcfg, hint, warnings)?;
+    topology.power_off = power.power_off;
+    topology.acpi_enable = power.acpi_enable;
+    topology.reset = power.reset;
+    topology.pci_roots = power.pci_roots;
+    Ok(topology)
+}
+
+/// What the FADT and the AML tables give.
+#[derive(Debug, Default)]
+pub(crate) struct PowerAndPci {
+    pub power_off: Option<SleepControl>,
+    pub acpi_enable: Option<AcpiEnable>,
+    pub reset: Option<ResetRegister>,
+    pub pci_roots: Vec<PciRoot>,
+}
+
+/// Reads the FADT, finds the DSDT through it, and scans the DSDT and the SSDTs.
+fn power_and_pci<M: PhysMemory>(
+    handler: &AcpiHandler<M>,
+    found: &Found,
+    warnings: &mut Vec<Warning>,
+) -> PowerAndPci {
+    let fadt = found
+        .fadt
+        .and_then(|loc| with_bytes(handler, loc, fadt::parse));
+    let dsdt = fadt.and_then(|f| locate_dsdt(handler, f.dsdt, warnings));
+    // Map every AML table (mapping is free: memory is mapped already), DSDT first.
+    let maps: Vec<_> = dsdt
+        .iter()
+        .map(|&loc| (TableSig::DSDT, loc))
+        .chain(found.ssdts.iter().map(|&loc| (TableSig::SSDT, loc)))
+        .filter_map(|(sig, loc)| Some((sig, phys::map::<M, u8>(handler, loc.phys, loc.len)?)))
+        .collect();
+    let tables: Vec<(TableSig, &[u8])> = maps
+        .iter()
+        .map(|(sig, m)| (*sig, phys::mapped_bytes(m)))
+        .collect();
+    let (namespace, mut aml_warnings) = aml::scan(&tables);
+    warnings.append(&mut aml_warnings);
+    let pci_roots = namespace.pci_roots(warnings);
+    let s5 = match namespace.s5() {
+        Ok(s5) => s5,
+        Err(()) => {
+            warnings.push(Warning::S5Unusable);
+            None
+        }
+    };
+    let Some(fadt) = fadt else {
+        return PowerAndPci {
+            pci_roots,
+            ..PowerAndPci::default()
+        };
+    };
+    if fadt.pm1a_control.is_none() && !fadt.hardware_reduced {
+        warnings.push(Warning::NoPm1aControl);
+    }
+    let power_off = fadt
+        .pm1a_control
+        .zip(s5)
+        .map(|(pm1a_control, (slp_typ_a, slp_typ_b))| SleepControl {
+            pm1a_control,
+            pm1b_control: fadt.pm1b_control,
+            slp_typ_a,
+            slp_typ_b,
+        });
+    PowerAndPci {
+        power_off,
+        acpi_enable: fadt.acpi_enable,
+        reset: fadt.reset,
+        pci_roots,
+    }
 }
 
 /// The topology from decoded tables.
@@ -501,6 +575,10 @@ pub(crate) fn assemble(
         isa_overrides: madt.isa_overrides,
         hpet,
         mcfg,
+        power_off: None,
+        acpi_enable: None,
+        reset: None,
+        pci_roots: Vec::new(),
         warnings,
     })
 }

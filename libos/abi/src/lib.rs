@@ -292,6 +292,42 @@ pub mod devmgr {
     pub const MAX_PCI_SEGMENTS: u32 = 4;
 }
 
+/// A PCI host bridge's root bus as [`kop::PCI_ROOT`] describes it (from the ACPI
+/// namespace: a `PNP0A03`/`PNP0A08` device's `_SEG`, `_BBN` and `_PXM`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PciRootBus {
+    /// PCI segment group.
+    pub segment: u16,
+    /// Bus number of the root bus.
+    pub bus: u8,
+    /// NUMA node (proximity domain) of the devices below it, when the firmware says.
+    pub node: Option<u32>,
+}
+
+impl PciRootBus {
+    /// The words [`kop::PCI_ROOT`] writes (`u64::MAX` for an unknown node).
+    pub fn to_words(&self) -> [u64; 3] {
+        [
+            u64::from(self.segment),
+            u64::from(self.bus),
+            self.node.map_or(u64::MAX, u64::from),
+        ]
+    }
+
+    /// The inverse of [`PciRootBus::to_words`] (`None` if a field is out of range).
+    pub fn from_words(w: [u64; 3]) -> Option<Self> {
+        Some(PciRootBus {
+            segment: u16::try_from(w[0]).ok()?,
+            bus: u8::try_from(w[1]).ok()?,
+            node: if w[2] == u64::MAX {
+                None
+            } else {
+                Some(u32::try_from(w[2]).ok()?)
+            },
+        })
+    }
+}
+
 /// One PCI Express ECAM window as [`kop::PCI_SEGMENT`] describes it: the configuration
 /// space of buses `start_bus..=end_bus` of one segment group, 1 MiB per bus.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -508,6 +544,10 @@ pub mod kop {
     /// its first bus, segment, first bus, last bus]` to the caller's memory at `rsi`.
     /// `NotFound` past the last one (at once without an MCFG). Only the boot core has them.
     pub const PCI_SEGMENT: u64 = 26;
+    /// PCI root bus `rdx` (0, 1, ...) of the ACPI namespace: writes `[segment, bus, node
+    /// (u64::MAX when unknown)]` to the caller's memory at `rsi`. `NotFound` past the last
+    /// one. Only the boot core has them.
+    pub const PCI_ROOT: u64 = 27;
     /// Copy bytes `[r10, r10 + rdx)` of the machine's facts for the SKB (Prolog text made
     /// at boot: cores, nodes, distances, memory, URPC latencies) to `rsi`; returns how
     /// many were copied (0 past the end). Only the boot core has them.
