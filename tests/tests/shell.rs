@@ -124,6 +124,32 @@ fn shell_bench_urpc_measures_a_package_neighbour_and_another_node() {
 }
 
 #[test]
+fn shutdown_without_the_exit_device_powers_off_through_acpi_s5() {
+    // Without `qemu_exit` the CPU driver powers off as on a real machine: ACPI S5 through
+    // the FADT's PM1a_CNT (Q35: port 0x604) with `\_S5_`'s sleep type; QEMU then ends.
+    let r = boot(
+        "shell-acpi-s5",
+        &machine(2),
+        &[
+            ("qemu_exit", "0"),
+            ("shell", "none"),
+            ("run@0", "shell --batch echo going; shutdown"),
+        ],
+        LIMIT,
+    );
+    r.assert_lacks("PANIC")
+        .assert_contains("ACPI power: S5 through PM1a_CNT 0x604 <- 0x2000")
+        .assert_contains("shell: going")
+        .assert_contains("power-off through ACPI S5: PM1a_CNT 0x604 <- 0x2000")
+        .assert_lacks("ACPI S5 did not power the machine off");
+    assert!(
+        matches!(r.exit(), Exit::Other(Some(0))),
+        "QEMU ends by itself when the guest powers off: {:?}",
+        r.exit()
+    );
+}
+
+#[test]
 fn shell_reboot_resets_the_machine() {
     let r = batch("shell-reboot", "echo before; reboot; echo never");
     r.assert_contains("shell: before")
