@@ -4,6 +4,7 @@
 
 use crate::acpidump::fix_checksum;
 use crate::aml::{self, Eval, Value, EISA_PNP0A03, EISA_PNP0A08, MAX_PROBLEMS_PER_TABLE};
+use crate::tests::Rng;
 use crate::{AmlProblem, PciRoot, PciRootObject, TableSig, Warning};
 use alloc::string::String;
 use alloc::vec;
@@ -780,17 +781,7 @@ fn deep_nesting_is_bounded() {
         body = scope(b"SCOP", &[&body]);
     }
     let s = scan(&[dsdt(&[&body, &device(b"PCI1", &[&hid_pci()])])]);
-    assert!(
-        matches!(
-            s.warnings[..],
-            [Warning::Aml {
-                problem: AmlProblem::TooDeep,
-                ..
-            }]
-        ),
-        "{:?}",
-        s.warnings
-    );
+    assert_only_too_deep(&s.warnings);
     assert_eq!(s.roots, [root("\\PCI1")]);
     // An If predicate of 100 000 nested LNot: the expression is cut off, the rest of the
     // table is still scanned.
@@ -801,17 +792,7 @@ fn deep_nesting_is_bounded() {
         &device(b"PCI1", &[&hid_pci()]),
     ]);
     let s = scan(&[t]);
-    assert!(
-        matches!(
-            s.warnings[..],
-            [Warning::Aml {
-                problem: AmlProblem::TooDeep,
-                ..
-            }]
-        ),
-        "{:?}",
-        s.warnings
-    );
+    assert_only_too_deep(&s.warnings);
     assert_eq!(s.roots, [root("\\PCI1")]);
     // Packages nested 1000 deep in a Name.
     let mut value = package(&[&[0x01]]);
@@ -891,26 +872,25 @@ fn out_of_range_values_are_reported() {
     );
 }
 
+/// The scan warned once, that objects were nested too deeply.
+fn assert_only_too_deep(warnings: &[Warning]) {
+    assert!(
+        matches!(
+            warnings,
+            [Warning::Aml {
+                problem: AmlProblem::TooDeep,
+                ..
+            }]
+        ),
+        "{warnings:?}"
+    );
+}
+
 #[test]
 fn empty_and_header_only_tables() {
     let s = scan(&[dsdt(&[]), vec![0u8; 10], Vec::new()]);
     assert!(s.warnings.is_empty());
     assert!(s.roots.is_empty());
-}
-
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// Random bytes, and random bytes drawn from the opcodes and name characters AML uses most,
