@@ -120,10 +120,26 @@ fn framebuffer_shell_reads_the_keyboard_and_draws_on_the_screen() {
     );
     q.type_text("cores\r").expect("typing");
     screen_showing(&mut q, &dump, "4 cores", ANSWER_LIMIT);
+    // `help` adds some 20 lines: the whole 1280x720 screen is the console (45 rows), so the
+    // greeting at the top is still there when the help text ends below row 18 (where a
+    // console limited to what one page table maps would have had to scroll).
+    q.type_text("help\r").expect("typing");
+    let rows = screen_showing(&mut q, &dump, "Separate commands with", ANSWER_LIMIT);
+    let greeting = rows
+        .iter()
+        .position(|r| r.contains("`help` lists the commands"));
+    let last = rows
+        .iter()
+        .position(|r| r.starts_with("Separate commands with"));
+    assert!(
+        matches!((greeting, last), (Some(g), Some(l)) if g < 3 && l > 18),
+        "screen:\n{}",
+        rows.join("\n")
+    );
     q.type_text("shutdown\r").expect("typing");
     let r = finish(name, s, ANSWER_LIMIT);
     r.assert_success()
         .assert_lacks("PANIC")
-        .assert_contains("fbcond: ")
+        .assert_contains("fbcond: 1280x720 framebuffer (45 text rows of")
         .assert_contains("and PS/2 keyboard (IRQ 1, GSI");
 }

@@ -28,5 +28,5 @@ pub mod render;
 pub mod terminal;
 
 pub use keyboard::{KeyBytes, Keyboard};
-pub use render::{cell_size, PixelFormat, RenderError, Renderer, Surface};
+pub use render::{cell_size, Lines, PixelFormat, RenderError, Renderer, Surface};
 pub use terminal::{Damage, Terminal};

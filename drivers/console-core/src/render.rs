@@ -7,6 +7,10 @@
 //! font at 16 pixels; the foreground is [`FOREGROUND`] on black. Nothing is ever written
 //! outside the first [`Renderer::buffer_len`] bytes of the buffer, nor into the padding
 //! between `width` and `stride` of each line.
+//!
+//! The framebuffer need not be addressable all at once: [`Renderer::draw_lines`] asks a
+//! [`Lines`] for one band of lines (a text row, [`cell_size`]`().1` lines) at a time, so a
+//! driver with a small address-space window maps only the band being drawn.
 
 use core::fmt;
 
@@ -70,6 +74,14 @@ pub enum RenderError {
     TooSmall,
     /// `height * stride * bytes_per_pixel` does not fit in a `usize`.
     TooLarge,
+    /// The [`Lines`] could not provide lines `first..first + count`; the next draw repaints
+    /// everything.
+    LinesUnavailable {
+        /// First line asked for.
+        first: usize,
+        /// Lines asked for.
+        count: usize,
+    },
     /// The buffer passed to [`Renderer::draw`] is shorter than the surface.
     BufferTooShort {
         /// The buffer's length in bytes.
@@ -94,6 +106,13 @@ impl fmt::Display for RenderError {
             }
             RenderError::TooSmall => write!(f, "framebuffer too small for one character"),
             RenderError::TooLarge => write!(f, "framebuffer size overflows"),
+            RenderError::LinesUnavailable { first, count } => {
+                write!(
+                    f,
+                    "framebuffer lines {first}..{} unavailable",
+                    first + count
+                )
+            }
             RenderError::BufferTooShort { len, needed } => {
                 write!(f, "framebuffer buffer is {len} bytes, {needed} needed")
             }
@@ -102,6 +121,28 @@ impl fmt::Display for RenderError {
 }
 
 impl core::error::Error for RenderError {}
+
+/// Framebuffer memory handed out a band of lines at a time.
+pub trait Lines {
+    /// The bytes of lines `first..first + count`: `count * stride * bytes_per_pixel` bytes
+    /// starting with line `first` (a longer slice is fine), or `None` if they cannot be
+    /// reached.
+    fn lines(&mut self, first: usize, count: usize) -> Option<&mut [u8]>;
+}
+
+/// A whole framebuffer in one slice.
+struct Whole<'a> {
+    fb: &'a mut [u8],
+    line_bytes: usize,
+}
+
+impl Lines for Whole<'_> {
+    fn lines(&mut self, first: usize, count: usize) -> Option<&mut [u8]> {
+        let start = first.checked_mul(self.line_bytes)?;
+        let end = start.checked_add(count.checked_mul(self.line_bytes)?)?;
+        self.fb.get_mut(start..end)
+    }
+}
 
 /// Draws terminals into a framebuffer of a fixed geometry.
 #[derive(Clone, Debug)]
@@ -192,36 +233,88 @@ impl Renderer {
         let fb = fb
             .get_mut(..needed)
             .ok_or(RenderError::BufferTooShort { len, needed })?;
+        let line_bytes = self.surface.stride * self.surface.bytes_per_pixel;
+        self.draw_lines(term, &mut Whole { fb, line_bytes })
+    }
+
+    /// [`Renderer::draw`] through a [`Lines`], one text row's band of lines at a time. If a
+    /// band is unavailable, drawing stops there with an error and the next draw repaints
+    /// everything.
+    pub fn draw_lines(
+        &mut self,
+        term: &mut Terminal,
+        fb: &mut impl Lines,
+    ) -> Result<(), RenderError> {
         let damage = term.take_damage();
+        let result = self.paint(term, fb, &damage);
+        self.full = result.is_err();
+        result
+    }
+
+    fn paint(
+        &self,
+        term: &Terminal,
+        fb: &mut impl Lines,
+        damage: &crate::terminal::Damage,
+    ) -> Result<(), RenderError> {
         if damage.all || self.full {
-            self.full = false;
             let Surface {
                 width,
-                stride,
+                height,
                 bytes_per_pixel: bpp,
                 ..
             } = self.surface;
-            for line in fb.chunks_exact_mut(stride * bpp) {
-                line[..width * bpp].fill(0);
+            let cell_h = cell_size().1;
+            let line_bytes = self.surface.stride * bpp;
+            // Every band of lines is cleared, those below the last text row too.
+            for first in (0..height).step_by(cell_h) {
+                let count = cell_h.min(height - first);
+                let band = band(fb, first, count, line_bytes)?;
+                for line in band.chunks_exact_mut(line_bytes) {
+                    line[..width * bpp].fill(0);
+                }
+                let row = first / cell_h;
+                if row < self.rows {
+                    (0..self.cols).for_each(|col| self.draw_cell(term, band, (col, row), false));
+                }
             }
-            (0..self.rows).for_each(|row| self.draw_row(term, fb, row));
         } else {
-            damage.rows().for_each(|row| self.draw_row(term, fb, row));
+            for row in damage.rows() {
+                let band = self.row_band(fb, row)?;
+                (0..self.cols).for_each(|col| self.draw_cell(term, band, (col, row), false));
+            }
             if damage.old_cursor != damage.cursor {
-                self.draw_cell(term, fb, damage.old_cursor, false);
+                let band = self.row_band(fb, damage.old_cursor.1)?;
+                self.draw_cell(term, band, damage.old_cursor, false);
             }
         }
-        self.draw_cell(term, fb, damage.cursor, true);
+        let band = self.row_band(fb, damage.cursor.1)?;
+        self.draw_cell(term, band, damage.cursor, true);
         Ok(())
     }
 
-    fn draw_row(&self, term: &Terminal, fb: &mut [u8], row: usize) {
-        (0..self.cols).for_each(|col| self.draw_cell(term, fb, (col, row), false));
+    /// The lines of text row `row` (a row past the grid gets the last row's: nothing is
+    /// drawn there).
+    fn row_band<'a>(
+        &self,
+        fb: &'a mut impl Lines,
+        row: usize,
+    ) -> Result<&'a mut [u8], RenderError> {
+        let cell_h = cell_size().1;
+        let row = row.min(self.rows - 1);
+        let line_bytes = self.surface.stride * self.surface.bytes_per_pixel;
+        band(fb, row * cell_h, cell_h, line_bytes)
     }
 
-    /// Draw the cell at `(col, row)`, inverted if `cursor`; nothing if it lies outside the
-    /// terminal or the renderer's grid.
-    fn draw_cell(&self, term: &Terminal, fb: &mut [u8], (col, row): (usize, usize), cursor: bool) {
+    /// Draw the cell at `(col, row)` into `band` (the lines of text row `row`), inverted if
+    /// `cursor`; nothing if it lies outside the terminal or the renderer's grid.
+    fn draw_cell(
+        &self,
+        term: &Terminal,
+        band: &mut [u8],
+        (col, row): (usize, usize),
+        cursor: bool,
+    ) {
         let Some(c) = term
             .cell(col, row)
             .filter(|_| col < self.cols && row < self.rows)
@@ -232,12 +325,12 @@ impl Renderer {
         let (cell_w, cell_h) = cell_size();
         let bpp = self.surface.bytes_per_pixel;
         for dy in 0..cell_h {
-            let line = (row * cell_h + dy) * self.surface.stride + col * cell_w;
+            let line = dy * self.surface.stride + col * cell_w;
             for dx in 0..cell_w {
                 let v = glyph.and_then(|g| g.pixel(dx, dy)).unwrap_or(0);
                 let pixel = self.pixel(if cursor { !v } else { v });
                 let offset = (line + dx) * bpp;
-                if let Some(dst) = fb.get_mut(offset..offset + bpp) {
+                if let Some(dst) = band.get_mut(offset..offset + bpp) {
                     dst.copy_from_slice(&pixel[..bpp]);
                 }
             }
@@ -253,6 +346,20 @@ impl Renderer {
             PixelFormat::Grey => [g; 4],
         }
     }
+}
+
+/// Lines `first..first + count` from `fb`, exactly `count * line_bytes` bytes.
+fn band(
+    fb: &mut impl Lines,
+    first: usize,
+    count: usize,
+    line_bytes: usize,
+) -> Result<&mut [u8], RenderError> {
+    let unavailable = RenderError::LinesUnavailable { first, count };
+    let len = count.checked_mul(line_bytes).ok_or(unavailable)?;
+    fb.lines(first, count)
+        .and_then(|b| b.get_mut(..len))
+        .ok_or(unavailable)
 }
 
 #[cfg(test)]

@@ -5,16 +5,14 @@
 //! The device manager starts it with the framebuffer's geometry as its argument
 //! (`WIDTHxHEIGHTxSTRIDExBYTESxLAYOUT`) and, in root slots 10 to 13: a DevFrame
 //! capability for the framebuffer, IO capabilities for the controller's data port `0x60`
-//! and status/command port `0x64`, and an IRQ capability for one vector. It maps the
-//! framebuffer into its capability window, enables the controller's keyboard interrupt
+//! and status/command port `0x64`, and an IRQ capability for one vector. It draws through
+//! a window of its capability window ([`WINDOW_PAGES`] entries) where the pages of the
+//! lines being drawn are mapped, moved as drawing goes on (the capability window is 2 MiB,
+//! a 1280x720 screen at 32 bits is 3.5 MiB), enables the controller's keyboard interrupt
 //! (ISA line 1, routed through the monitor to its vector on this core) and then, like the
 //! serial driver, runs `libos::console`'s [`ConsoleServer::serve`] loop: scancodes become
 //! terminal bytes (`console-core`'s decoder) for the client; the client's output is fed to
 //! the terminal and the changed rows are drawn.
-//!
-//! Limit: a program's capability window is 2 MiB, of which 1.4 MiB can hold the
-//! framebuffer, so on a larger screen (1280x720 at 32 bits is 3.5 MiB) the console uses the
-//! top part of it.
 #![no_std]
 #![no_main]
 
@@ -40,9 +38,9 @@ const STATUS_SLOT: u32 = 12;
 const IRQ_SLOT: u32 = 13;
 /// The keyboard's ISA interrupt line.
 const ISA_LINE: u8 = 1;
-/// Most framebuffer pages mapped (what the capability window has room for next to the
-/// driver's channels).
-const MAX_FB_PAGES: u16 = 360;
+/// Capability-window entries the framebuffer is drawn through (1 MiB; at least one text
+/// row's lines must fit: 61 pages on a 3840-pixel-wide screen at 32 bits).
+const WINDOW_PAGES: u16 = 256;
 /// Controller polls before a command is given up.
 const PS2_SPINS: u32 = 100_000;
 
@@ -197,20 +195,22 @@ fn run() -> Result<(), FbconError> {
     };
     let irq = wait_for_cap(IRQ_SLOT)?;
     let fb_bytes = cap::identify(fb_cap).map_err(FbconError::Cap)?.bytes;
-    let pages = (fb_bytes / 4096).min(u64::from(MAX_FB_PAGES)) as u16;
-    let mapped = libos::vspace::map_pages(FB_SLOT, pages).map_err(FbconError::Cap)?;
-    let mapped_len = usize::from(pages) * 4096;
-    // The lines that fit in what is mapped.
+    // The lines the capability holds (all of them unless the geometry is wrong).
     let line_bytes = surface.stride * surface.bytes_per_pixel;
-    surface.height = surface.height.min(mapped_len / line_bytes.max(1));
+    let held = usize::try_from(fb_bytes).unwrap_or(usize::MAX) / line_bytes.max(1);
+    surface.height = surface.height.min(held);
     let mut renderer = Renderer::new(surface).map_err(|_| FbconError::BadGeometry)?;
-    // SAFETY: `pages` pages of the framebuffer's DevFrame are mapped read-write at
-    // `mapped.vaddr` for the rest of the program, and only this program draws there.
-    let fb = unsafe { core::slice::from_raw_parts_mut(mapped.vaddr as *mut u8, mapped_len) };
+    let entry = libos::vspace::reserve(WINDOW_PAGES).map_err(FbconError::Cap)?;
+    let mut fb = FbWindow {
+        frame: fb_cap,
+        frame_pages: fb_bytes / 4096,
+        entry: entry as u16,
+        line_bytes,
+        mapped: None,
+    };
     let mut term = renderer.terminal();
     renderer.invalidate();
-    // The window may hold less than the geometry says: an error here is a bug, reported.
-    if let Err(e) = renderer.draw(&mut term, fb) {
+    if let Err(e) = renderer.draw_lines(&mut term, &mut fb) {
         println!("fbcond: cannot draw: {e:?}");
         return Err(FbconError::BadGeometry);
     }
@@ -241,13 +241,69 @@ fn run() -> Result<(), FbconError> {
     })
 }
 
+/// The framebuffer through [`WINDOW_PAGES`] entries of the capability window: the pages
+/// holding the lines asked for are mapped there (uncached, from the DevFrame), as many
+/// following pages as fit with them, and moved when lines outside are asked for.
+struct FbWindow {
+    frame: CapRef,
+    /// Pages of the DevFrame.
+    frame_pages: u64,
+    /// First reserved entry.
+    entry: u16,
+    /// Bytes per line in memory.
+    line_bytes: usize,
+    /// First page of the DevFrame mapped at `entry`, and how many.
+    mapped: Option<(u64, u16)>,
+}
+
+impl FbWindow {
+    /// Map pages `first..` (at least `needed` of them) at the window's entries.
+    fn map_from(&mut self, first: u64, needed: u64) -> Result<(), CapError> {
+        let pt = cap::root_slot(abi::ROOT_SLOT_PT);
+        if let Some((_, n)) = self.mapped.take() {
+            cap::unmap(pt, self.entry, n)?;
+        }
+        let count = (self.frame_pages - first).min(u64::from(WINDOW_PAGES));
+        if count < needed {
+            return Err(CapError::OutOfRange);
+        }
+        let rw = caps::abi::Rights::READ | caps::abi::Rights::WRITE;
+        cap::map(pt, self.frame, self.entry, count as u16, rw, first * 4096)?;
+        self.mapped = Some((first, count as u16));
+        Ok(())
+    }
+}
+
+impl console_core::Lines for FbWindow {
+    fn lines(&mut self, first: usize, count: usize) -> Option<&mut [u8]> {
+        let start = first.checked_mul(self.line_bytes)? as u64;
+        let len = count.checked_mul(self.line_bytes)? as u64;
+        let (p0, p1) = (start / 4096, (start + len).div_ceil(4096));
+        let covered = self
+            .mapped
+            .is_some_and(|(m, n)| m <= p0 && p1 <= m + u64::from(n));
+        if !covered {
+            if let Err(e) = self.map_from(p0, p1 - p0) {
+                println!("fbcond: framebuffer lines {first}.. not mapped: {e:?}");
+                return None;
+            }
+        }
+        let (m, _) = self.mapped?;
+        let va = abi::CAP_WINDOW + u64::from(self.entry) * 4096 + (start - m * 4096);
+        // SAFETY: the pages holding bytes `start..start + len` of the framebuffer are mapped
+        // read-write at `va` (checked above) and stay mapped until the next call, which
+        // needs `&mut self` and so ends this borrow; only this program draws there.
+        Some(unsafe { core::slice::from_raw_parts_mut(va as *mut u8, len as usize) })
+    }
+}
+
 /// The keyboard and the screen as the console's device.
 struct Screen<'a> {
     ps2: &'a Ps2,
     keyboard: Keyboard,
     term: console_core::Terminal,
     renderer: Renderer,
-    fb: &'a mut [u8],
+    fb: FbWindow,
 }
 
 impl Terminal for Screen<'_> {
@@ -272,7 +328,7 @@ impl Terminal for Screen<'_> {
 
     fn flush(&mut self) -> Result<(), FbconError> {
         // A drawing error loses this redraw only: reported, the console goes on.
-        if let Err(e) = self.renderer.draw(&mut self.term, self.fb) {
+        if let Err(e) = self.renderer.draw_lines(&mut self.term, &mut self.fb) {
             println!("fbcond: cannot draw: {e:?}");
         }
         Ok(())

@@ -307,6 +307,17 @@ pub struct Session {
     start: Instant,
 }
 
+/// A session dropped without [`Session::finish`] (a test that panicked) ends its QEMU,
+/// which would otherwise hold the disk image and its sockets.
+impl Drop for Session {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Session {
     fn spawn(
         m: &Machine,

@@ -285,3 +285,80 @@ fn incremental_drawing_matches_a_full_redraw() {
     }
     assert_eq!(fb, full_render(s, &t));
 }
+
+/// A framebuffer reachable one band of at most `CH` lines at a time, as a driver with a
+/// small mapping window sees it; `refuse_from` makes lines from there unreachable.
+struct Banded {
+    fb: Vec<u8>,
+    line_bytes: usize,
+    asked: Vec<(usize, usize)>,
+    refuse_from: usize,
+}
+
+impl Lines for Banded {
+    fn lines(&mut self, first: usize, count: usize) -> Option<&mut [u8]> {
+        self.asked.push((first, count));
+        if count > CH || first + count > self.refuse_from {
+            return None;
+        }
+        let start = first * self.line_bytes;
+        self.fb.get_mut(start..start + count * self.line_bytes)
+    }
+}
+
+#[test]
+fn drawing_a_band_at_a_time_gives_the_same_picture() {
+    // A height that leaves 5 lines below the last text row, which are cleared too.
+    let s = Surface {
+        height: 3 * CH + 5,
+        ..surface(6, 3, 4, PixelFormat::Bgr)
+    };
+    let mut r = Renderer::new(s).unwrap();
+    let mut t = r.terminal();
+    t.feed(b"one\r\ntwo\r\nthree");
+    let whole = full_render(s, &t);
+    let mut banded = Banded {
+        fb: vec![0x55; r.buffer_len()],
+        line_bytes: s.stride * 4,
+        asked: Vec::new(),
+        refuse_from: usize::MAX,
+    };
+    r.draw_lines(&mut t, &mut banded).unwrap();
+    assert_eq!(banded.fb, whole);
+    // Every band asked for is one text row's lines (or the rest below the last row).
+    assert!(banded
+        .asked
+        .iter()
+        .all(|&(first, count)| count <= CH && first % CH == 0 && first + count <= s.height));
+    assert!(banded.asked.contains(&(3 * CH, 5)));
+    // Typing on the last row only asks for that row's band.
+    banded.asked.clear();
+    t.feed(b"!");
+    r.draw_lines(&mut t, &mut banded).unwrap();
+    assert!(banded.asked.iter().all(|&a| a == (2 * CH, CH)));
+}
+
+#[test]
+fn unreachable_lines_are_an_error_and_the_next_draw_repaints_everything() {
+    let s = surface(4, 3, 2, PixelFormat::Grey);
+    let mut r = Renderer::new(s).unwrap();
+    let mut t = r.terminal();
+    t.feed(b"a\r\nb\r\nc");
+    let mut banded = Banded {
+        fb: vec![0; r.buffer_len()],
+        line_bytes: s.stride * 2,
+        asked: Vec::new(),
+        refuse_from: CH,
+    };
+    assert_eq!(
+        r.draw_lines(&mut t, &mut banded),
+        Err(RenderError::LinesUnavailable {
+            first: CH,
+            count: CH
+        })
+    );
+    // Reachable again: no new damage, yet the whole picture is drawn.
+    banded.refuse_from = usize::MAX;
+    r.draw_lines(&mut t, &mut banded).unwrap();
+    assert_eq!(banded.fb, full_render(s, &t));
+}
