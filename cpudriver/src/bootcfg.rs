@@ -18,6 +18,9 @@ pub enum Inject {
     DoubleFault,
     /// A `ud2` instruction.
     InvalidOpcode,
+    /// A Rust panic in core 0's timer tick once its timer has run this many milliseconds
+    /// (`inject=panic@MS`): a panic while programs run, after the boot.
+    PanicAfter(u64),
 }
 
 /// How the boot goes.
@@ -157,7 +160,10 @@ impl BootConfig {
                     "page-fault" => Some(Inject::PageFault),
                     "double-fault" => Some(Inject::DoubleFault),
                     "invalid-opcode" => Some(Inject::InvalidOpcode),
-                    _ => None,
+                    v => v
+                        .strip_prefix("panic@")
+                        .and_then(|ms| ms.parse().ok())
+                        .map(Inject::PanicAfter),
                 }
                 .map(|i| cfg.inject = Some(i)),
                 _ => {

@@ -1,5 +1,6 @@
 //! The kernel panic handler: prints the core, the location, the message and a frame-pointer
-//! backtrace on the console, then ends the QEMU run with a failure status (when the boot
+//! backtrace on the console (and the message on the screen when a user-level driver has
+//! taken it over), then ends the QEMU run with a failure status (when the boot
 //! configuration asks for it) or halts the core.
 
 use core::panic::PanicInfo;
@@ -46,6 +47,10 @@ fn panic(info: &PanicInfo) -> ! {
         info.message()
     ));
     backtrace();
+    crate::console::show_panic(format_args!(
+        "KERNEL PANIC on core {core}\n{file}:{line}:{col}: {}\n\nThe backtrace is on the serial console. This core has stopped.",
+        info.message()
+    ));
     if crate::bootcfg::get().qemu_exit {
         crate::arch::qemu::exit_failure();
     }

@@ -25,6 +25,7 @@ pub fn inject(fault: Inject) -> ! {
                 core::arch::asm!("mov rsp, {0}", "push rax", in(reg) UNMAPPED, options(noreturn));
             }
         }
+        Inject::PanicAfter(ms) => panic!("injected panic (boot.cfg inject=panic@{ms})"),
         Inject::InvalidOpcode => {
             // SAFETY: deliberately unsound: `ud2` raises #UD, which the trap handler reports.
             unsafe { core::arch::asm!("ud2", options(noreturn)) }

@@ -163,7 +163,11 @@ fn kmain(boot_info: &'static mut BootInfo) -> ! {
         cpudriver::heap::free_bytes() >> 10
     );
 
-    if let Some(fault) = cfg.inject {
+    // A late panic (`inject=panic@MS`) comes from core 0's timer tick instead.
+    if let Some(fault) = cfg
+        .inject
+        .filter(|f| !matches!(f, bootcfg::Inject::PanicAfter(_)))
+    {
         inject::inject(fault);
     }
 

@@ -143,3 +143,40 @@ fn framebuffer_shell_reads_the_keyboard_and_draws_on_the_screen() {
         .assert_contains("fbcond: 1280x720 framebuffer (45 text rows of")
         .assert_contains("and PS/2 keyboard (IRQ 1, GSI");
 }
+
+#[test]
+fn a_kernel_panic_after_the_hand_over_is_shown_on_the_screen() {
+    // The framebuffer belongs to `fbcond` once it runs; a later kernel panic (core 0, 15 s
+    // after its timer started: well after the console is up) takes the screen back.
+    let name = "console-fb-panic";
+    let dir = xtask::paths::xtask_out().join("tests").join(name);
+    std::fs::create_dir_all(&dir).expect("test directory");
+    let sock = dir.join("qmp.sock");
+    let _ = std::fs::remove_file(&sock);
+    let m = Machine {
+        qmp: Some(sock.clone()),
+        ..machine4()
+    };
+    let cfg = [
+        ("shell", "fb"),
+        ("qemu_exit", "0"),
+        ("inject", "panic@15000"),
+    ];
+    let mut s = session(name, &m, &cfg);
+    s.wait_for("console `console.fb` offered", 0, BOOT_LIMIT)
+        .unwrap_or_else(|e| panic!("no framebuffer console: {e}\n--- log ---\n{}", s.log()));
+    let mut q = Qmp::connect(&sock, ANSWER_LIMIT).expect("QMP");
+    let dump = dir.join("screen.ppm");
+    screen_showing(&mut q, &dump, "`help` lists the commands", ANSWER_LIMIT);
+    s.wait_for("kernel panic on core 0", 0, ANSWER_LIMIT)
+        .unwrap_or_else(|e| panic!("no panic: {e}\n--- log ---\n{}", s.log()));
+    let rows = screen_showing(&mut q, &dump, "KERNEL PANIC on core 0", ANSWER_LIMIT);
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("percore.rs") && r.contains("injected panic after 15000 ms")),
+        "screen:\n{}",
+        rows.join("\n")
+    );
+    // The other cores go on (QEMU is not ended: `qemu_exit=0`); the session ends QEMU.
+    drop(s);
+}

@@ -77,6 +77,31 @@ impl FbConsole {
         c
     }
 
+    /// A panic screen on the same framebuffer, made now (it allocates) for use when the
+    /// kernel panics after a user-level driver took the screen over.
+    pub fn panic_screen(&self) -> Option<PanicScreen> {
+        let i = self.info;
+        let format = match i.layout {
+            PixelLayout::Rgb => console_core::PixelFormat::Rgb,
+            PixelLayout::Bgr => console_core::PixelFormat::Bgr,
+            PixelLayout::Grey => console_core::PixelFormat::Grey,
+        };
+        let surface = console_core::Surface {
+            width: i.width,
+            height: i.height,
+            stride: i.stride,
+            bytes_per_pixel: i.bytes_per_pixel,
+            format,
+        };
+        let renderer = console_core::Renderer::new(surface).ok()?;
+        let term = renderer.terminal();
+        Some(PanicScreen {
+            info: i,
+            renderer,
+            term,
+        })
+    }
+
     fn line_height() -> usize {
         HEIGHT.val() + LINE_SPACING
     }
@@ -141,6 +166,44 @@ impl FbConsole {
                 self.x += w;
             }
         }
+    }
+}
+
+/// The screen a kernel panic is shown on after the hand-over to a user-level driver: a
+/// `console-core` terminal (the user-level console's renderer, so the text looks the same)
+/// drawn over the whole framebuffer.
+pub struct PanicScreen {
+    info: FbInfo,
+    renderer: console_core::Renderer,
+    term: console_core::Terminal,
+}
+
+// SAFETY: as for `FbConsole`: the framebuffer is mapped for the kernel's whole life and the
+// screen is only reached through the console lock.
+unsafe impl Send for PanicScreen {}
+
+impl PanicScreen {
+    /// Clear the screen and show `text` from its top line (`\n` starts a line).
+    pub fn show(&mut self, text: core::fmt::Arguments<'_>) {
+        struct Feed<'a>(&'a mut console_core::Terminal);
+        impl core::fmt::Write for Feed<'_> {
+            fn write_str(&mut self, s: &str) -> core::fmt::Result {
+                for (i, line) in s.split('\n').enumerate() {
+                    if i > 0 {
+                        self.0.feed(b"\r\n");
+                    }
+                    self.0.feed(line.as_bytes());
+                }
+                Ok(())
+            }
+        }
+        let _ = core::fmt::Write::write_fmt(&mut Feed(&mut self.term), text);
+        self.renderer.invalidate();
+        // SAFETY: the framebuffer is mapped and writable for the kernel's whole life
+        // (`FbConsole::new`'s contract); a user-level driver may draw into it too, which can
+        // only garble pixels.
+        let fb = unsafe { core::slice::from_raw_parts_mut(self.info.addr, self.info.len) };
+        let _ = self.renderer.draw(&mut self.term, fb);
     }
 }
 

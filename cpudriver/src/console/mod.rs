@@ -19,6 +19,8 @@ use serial::{Serial, COM1};
 struct Console {
     serial: Serial,
     fb: Option<FbConsole>,
+    /// Where a panic is shown once a user-level driver has the framebuffer.
+    panic_screen: Option<framebuffer::PanicScreen>,
 }
 
 impl Write for Console {
@@ -34,6 +36,7 @@ impl Write for Console {
 static CONSOLE: Mutex<Console> = Mutex::new(Console {
     serial: Serial::new(COM1),
     fb: None,
+    panic_screen: None,
 });
 
 struct Logger;
@@ -83,9 +86,29 @@ pub unsafe fn init(fb: Option<FbInfo>, level: log::LevelFilter) {
     log::set_max_level(level);
 }
 
-/// Stop drawing the log on the framebuffer (a user-level driver takes the screen over).
+/// Stop drawing the log on the framebuffer (a user-level driver takes the screen over); a
+/// later kernel panic still takes the screen back ([`show_panic`]).
 pub fn release_framebuffer() {
-    without_interrupts(|| CONSOLE.lock().fb = None);
+    without_interrupts(|| {
+        let mut c = CONSOLE.lock();
+        if let Some(fb) = c.fb.take() {
+            c.panic_screen = fb.panic_screen();
+        }
+    });
+}
+
+/// Show a kernel panic on the screen if a user-level driver has it (before the hand-over the
+/// panic is in the log on the screen already). Gives up if the console lock stays taken.
+pub fn show_panic(args: core::fmt::Arguments<'_>) {
+    for _ in 0..10_000_000 {
+        if let Some(mut c) = CONSOLE.try_lock() {
+            if let Some(p) = c.panic_screen.as_mut() {
+                p.show(args);
+            }
+            return;
+        }
+        core::hint::spin_loop();
+    }
 }
 
 /// Write a message even if the console lock is held (a panic while logging, or a core

@@ -30,7 +30,8 @@ commands:
       --no-smep-smap     leave SMEP and SMAP off (for comparing)
       --log LEVEL        kernel log level: error, warn, info, debug, trace
       --inject FAULT     make the kernel fault on purpose: panic, page-fault,
-                         double-fault, invalid-opcode (for testing the failure path)
+                         double-fault, invalid-opcode (for testing the failure path),
+                         or panic@MS (core 0 panics MS ms after its timer started)
   test                   all host unit tests and all QEMU integration tests
       --host             only the host tests
       --qemu             only the QEMU integration tests
