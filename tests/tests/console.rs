@@ -7,6 +7,7 @@
 
 use integration_tests::screen::{screen_text, Qmp};
 use integration_tests::{finish, machine, session, Machine, Session};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Boot, bring-up and the first prompt, under emulation on a loaded 2-core host.
@@ -71,6 +72,29 @@ fn serial_shell_edits_runs_and_powers_off() {
         .assert_contains("on core 1, console `console.serial` offered");
 }
 
+/// Boot with the shell on the framebuffer console (and `cfg`), a QMP socket to type and
+/// take screenshots through, and wait until the shell's greeting is on the screen; the
+/// session, QMP and the screenshot's path.
+fn framebuffer_shell(name: &str, cfg: &[(&str, &str)]) -> (Session, Qmp, PathBuf) {
+    let dir = xtask::paths::xtask_out().join("tests").join(name);
+    std::fs::create_dir_all(&dir).expect("test directory");
+    let sock = dir.join("qmp.sock");
+    let _ = std::fs::remove_file(&sock);
+    let m = Machine {
+        qmp: Some(sock.clone()),
+        ..machine4()
+    };
+    let mut all = vec![("shell", "fb")];
+    all.extend_from_slice(cfg);
+    let mut s = session(name, &m, &all);
+    s.wait_for("console `console.fb` offered", 0, BOOT_LIMIT)
+        .unwrap_or_else(|e| panic!("no framebuffer console: {e}\n--- log ---\n{}", s.log()));
+    let mut q = Qmp::connect(&sock, ANSWER_LIMIT).expect("QMP");
+    let dump = dir.join("screen.ppm");
+    screen_showing(&mut q, &dump, "`help` lists the commands", ANSWER_LIMIT);
+    (s, q, dump)
+}
+
 /// Take screenshots until one shows `needle` (at most `limit`); the screen's rows.
 fn screen_showing(
     q: &mut Qmp,
@@ -96,20 +120,7 @@ fn screen_showing(
 #[test]
 fn framebuffer_shell_reads_the_keyboard_and_draws_on_the_screen() {
     let name = "console-fb";
-    let dir = xtask::paths::xtask_out().join("tests").join(name);
-    std::fs::create_dir_all(&dir).expect("test directory");
-    let sock = dir.join("qmp.sock");
-    let _ = std::fs::remove_file(&sock);
-    let m = Machine {
-        qmp: Some(sock.clone()),
-        ..machine4()
-    };
-    let mut s = session(name, &m, &[("shell", "fb")]);
-    s.wait_for("console `console.fb` offered", 0, BOOT_LIMIT)
-        .unwrap_or_else(|e| panic!("no framebuffer console: {e}\n--- log ---\n{}", s.log()));
-    let mut q = Qmp::connect(&sock, ANSWER_LIMIT).expect("QMP");
-    let dump = dir.join("screen.ppm");
-    screen_showing(&mut q, &dump, "`help` lists the commands", ANSWER_LIMIT);
+    let (s, mut q, dump) = framebuffer_shell(name, &[]);
     q.type_text("echo Hello (fb)\r").expect("typing");
     let rows = screen_showing(&mut q, &dump, "Hello (fb)", ANSWER_LIMIT);
     // The echoed command line and the output line.
@@ -149,25 +160,8 @@ fn a_kernel_panic_after_the_hand_over_is_shown_on_the_screen() {
     // The framebuffer belongs to `fbcond` once it runs; a later kernel panic (core 0, 15 s
     // after its timer started: well after the console is up) takes the screen back.
     let name = "console-fb-panic";
-    let dir = xtask::paths::xtask_out().join("tests").join(name);
-    std::fs::create_dir_all(&dir).expect("test directory");
-    let sock = dir.join("qmp.sock");
-    let _ = std::fs::remove_file(&sock);
-    let m = Machine {
-        qmp: Some(sock.clone()),
-        ..machine4()
-    };
-    let cfg = [
-        ("shell", "fb"),
-        ("qemu_exit", "0"),
-        ("inject", "panic@15000"),
-    ];
-    let mut s = session(name, &m, &cfg);
-    s.wait_for("console `console.fb` offered", 0, BOOT_LIMIT)
-        .unwrap_or_else(|e| panic!("no framebuffer console: {e}\n--- log ---\n{}", s.log()));
-    let mut q = Qmp::connect(&sock, ANSWER_LIMIT).expect("QMP");
-    let dump = dir.join("screen.ppm");
-    screen_showing(&mut q, &dump, "`help` lists the commands", ANSWER_LIMIT);
+    let cfg = [("qemu_exit", "0"), ("inject", "panic@15000")];
+    let (mut s, mut q, dump) = framebuffer_shell(name, &cfg);
     s.wait_for("kernel panic on core 0", 0, ANSWER_LIMIT)
         .unwrap_or_else(|e| panic!("no panic: {e}\n--- log ---\n{}", s.log()));
     let rows = screen_showing(&mut q, &dump, "KERNEL PANIC on core 0", ANSWER_LIMIT);
