@@ -260,6 +260,10 @@ fn cmd_run(mut args: Args) -> Result<ExitCode, String> {
             "QEMU ended with status {code:?} (command: {})",
             r.cmdline
         )),
+        (Exit::Signal(sig), _) => Err(format!(
+            "QEMU was ended by signal {sig} (command: {})",
+            r.cmdline
+        )),
     }
 }
 

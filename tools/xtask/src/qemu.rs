@@ -2,6 +2,7 @@
 //! that streams the serial console, enforces a time limit and reports how the run ended.
 
 use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -215,6 +216,8 @@ pub enum Exit {
     KernelFailure,
     /// QEMU ended with another status (e.g. it could not start, or a triple fault).
     Other(Option<i32>),
+    /// QEMU was ended by this signal (not by this program's time limit).
+    Signal(i32),
     /// The time limit passed; QEMU was killed.
     Timeout,
 }
@@ -424,11 +427,12 @@ impl Session {
         for p in self.pumps.drain(..) {
             let _ = p.join();
         }
-        let exit = match status.map(|s| s.code()) {
+        let exit = match status.map(|s| (s.code(), s.signal())) {
             None => Exit::Timeout,
-            Some(Some(EXIT_SUCCESS)) => Exit::Success,
-            Some(Some(EXIT_FAILURE)) => Exit::KernelFailure,
-            Some(code) => Exit::Other(code),
+            Some((Some(EXIT_SUCCESS), _)) => Exit::Success,
+            Some((Some(EXIT_FAILURE), _)) => Exit::KernelFailure,
+            Some((None, Some(sig))) => Exit::Signal(sig),
+            Some((code, _)) => Exit::Other(code),
         };
         Ok(RunResult {
             exit,
