@@ -39,6 +39,9 @@ pub struct BootConfig {
     pub bench: Option<Bench>,
     /// Turn on SMEP and SMAP where the CPU has them (`smep_smap=0` to compare).
     pub smep_smap: bool,
+    /// Start the device manager and the drivers (`devices=0`: a machine of cores, memory
+    /// and monitors only, for benchmarks and tests that use no device).
+    pub devices: bool,
     /// The consoles an interactive shell is started on, by core 0's CPU driver after its
     /// monitor (`shell=serial`, `fb`, `serial,fb` or `none`; without the key: both, except
     /// in runs that end QEMU when ready).
@@ -95,6 +98,7 @@ impl Default for BootConfig {
             inject: None,
             bench: None,
             smep_smap: true,
+            devices: true,
             shell: ShellConsoles {
                 serial: true,
                 framebuffer: true,
@@ -141,6 +145,7 @@ impl BootConfig {
                 "qemu_exit" => parse_bool(v).map(|b| cfg.qemu_exit = b),
                 "fbcon" => parse_bool(v).map(|b| cfg.fbcon = b),
                 "smep_smap" => parse_bool(v).map(|b| cfg.smep_smap = b),
+                "devices" => parse_bool(v).map(|b| cfg.devices = b),
                 "shell" => ShellConsoles::parse(v).map(|c| {
                     cfg.shell = c;
                     shell_given = true;

@@ -80,7 +80,12 @@ pub fn give_monitor_endpoint(id: u32) -> Result<(), LoadError> {
 /// broadcast page.
 pub fn start_monitor() -> Result<u32, LoadError> {
     let pc = percore::current();
-    let id = spawn("monitor", "")?;
+    let args = if crate::bootcfg::get().devices {
+        ""
+    } else {
+        "no-devices"
+    };
+    let id = spawn("monitor", args)?;
     pc.monitor.set(Some(id));
     if let (Some(p), Some(c)) = (caps_of(pc, id), pc.caps.borrow_mut().as_mut()) {
         c.give_kernel(&p, abi::ROOT_SLOT_KERNEL)

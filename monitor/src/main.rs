@@ -185,7 +185,10 @@ fn main() -> i32 {
                     Ok(id) => println!("monitor: started the SKB service (dispatcher {id})"),
                     Err(e) => println!("monitor: cannot start the SKB service: {e:?}"),
                 }
-                drivers::start();
+                // `devices=0` in boot.cfg: no device manager, no drivers.
+                if libos::args().split_whitespace().all(|a| a != "no-devices") {
+                    drivers::start();
+                }
             }
         }
         if !busy {

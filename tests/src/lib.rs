@@ -162,9 +162,16 @@ pub fn boot(name: &str, m: &Machine, cfg: &[(&str, &str)], timeout: Duration) ->
 /// Boot `m` with `cfg` and check what every run of the whole system must show: success, no
 /// panic, no `FAILED` line from a test program, every `boot.cfg` program ended, and every
 /// monitor up with the whole mesh (`monitors=N/N`, `mesh of N monitors up` on each core).
+///
+/// These runs are about cores, monitors, memory and the SKB, so they boot without the
+/// device manager and drivers (`devices=0`, unless `cfg` says otherwise): under TCG with
+/// 32 vCPUs, QEMU 7.2 died with SIGSEGV in busy 32-core runs right after `pcid` started
+/// (through ECAM and through the ports alike; the cause inside QEMU is not found).
 pub fn boot_system(name: &str, m: &Machine, cfg: &[(&str, &str)], timeout: Duration) -> Run {
     let cores = m.smp;
-    let run = boot(name, m, cfg, timeout);
+    let mut all = vec![("devices", "0")];
+    all.extend_from_slice(cfg);
+    let run = boot(name, m, &all, timeout);
     run.assert_success()
         .assert_lacks("PANIC")
         .assert_lacks("FAILED")
