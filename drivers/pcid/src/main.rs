@@ -69,14 +69,22 @@ struct EcamWindows {
 }
 
 impl EcamWindows {
-    /// The address of register `reg` of `bdf`, mapping its device's pages if needed.
-    fn register(&mut self, bdf: Bdf, reg: u16) -> Result<*mut u32, PciError> {
-        let (i, &(ecam, frame)) = self
-            .windows
+    /// The index of the window decoding `bus` of `segment`.
+    fn window_of(&self, segment: u16, bus: u8) -> Option<usize> {
+        self.windows
             .iter()
-            .enumerate()
-            .find(|(_, (e, _))| e.covers(bdf.segment, bdf.bus))
-            .ok_or(PciError::BusNotCovered(bdf))?;
+            .position(|(w, _)| w.covers(segment, bus))
+    }
+
+    /// The address of register `reg` of `bdf`, mapping its device's pages if needed;
+    /// `None` if no window decodes its bus.
+    fn register(&mut self, bdf: Bdf, reg: u16) -> Option<Result<*mut u32, PciError>> {
+        let i = self.window_of(bdf.segment, bdf.bus)?;
+        Some(self.map_register(i, bdf, reg))
+    }
+
+    fn map_register(&mut self, i: usize, bdf: Bdf, reg: u16) -> Result<*mut u32, PciError> {
+        let (ecam, frame) = self.windows[i];
         let offset = ecam.locate(bdf, reg)?;
         let device = offset & !((u64::from(DEVICE_PAGES) << 12) - 1);
         if self.mapped != Some((i, device)) {
@@ -100,25 +108,13 @@ struct Access {
     ports: Option<Ports>,
 }
 
-impl Access {
-    fn ecam_covers(&self, bdf: Bdf) -> bool {
-        self.ecam.as_ref().is_some_and(|e| {
-            e.windows
-                .iter()
-                .any(|(w, _)| w.covers(bdf.segment, bdf.bus))
-        })
-    }
-}
-
 impl ConfigSpace for Access {
     fn read32(&mut self, addr: Bdf, offset: u16) -> Result<u32, PciError> {
-        if self.ecam_covers(addr) {
-            if let Some(e) = self.ecam.as_mut() {
-                let p = e.register(addr, offset)?;
-                // SAFETY: `register` mapped the page holding `p` (uncached, from the ECAM
-                // window's DevFrame) and `p` is 4-byte aligned (`locate` checks).
-                return Ok(unsafe { p.read_volatile() });
-            }
+        if let Some(p) = self.ecam.as_mut().and_then(|e| e.register(addr, offset)) {
+            let p = p?;
+            // SAFETY: `register` mapped the page holding `p` (uncached, from the ECAM
+            // window's DevFrame) and `p` is 4-byte aligned (`locate` checks).
+            return Ok(unsafe { p.read_volatile() });
         }
         match self.ports.as_mut() {
             Some(p) => p.read32(addr, offset),
@@ -127,13 +123,11 @@ impl ConfigSpace for Access {
     }
 
     fn write32(&mut self, addr: Bdf, offset: u16, value: u32) -> Result<(), PciError> {
-        if self.ecam_covers(addr) {
-            if let Some(e) = self.ecam.as_mut() {
-                let p = e.register(addr, offset)?;
-                // SAFETY: as in `read32`.
-                unsafe { p.write_volatile(value) };
-                return Ok(());
-            }
+        if let Some(p) = self.ecam.as_mut().and_then(|e| e.register(addr, offset)) {
+            let p = p?;
+            // SAFETY: as in `read32`.
+            unsafe { p.write_volatile(value) };
+            return Ok(());
         }
         match self.ports.as_mut() {
             Some(p) => p.write32(addr, offset, value),
@@ -272,12 +266,11 @@ fn main() -> i32 {
     let mut functions: Vec<(pci::Function, u32)> = Vec::new();
     let mut failed = 0;
     for (segment, start, node) in roots {
-        let end = access.ecam.as_ref().map_or(255, |e| {
-            e.windows
-                .iter()
-                .find(|(w, _)| w.covers(segment, start))
-                .map_or(255, |(w, _)| w.end_bus)
-        });
+        let end = access
+            .ecam
+            .as_ref()
+            .and_then(|e| Some(e.windows[e.window_of(segment, start)?].0.end_bus))
+            .unwrap_or(255);
         let node_text = node.map_or(String::from("unknown"), |n| n.to_string());
         match pci::scan(&mut access, segment, start, end) {
             Ok(s) => {
