@@ -42,6 +42,27 @@ const MAX_PCI_ROOTS: u32 = 64;
 /// parents of devmgr's copies).
 const FIRST_SLOT: u32 = 100;
 
+/// Entries `0, 1, ...` of a numbered list the CPU driver keeps (at most `max`), up to the
+/// first `NotFound`; an entry that cannot be read is reported and ends the list.
+fn kernel_list<T>(
+    what: &str,
+    max: u32,
+    get: impl Fn(u32) -> Result<T, kernel::KernelError>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for i in 0..max {
+        match get(i) {
+            Ok(x) => out.push(x),
+            Err(kernel::KernelError::Sys(abi::SysError::NotFound)) => break,
+            Err(e) => {
+                println!("monitor: {what} {i} unreadable: {e:?}");
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// Start the device manager (core 0's monitor only).
 pub fn start() {
     let kernel_cap = root_slot(abi::ROOT_SLOT_KERNEL);
@@ -59,35 +80,20 @@ pub fn start() {
         Err(e) => println!("monitor: no framebuffer ({e:?})"),
     }
     // The PCI Express configuration space, one DevFrame per MCFG window.
+    let segments = kernel_list("ECAM window", slot::MAX_PCI_SEGMENTS, kernel::pci_segment);
     let mut ecam = Vec::new();
-    for i in 0..slot::MAX_PCI_SEGMENTS {
-        match kernel::pci_segment(i) {
-            Ok(s) => {
-                wanted.push((CapType::DevFrame, s.base, s.bytes(), slot::PCI_ECAM + i));
-                ecam.push(format!("{}:{}:{}", s.segment, s.start_bus, s.end_bus));
-            }
-            Err(kernel::KernelError::Sys(abi::SysError::NotFound)) => break,
-            Err(e) => {
-                println!("monitor: ECAM window {i} unreadable: {e:?}");
-                break;
-            }
-        }
+    for (i, s) in (0..).zip(&segments) {
+        wanted.push((CapType::DevFrame, s.base, s.bytes(), slot::PCI_ECAM + i));
+        ecam.push(format!("{}:{}:{}", s.segment, s.start_bus, s.end_bus));
     }
     // The PCI host bridges' root buses and their nodes (`-` when unknown).
-    let mut roots = Vec::new();
-    for i in 0..MAX_PCI_ROOTS {
-        match kernel::pci_root(i) {
-            Ok(r) => roots.push(match r.node {
-                Some(n) => format!("{}:{}:{n}", r.segment, r.bus),
-                None => format!("{}:{}:-", r.segment, r.bus),
-            }),
-            Err(kernel::KernelError::Sys(abi::SysError::NotFound)) => break,
-            Err(e) => {
-                println!("monitor: PCI root {i} unreadable: {e:?}");
-                break;
-            }
-        }
-    }
+    let roots: Vec<String> = kernel_list("PCI root", MAX_PCI_ROOTS, kernel::pci_root)
+        .iter()
+        .map(|r| match r.node {
+            Some(n) => format!("{}:{}:{n}", r.segment, r.bus),
+            None => format!("{}:{}:-", r.segment, r.bus),
+        })
+        .collect();
     for (key, list) in [("ecam", ecam), ("roots", roots)] {
         if !list.is_empty() {
             if !args.is_empty() {
