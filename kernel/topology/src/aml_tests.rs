@@ -4,7 +4,7 @@
 
 use crate::acpidump::fix_checksum;
 use crate::aml::{self, Eval, Value, EISA_PNP0A03, EISA_PNP0A08, MAX_PROBLEMS_PER_TABLE};
-use crate::tests::Rng;
+use crate::tests::{pci_root, Rng};
 use crate::{AmlProblem, PciRoot, PciRootObject, TableSig, Warning};
 use alloc::string::String;
 use alloc::vec;
@@ -165,18 +165,6 @@ fn scan(tables: &[Vec<u8>]) -> Scanned {
     }
 }
 
-fn root(path: &str) -> PciRoot {
-    PciRoot {
-        path: String::from(path),
-        pcie: false,
-        segment: Some(0),
-        bus: Some(0),
-        proximity_domain: None,
-        uid: None,
-        not_constant: Vec::new(),
-    }
-}
-
 pub(crate) fn hid_pci() -> Vec<u8> {
     name(b"_HID", &eisa_pnp0a03())
 }
@@ -224,7 +212,7 @@ fn pci_root_with_constant_names() {
             bus: Some(0x80),
             proximity_domain: Some(1),
             uid: Some(0),
-            ..root("\\_SB_.PCI0")
+            ..pci_root("\\_SB_.PCI0")
         }]
     );
     assert_eq!(s.s5, Ok(None));
@@ -273,7 +261,7 @@ fn method_returning_a_constant_counts() {
             bus: Some(1),
             proximity_domain: Some(3),
             uid: Some(0x1234),
-            ..root("\\PCI0")
+            ..pci_root("\\PCI0")
         }]
     );
 }
@@ -306,7 +294,7 @@ fn computed_values_are_not_constant() {
             segment: None,
             bus: None,
             not_constant: vec![PciRootObject::Seg, PciRootObject::Bbn, PciRootObject::Pxm],
-            ..root("\\PCI0")
+            ..pci_root("\\PCI0")
         }]
     );
 }
@@ -451,7 +439,7 @@ fn parent_prefix_above_the_root_is_a_bad_name() {
     let s = scan(&[t]);
     assert_eq!(s.warnings, [aml_warning(36 + 3, AmlProblem::BadName)]);
     // The bad device is skipped by its length; the next one is found.
-    assert_eq!(s.roots, [root("\\PCI0")]);
+    assert_eq!(s.roots, [pci_root("\\PCI0")]);
 }
 
 #[test]
@@ -478,7 +466,7 @@ fn ssdt_adds_to_a_device_declared_earlier() {
             pcie: true,
             segment: Some(1),
             proximity_domain: Some(2),
-            ..root("\\_SB_.PCI0")
+            ..pci_root("\\_SB_.PCI0")
         }]
     );
 }
@@ -498,7 +486,7 @@ fn a_scope_name_follows_the_search_rules() {
         ),
     ]);
     let s = scan(&[t]);
-    assert_eq!(s.roots, [root("\\XYZ0.PCI9")]);
+    assert_eq!(s.roots, [pci_root("\\XYZ0.PCI9")]);
 }
 
 #[test]
@@ -530,7 +518,7 @@ fn declarations_inside_if_and_else() {
         [PciRoot {
             bus: Some(9),
             not_constant: vec![PciRootObject::Pxm],
-            ..root("\\PCI0")
+            ..pci_root("\\PCI0")
         }]
     );
     assert_eq!(s.s5, Ok(Some((7, 7))));
@@ -635,7 +623,7 @@ fn common_objects_are_skipped_without_loss() {
         s.roots,
         [PciRoot {
             proximity_domain: Some(1),
-            ..root("\\_SB_.PCI0")
+            ..pci_root("\\_SB_.PCI0")
         }]
     );
 }
@@ -755,7 +743,7 @@ fn huge_and_impossible_package_lengths() {
     let t = dsdt(&[&cat(&[&[0x10, 0xff, 0xff, 0xff, 0xff], b"\\_SB_", &inner])]);
     let s = scan(&[t]);
     assert_eq!(s.warnings, [aml_warning(37, AmlProblem::LengthOverrun)]);
-    assert_eq!(s.roots, [root("\\_SB_.PCI0")]);
+    assert_eq!(s.roots, [pci_root("\\_SB_.PCI0")]);
     // A 4-byte PkgLength claiming 2 bytes: shorter than itself.
     let t = dsdt(&[
         &[0x10, 0xc2, 0x00, 0x00, 0x00],
@@ -782,7 +770,7 @@ fn deep_nesting_is_bounded() {
     }
     let s = scan(&[dsdt(&[&body, &device(b"PCI1", &[&hid_pci()])])]);
     assert_only_too_deep(&s.warnings);
-    assert_eq!(s.roots, [root("\\PCI1")]);
+    assert_eq!(s.roots, [pci_root("\\PCI1")]);
     // An If predicate of 100 000 nested LNot: the expression is cut off, the rest of the
     // table is still scanned.
     let mut pred = vec![0x92; 100_000];
@@ -793,7 +781,7 @@ fn deep_nesting_is_bounded() {
     ]);
     let s = scan(&[t]);
     assert_only_too_deep(&s.warnings);
-    assert_eq!(s.roots, [root("\\PCI1")]);
+    assert_eq!(s.roots, [pci_root("\\PCI1")]);
     // Packages nested 1000 deep in a Name.
     let mut value = package(&[&[0x01]]);
     for _ in 0..1000 {
@@ -811,7 +799,7 @@ fn bad_name_characters() {
     ]);
     let s = scan(&[t]);
     assert_eq!(s.warnings, [aml_warning(39, AmlProblem::BadName)]);
-    assert_eq!(s.roots, [root("\\PCI1")]);
+    assert_eq!(s.roots, [pci_root("\\PCI1")]);
 }
 
 #[test]
@@ -867,7 +855,7 @@ fn out_of_range_values_are_reported() {
         [PciRoot {
             segment: None,
             bus: None,
-            ..root("\\PCI0")
+            ..pci_root("\\PCI0")
         }]
     );
 }

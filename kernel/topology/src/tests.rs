@@ -778,7 +778,8 @@ fn io_register(bit_width: u8, address: u64) -> AcpiRegister {
     }
 }
 
-fn pci_root(path: &str) -> PciRoot {
+/// A PCI root with the defaults of a device that has no `_SEG`, `_BBN`, `_PXM` or `_UID`.
+pub(crate) fn pci_root(path: &str) -> PciRoot {
     PciRoot {
         path: String::from(path),
         pcie: false,
