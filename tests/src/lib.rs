@@ -37,6 +37,17 @@ pub fn machine(smp: u32) -> Machine {
     }
 }
 
+/// `machine(cores)` as 4 NUMA nodes (so multicast has packages and the SKB's trees have
+/// groups to use), with 2 GiB from 16 cores on.
+pub fn numa4_machine(cores: u32) -> Machine {
+    let mut m = machine(cores);
+    m.numa_nodes = 4;
+    if cores >= 16 {
+        m.mem_mb = 2048;
+    }
+    m
+}
+
 /// A finished run with its log, and assertions that explain themselves.
 pub struct Run {
     name: String,

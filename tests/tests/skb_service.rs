@@ -2,22 +2,13 @@
 //! boot core gathered (including URPC round trips measured at boot), answering placement
 //! and routing queries from programs on other cores over URPC bindings, at 4 and 32 cores.
 
-use integration_tests::{boot_system, machine, Machine, Run};
+use integration_tests::{boot_system, numa4_machine, Run};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(300);
 
-fn machine_for(cores: u32) -> Machine {
-    let mut m = machine(cores);
-    m.numa_nodes = 4;
-    if cores >= 16 {
-        m.mem_mb = 2048;
-    }
-    m
-}
-
 fn run(name: &str, cores: u32, cfg: &[(&str, &str)]) -> Run {
-    let run = boot_system(name, &machine_for(cores), cfg, LIMIT);
+    let run = boot_system(name, &numa4_machine(cores), cfg, LIMIT);
     run.assert_lacks("error SkbError");
     run.assert_contains(&format!(
         "skbd: serving `skb` with facts of {cores} cores and {} URPC latencies",

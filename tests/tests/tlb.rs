@@ -4,23 +4,13 @@
 //! reuses the frame at once; after every unmap each reader's next read faults and none sees
 //! the reused frame. Wrong unmaps and spans are refused and the system goes on.
 
-use integration_tests::{boot_system, machine, Machine, Run};
+use integration_tests::{boot_system, numa4_machine, Run};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(420);
 
-/// 4 NUMA nodes, so that multicast has packages and the SKB tree has groups to use.
-fn machine_for(cores: u32) -> Machine {
-    let mut m = machine(cores);
-    m.numa_nodes = 4;
-    if cores >= 16 {
-        m.mem_mb = 2048;
-    }
-    m
-}
-
 fn run(name: &str, cores: u32, cfg: &[(&str, &str)]) -> Run {
-    let r = boot_system(name, &machine_for(cores), cfg, LIMIT);
+    let r = boot_system(name, &numa4_machine(cores), cfg, LIMIT);
     r.assert_lacks("STALE").assert_lacks("FAILED");
     r
 }
