@@ -225,9 +225,11 @@ pub fn core_id() -> u32 {
 pub fn on_tick() {
     let pc = current();
     pc.timer_ticks.set(pc.timer_ticks.get() + 1);
-    if let Some(crate::bootcfg::Inject::PanicAfter(ms)) = crate::bootcfg::get().inject {
-        if pc.core_id == 0 && pc.timer_ticks.get() * 1000 / crate::TIMER_HZ >= ms {
-            panic!("injected panic after {ms} ms (boot.cfg inject=panic@{ms})");
+    if pc.core_id == 0 {
+        if let Some(crate::bootcfg::Inject::PanicAfter(ms)) = crate::bootcfg::get().inject {
+            if pc.timer_ticks.get() * 1000 / crate::TIMER_HZ >= ms {
+                panic!("injected panic after {ms} ms (boot.cfg inject=panic@{ms})");
+            }
         }
     }
     crate::syscall::expire_irq_waits(pc);
