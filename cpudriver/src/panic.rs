@@ -8,6 +8,12 @@ use core::panic::PanicInfo;
 use crate::arch::cpu::halt_forever;
 use crate::console::emergency_write;
 
+/// How often a panicked core redraws its panic on the screen, in microseconds.
+const REDRAW_US: u64 = 1_000_000;
+/// The TSC rate assumed when the panic comes before this core measured it (redraws then come
+/// roughly, not exactly, every second).
+const FALLBACK_TSC_HZ: u64 = 2_000_000_000;
+
 /// Walk the frame-pointer chain (the kernel is built with frame pointers) and print return
 /// addresses, stopping at the first implausible frame.
 fn backtrace() {
@@ -47,12 +53,28 @@ fn panic(info: &PanicInfo) -> ! {
         info.message()
     ));
     backtrace();
-    crate::console::show_panic(format_args!(
-        "KERNEL PANIC on core {core}\n{file}:{line}:{col}: {}\n\nThe backtrace is on the serial console. This core has stopped.",
-        info.message()
-    ));
+    let show = || {
+        crate::console::show_panic(format_args!(
+            "KERNEL PANIC on core {core}\n{file}:{line}:{col}: {}\n\nThe backtrace is on the serial console. This core has stopped.",
+            info.message()
+        ))
+    };
+    let on_screen = show();
     if crate::bootcfg::get().qemu_exit {
         crate::arch::qemu::exit_failure();
+    }
+    if on_screen {
+        // The other cores go on, and the user-level console driver among them may draw over
+        // the panic (it may have been drawing when the panic came): this core has nothing
+        // else to do, so it draws the panic again every second, as long as the machine runs.
+        let tsc_hz = crate::percore::try_current()
+            .map(|pc| pc.tsc_hz.get())
+            .filter(|&hz| hz > 0)
+            .unwrap_or(FALLBACK_TSC_HZ);
+        loop {
+            crate::arch::tsc::delay_us(tsc_hz, REDRAW_US);
+            show();
+        }
     }
     halt_forever()
 }

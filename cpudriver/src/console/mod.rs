@@ -99,16 +99,22 @@ pub fn release_framebuffer() {
 
 /// Show a kernel panic on the screen if a user-level driver has it (before the hand-over the
 /// panic is in the log on the screen already). Gives up if the console lock stays taken.
-pub fn show_panic(args: core::fmt::Arguments<'_>) {
+/// Returns whether the panic was drawn: the user-level driver on another core keeps running
+/// and may draw over it, so the panicking core redraws it from time to time.
+pub fn show_panic(args: core::fmt::Arguments<'_>) -> bool {
     for _ in 0..10_000_000 {
         if let Some(mut c) = CONSOLE.try_lock() {
-            if let Some(p) = c.panic_screen.as_mut() {
-                p.show(args);
-            }
-            return;
+            return match c.panic_screen.as_mut() {
+                Some(p) => {
+                    p.show(args);
+                    true
+                }
+                None => false,
+            };
         }
         core::hint::spin_loop();
     }
+    false
 }
 
 /// Write a message even if the console lock is held (a panic while logging, or a core
