@@ -42,6 +42,10 @@ pub struct BootConfig {
     /// Start the device manager and the drivers (`devices=0`: a machine of cores, memory
     /// and monitors only, for benchmarks and tests that use no device).
     pub devices: bool,
+    /// How programs enter the kernel (`syscall=syscall` or `syscall=int`: an
+    /// `abi::SYSCALL_GATE_*`); without the key each core chooses (see
+    /// `arch::syscall::choose_gate`).
+    pub syscall_gate: Option<u32>,
     /// The consoles an interactive shell is started on, by core 0's CPU driver after its
     /// monitor (`shell=serial`, `fb`, `serial,fb` or `none`; without the key: both, except
     /// in runs that end QEMU when ready).
@@ -99,6 +103,7 @@ impl Default for BootConfig {
             bench: None,
             smep_smap: true,
             devices: true,
+            syscall_gate: None,
             shell: ShellConsoles {
                 serial: true,
                 framebuffer: true,
@@ -146,6 +151,12 @@ impl BootConfig {
                 "fbcon" => parse_bool(v).map(|b| cfg.fbcon = b),
                 "smep_smap" => parse_bool(v).map(|b| cfg.smep_smap = b),
                 "devices" => parse_bool(v).map(|b| cfg.devices = b),
+                "syscall" => match v {
+                    "syscall" => Some(abi::SYSCALL_GATE_SYSCALL),
+                    "int" => Some(abi::SYSCALL_GATE_INT),
+                    _ => None,
+                }
+                .map(|g| cfg.syscall_gate = Some(g)),
                 "shell" => ShellConsoles::parse(v).map(|c| {
                     cfg.shell = c;
                     shell_given = true;

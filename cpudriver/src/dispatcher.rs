@@ -22,12 +22,12 @@ use crate::arch::syscall::IA32_FS_BASE;
 use crate::percore;
 use crate::vspace::{AddressSpace, VSpaceError};
 
-/// User code segment selector (GDT entry 4, RPL 3).
-pub const USER_CS: u64 = 0x23;
-/// User data segment selector (GDT entry 3, RPL 3).
-pub const USER_SS: u64 = 0x1b;
+/// User (64-bit) code segment selector (GDT entry 6, RPL 3; see `arch::gdt`).
+pub const USER_CS: u64 = 0x33;
+/// User data segment selector (GDT entry 5, RPL 3).
+pub const USER_SS: u64 = 0x2b;
 /// RFLAGS for user mode: interrupts on, reserved bit 1.
-const USER_RFLAGS: u64 = 0x202;
+pub const USER_RFLAGS: u64 = 0x202;
 
 /// Where a dispatcher is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,6 +260,7 @@ impl Scheduler {
         df.core_id = percore::core_id();
         df.dispatcher_id = id;
         df.upcall_stack_top = abi::UPCALL_STACK_TOP;
+        df.syscall_gate = percore::current().syscall_gate.get();
         df.disabled = 1;
         df.args[..args.len()].copy_from_slice(args);
         df.args_len = args.len() as u32;
@@ -690,6 +691,17 @@ impl Scheduler {
             s.rdx = value;
         }
         true
+    }
+
+    /// Tell every live dispatcher on this core to enter the kernel through `gate` (an
+    /// `abi::SYSCALL_GATE_*`) from its next system call on.
+    pub fn set_syscall_gate(&mut self, gate: u32) {
+        for d in self.dispatchers.iter_mut() {
+            if d.state == DispatcherState::Runnable {
+                // SAFETY: a live dispatcher's frame is its kernel-mapped page.
+                unsafe { (*d.frame).syscall_gate = gate };
+            }
+        }
     }
 
     /// Copy `data` into the current dispatcher's memory at `va`.

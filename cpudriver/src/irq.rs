@@ -15,9 +15,10 @@ pub const FIRST_DEVICE_VECTOR: u32 = 0x30;
 /// Last vector a device interrupt may use.
 pub const LAST_DEVICE_VECTOR: u32 = 0xef;
 
-/// Whether `v` is a device vector.
+/// Whether `v` is a device vector (the range, less the `int` system call gate).
 pub fn is_device_vector(v: u32) -> bool {
     (FIRST_DEVICE_VECTOR..=LAST_DEVICE_VECTOR).contains(&v)
+        && v != u32::from(abi::SYSCALL_INT_VECTOR)
 }
 
 #[derive(Clone, Copy, Debug, Default)]

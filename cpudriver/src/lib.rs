@@ -38,6 +38,22 @@ pub fn init_core(stack_top: u64) {
     arch::syscall::init(&sel);
     let pc = percore::current();
     pc.syscall_rsp.set(stack_top & !0xf);
+    let hv = arch::syscall::hypervisor();
+    let gate = arch::syscall::choose_gate(bootcfg::get().syscall_gate, &hv);
+    pc.syscall_gate.set(gate);
+    if pc.core_id == 0 && hv.max_leaf != 0 {
+        let sig = core::str::from_utf8(&hv.signature).unwrap_or("?");
+        log::info!(
+            "hypervisor: {:?}{}; system calls through {}",
+            sig.trim_end_matches('\0'),
+            if hv.pvm { " (PVM)" } else { "" },
+            if gate == abi::SYSCALL_GATE_INT {
+                "int 0x80"
+            } else {
+                "syscall"
+            }
+        );
+    }
     let (pml4, _) = x86_64::registers::control::Cr3::read();
     pc.kernel_pml4.set(pml4.start_address().as_u64());
     enable_protection();

@@ -23,6 +23,9 @@ pub struct PerCore {
     pub syscall_rsp: Cell<u64>,
     /// Scratch slot for the user stack pointer during `syscall` entry (`gs:[16]`).
     pub user_rsp_scratch: Cell<u64>,
+    /// How this core's programs enter the kernel (`abi::SYSCALL_GATE_*`), chosen by
+    /// [`crate::arch::syscall::choose_gate`] when the core starts.
+    pub syscall_gate: Cell<u32>,
     /// Dense core number (0 is the boot core).
     pub core_id: u32,
     /// Local APIC id of the core.
@@ -93,6 +96,7 @@ impl PerCore {
         PerCore {
             self_ptr: core::ptr::null(),
             syscall_rsp: Cell::new(0),
+            syscall_gate: Cell::new(abi::SYSCALL_GATE_SYSCALL),
             user_rsp_scratch: Cell::new(0),
             core_id,
             apic_id,

@@ -114,9 +114,63 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     }
 }
 
+/// `int 0x80`: the `int` system call gate's instruction.
+const INT_SYSCALL: [u8; 2] = [0xcd, abi::SYSCALL_INT_VECTOR];
+/// `syscall`.
+const SYSCALL: [u8; 2] = [0x0f, 0x05];
+
+/// Recognise a system call that reached the kernel as an exception, as it does under a PVM
+/// hypervisor running this (not PVM-aware) kernel in emulation, and make it one:
+///
+/// - `int 0x80` arrives as an invalid opcode at the instruction: step over it.
+/// - `syscall` jumps to the entry stub still in user mode, so fetching the stub faults
+///   (impossible on hardware: the stub is kernel text, mapped in every address space).
+///   RCX holds the return address, as `syscall` defines: if the two bytes before it are a
+///   `syscall`, resume there, and switch the core's programs to the `int` gate for good.
+///
+/// Returns whether `frame` was a system call (then handled).
+fn trapped_syscall(pc: &percore::PerCore, vector: u8, frame: &mut TrapFrame) -> bool {
+    let at = |va: u64| {
+        let mut insn = [0u8; 2];
+        pc.sched
+            .borrow_mut()
+            .read_current(va, &mut insn)
+            .then_some(insn)
+    };
+    match vector {
+        6 if at(frame.rip) == Some(INT_SYSCALL) => {
+            frame.rip += 2;
+        }
+        14 if frame.rip == crate::arch::syscall::entry_address()
+            && frame.rcx >= 2
+            && at(frame.rcx - 2) == Some(SYSCALL) =>
+        {
+            if pc.syscall_gate.get() != abi::SYSCALL_GATE_INT {
+                log::warn!(
+                    "core {}: `syscall` from user mode jumped to the entry stub without \
+                     entering the kernel (a PVM hypervisor?); programs use int 0x80 from now on",
+                    pc.core_id
+                );
+                pc.syscall_gate.set(abi::SYSCALL_GATE_INT);
+                pc.sched
+                    .borrow_mut()
+                    .set_syscall_gate(abi::SYSCALL_GATE_INT);
+            }
+            frame.rip = frame.rcx;
+            frame.rflags = crate::dispatcher::USER_RFLAGS;
+        }
+        _ => return false,
+    }
+    crate::syscall::dispatch(frame);
+    true
+}
+
 /// A trap taken while a dispatcher ran.
 fn user_trap(vector: u8, frame: &mut TrapFrame) {
     let pc = percore::current();
+    if trapped_syscall(pc, vector, frame) {
+        return;
+    }
     match vector {
         0..=31 => {
             let what = if vector == 14 {
@@ -142,6 +196,9 @@ fn user_trap(vector: u8, frame: &mut TrapFrame) {
             };
             crate::syscall::user_fault(frame, &what, address);
         }
+        // A system call through the `int` gate: the same registers as `syscall`; it leaves
+        // through `iretq` (the frame's vector is not the `syscall` mark).
+        abi::SYSCALL_INT_VECTOR => crate::syscall::dispatch(frame),
         TIMER_VECTOR => {
             eoi();
             percore::on_tick();

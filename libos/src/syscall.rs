@@ -1,4 +1,8 @@
 //! Syscall wrappers (see `abi` for the convention).
+//!
+//! Each wrapper enters the kernel with `syscall`, or with `int abi::SYSCALL_INT_VECTOR`
+//! where the kernel said so in the dispatcher frame's `syscall_gate` (read through `fs:`;
+//! same registers either way).
 
 use abi::Syscall;
 
@@ -16,7 +20,15 @@ pub fn syscall6(nr: Syscall, a: u64, b: u64, c: u64, d: u64, e: u64, g: u64) -> 
     // SAFETY: as in `syscall5`; the kernel saves and restores r9 too.
     unsafe {
         core::arch::asm!(
+            "cmp dword ptr fs:[{gate}], 0",
+            "jne 2f",
             "syscall",
+            "jmp 3f",
+            "2:",
+            "int {vector}",
+            "3:",
+            gate = const abi::SYSCALL_GATE_OFFSET,
+            vector = const abi::SYSCALL_INT_VECTOR,
             inlateout("rax") nr as u64 => err,
             in("rdi") a,
             in("rsi") b,
@@ -40,7 +52,15 @@ pub fn raw_syscall(nr: u64, a: u64, b: u64, c: u64, d: u64, e: u64) -> (u64, u64
     // SAFETY: as in `syscall5`; the kernel validates the number and every argument.
     unsafe {
         core::arch::asm!(
+            "cmp dword ptr fs:[{gate}], 0",
+            "jne 2f",
             "syscall",
+            "jmp 3f",
+            "2:",
+            "int {vector}",
+            "3:",
+            gate = const abi::SYSCALL_GATE_OFFSET,
+            vector = const abi::SYSCALL_INT_VECTOR,
             inlateout("rax") nr => err,
             in("rdi") a,
             in("rsi") b,

@@ -127,3 +127,23 @@ fn user_level_threads_are_preempted_yield_and_join() {
     }
     run.assert_lacks("FAILED").assert_lacks("killed");
 }
+
+#[test]
+fn system_calls_also_work_through_the_int_gate() {
+    // `syscall=int`: programs enter the kernel with `int 0x80` (what the CPU driver chooses
+    // where `syscall` does not reach it, as under a PVM hypervisor), LRPC included.
+    let name = "user-int-gate";
+    let cfg = [("run", "probe lrpc 300"), ("syscall", "int")];
+    let run = boot(name, &machine(CORES), &cfg, LIMIT);
+    run.assert_success()
+        .assert_lacks("PANIC")
+        .assert_lacks("FAILED")
+        .assert_lacks("killed")
+        .assert_contains("system calls through int 0x80");
+    for core in 0..CORES {
+        run.assert_contains(&format!(
+            "probe: lrpc on core {core}: 300 calls to the monitor answered"
+        ))
+        .assert_contains(&format!("\"kind\":\"null_syscall\",\"core\":{core},"));
+    }
+}

@@ -1,7 +1,13 @@
 //! Per-core GDT and TSS.
 //!
 //! Every core builds its own GDT and TSS on its own heap. The segment order is fixed by
-//! `syscall`/`sysret`: kernel code, kernel data, user data, user code, then the TSS.
+//! `syscall`/`sysret` (kernel data right after kernel code; user data and 64-bit user code
+//! 8 and 16 bytes after a 32-bit user code selector) and placed where Linux puts them:
+//! kernel code 0x08, kernel data 0x10, an unused slot, user code (32-bit) 0x23, user data
+//! 0x2b, user code 0x33, then the TSS. Hardware does not care where they are; a PVM
+//! hypervisor (Linux `kvm_pvm`, which provides `/dev/kvm` in some cloud VMs) runs guest user
+//! code with the *host's* user selectors and requires `IA32_STAR` to name them, so with
+//! any other user selectors 64-bit user code would run in the host's 32-bit segment.
 //! The TSS carries IST stacks for the faults that must not run on a possibly broken stack:
 //! double fault, NMI and machine check.
 
@@ -9,7 +15,9 @@ use alloc::boxed::Box;
 use alloc::vec;
 use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
 use x86_64::instructions::tables::load_tss;
-use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
+use x86_64::structures::gdt::{
+    Descriptor, DescriptorFlags, GlobalDescriptorTable, SegmentSelector,
+};
 use x86_64::structures::tss::TaskStateSegment;
 use x86_64::VirtAddr;
 
@@ -19,6 +27,9 @@ pub const IST_DOUBLE_FAULT: u16 = 0;
 pub const IST_NMI: u16 = 1;
 /// IST slot of the machine-check stack.
 pub const IST_MACHINE_CHECK: u16 = 2;
+
+/// GDT entries: null, kernel code and data, unused, user code32, data and code, TSS (two).
+const GDT_ENTRIES: usize = 9;
 
 /// Size of each IST stack.
 pub const IST_STACK_SIZE: usize = 16 * 1024;
@@ -30,9 +41,12 @@ pub struct Selectors {
     pub kernel_code: SegmentSelector,
     /// Ring-0 data.
     pub kernel_data: SegmentSelector,
+    /// Ring-3 32-bit code (never used to run code: `IA32_STAR` names it as the base of the
+    /// `sysret` selectors).
+    pub user_code32: SegmentSelector,
     /// Ring-3 data.
     pub user_data: SegmentSelector,
-    /// Ring-3 code.
+    /// Ring-3 64-bit code.
     pub user_code: SegmentSelector,
     /// This core's TSS.
     pub tss: SegmentSelector,
@@ -54,13 +68,16 @@ pub fn init(kernel_stack_top: VirtAddr) -> Selectors {
     tss.privilege_stack_table[0] = kernel_stack_top;
     let tss: &'static TaskStateSegment = Box::leak(tss);
 
-    let mut gdt = Box::new(GlobalDescriptorTable::new());
+    let mut gdt = Box::new(GlobalDescriptorTable::<GDT_ENTRIES>::empty());
     let kernel_code = gdt.append(Descriptor::kernel_code_segment());
     let kernel_data = gdt.append(Descriptor::kernel_data_segment());
+    // Unused (a null descriptor): keeps the user selectors at Linux's values.
+    gdt.append(Descriptor::UserSegment(0));
+    let user_code32 = gdt.append(Descriptor::UserSegment(DescriptorFlags::USER_CODE32.bits()));
     let user_data = gdt.append(Descriptor::user_data_segment());
     let user_code = gdt.append(Descriptor::user_code_segment());
     let tss_sel = gdt.append(Descriptor::tss_segment(tss));
-    let gdt: &'static GlobalDescriptorTable = Box::leak(gdt);
+    let gdt: &'static GlobalDescriptorTable<GDT_ENTRIES> = Box::leak(gdt);
     gdt.load();
     // SAFETY: the selectors index descriptors of the GDT just loaded, of the right kinds;
     // the TSS descriptor points at a TSS that lives forever.
@@ -74,6 +91,7 @@ pub fn init(kernel_stack_top: VirtAddr) -> Selectors {
     Selectors {
         kernel_code,
         kernel_data,
+        user_code32,
         user_data,
         user_code,
         tss: tss_sel,

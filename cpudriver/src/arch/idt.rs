@@ -170,7 +170,8 @@ struct Gate {
 struct Idt([Gate; 256]);
 
 /// Build and load this core's IDT. Every vector gets a stub; double fault, NMI and machine
-/// check run on their own IST stacks. `kernel_code` is the selector of the kernel's code
+/// check run on their own IST stacks; `abi::SYSCALL_INT_VECTOR` is the `int` system call
+/// gate, the only one user code may raise. `kernel_code` is the selector of the kernel's code
 /// segment.
 pub fn init(kernel_code: u16) {
     // Only the address of `trap_stubs` (defined by the global_asm! block above) is taken.
@@ -188,8 +189,13 @@ pub fn init(kernel_code: u16) {
             offset_low: addr as u16,
             selector: kernel_code,
             ist: ist as u8,
-            // Present, DPL 0, 64-bit interrupt gate (interrupts off on entry).
-            type_attr: 0x8e,
+            // Present, 64-bit interrupt gate (interrupts off on entry), DPL 0: user code
+            // cannot raise the vector with `int`, except the system call gate (DPL 3).
+            type_attr: if v == usize::from(abi::SYSCALL_INT_VECTOR) {
+                0xee
+            } else {
+                0x8e
+            },
             offset_mid: (addr >> 16) as u16,
             offset_high: (addr >> 32) as u32,
             reserved: 0,

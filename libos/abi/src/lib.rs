@@ -197,8 +197,9 @@ pub struct DispatcherFrame {
     pub enabled_area: Registers,
     /// Non-zero if `enabled_area` holds state to resume.
     pub enabled_valid: u32,
-    /// Padding.
-    pub _pad: u32,
+    /// How this dispatcher enters the kernel: [`SYSCALL_GATE_SYSCALL`] or
+    /// [`SYSCALL_GATE_INT`] (set by the kernel before the dispatcher first runs).
+    pub syscall_gate: u32,
     /// Top of the upcall stack.
     pub upcall_stack_top: u64,
     /// Timer ticks seen on this core when the dispatcher was last entered.
@@ -244,6 +245,17 @@ pub const MAX_ARGS: usize = 256;
 
 /// Offset of [`DispatcherFrame::disabled`] (for `fs:[..]`).
 pub const DISABLED_OFFSET: usize = 0;
+
+/// [`DispatcherFrame::syscall_gate`]: system calls use the `syscall` instruction.
+pub const SYSCALL_GATE_SYSCALL: u32 = 0;
+/// [`DispatcherFrame::syscall_gate`]: system calls use `int` [`SYSCALL_INT_VECTOR`] (same
+/// registers; slower on hardware). The kernel chooses it where `syscall` does not reach it
+/// (a PVM hypervisor running the kernel emulated: see the CPU driver's `arch::syscall`).
+pub const SYSCALL_GATE_INT: u32 = 1;
+/// The interrupt vector of the `int` system call gate (the one PVM lets user code raise).
+pub const SYSCALL_INT_VECTOR: u8 = 0x80;
+/// Offset of [`DispatcherFrame::syscall_gate`] (for the syscall stubs' `fs:` read).
+pub const SYSCALL_GATE_OFFSET: usize = core::mem::offset_of!(DispatcherFrame, syscall_gate);
 
 /// Root CNode slot of a program's own root CNode capability (capability addresses in the
 /// root CNode use depth 8: address = slot index).

@@ -28,6 +28,8 @@ commands:
       --run 'PROG ARGS'  also start the user program PROG on every core (e.g. probe hello);
                          '@N PROG ARGS' on core N only
       --no-smep-smap     leave SMEP and SMAP off (for comparing)
+      --syscall GATE     how programs enter the kernel: `syscall` or `int` (int 0x80);
+                         default: `int` under a PVM hypervisor, `syscall` elsewhere
       --log LEVEL        kernel log level: error, warn, info, debug, trace
       --inject FAULT     make the kernel fault on purpose: panic, page-fault,
                          double-fault, invalid-opcode (for testing the failure path),
@@ -146,6 +148,7 @@ fn cmd_run(mut args: Args) -> Result<ExitCode, String> {
     let log_level = args.value("--log")?;
     let run_prog = args.value("--run")?;
     let no_smep = args.flag("--no-smep-smap");
+    let syscall_gate = args.value("--syscall")?;
     let rest = args.finish()?;
     if let Some(r) = rest.first() {
         return Err(format!("unexpected argument `{r}`"));
@@ -187,6 +190,11 @@ fn cmd_run(mut args: Args) -> Result<ExitCode, String> {
     }
     if no_smep {
         extra.push(("smep_smap", "0"));
+    }
+    match syscall_gate.as_deref() {
+        None => {}
+        Some(g @ ("int" | "syscall")) => extra.push(("syscall", g)),
+        Some(g) => return Err(format!("--syscall takes `int` or `syscall`, not `{g}`")),
     }
     let cfg = xtask::boot_cfg(batch.is_some(), &extra);
     let dir = paths::xtask_out().join("run");
