@@ -70,10 +70,11 @@ pub fn urpc(m: &Machine, timeout: Duration, with_host: bool) -> Result<(), Strin
     let dir = paths::xtask_out().join("bench-urpc");
     let cfg = crate::boot_cfg(true, &[("bench", "urpc"), ("fbcon", "0")]);
     let image = images::make_image(&built, &dir, Firmware::Bios, &cfg)?;
-    let accel = qemu::choose_accel(m);
+    let accel = qemu::choose_bench_accel(m);
     if let Some(w) = emulation_warning(&accel) {
         eprintln!("xtask: {w}");
     }
+    let m = &bench_machine(m, &accel);
     eprintln!(
         "xtask: booting {} cores under {} to measure URPC (this takes a few minutes)",
         m.smp,
@@ -223,7 +224,7 @@ pub(crate) fn boot_bench(
     extra.push(("fbcon", "0"));
     let cfg = crate::boot_cfg(true, &extra);
     let image = images::make_image(&built, &dir, Firmware::Bios, &cfg)?;
-    let accel = qemu::choose_accel(m);
+    let accel = qemu::choose_bench_accel(m);
     if let Some(w) = emulation_warning(&accel) {
         eprintln!("xtask: {w}");
     }
@@ -232,7 +233,15 @@ pub(crate) fn boot_bench(
         echo: false,
         interactive: false,
     };
-    Ok((accel, qemu::run(m, &image, &opts)?))
+    Ok((accel.clone(), qemu::run(&bench_machine(m, &accel), &image, &opts)?))
+}
+
+/// `m`, asking for KVM only if the benchmark is to use it.
+fn bench_machine(m: &Machine, accel: &Accel) -> Machine {
+    Machine {
+        kvm: *accel == Accel::Kvm,
+        ..m.clone()
+    }
 }
 
 /// `cargo xtask bench lrpc`: the null syscall and the same-core LRPC round trip (a program

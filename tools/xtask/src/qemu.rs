@@ -82,9 +82,10 @@ pub enum Accel {
 }
 
 impl Accel {
-    /// "KVM" or "emulation (TCG)".
+    /// "KVM" (saying when it is PVM) or "emulation (TCG)".
     pub fn describe(&self) -> &'static str {
         match self {
+            Accel::Kvm if kvm_is_pvm() => "KVM (PVM: kernel emulated, user code native)",
             Accel::Kvm => "KVM",
             Accel::Emulation(_) => "emulation (TCG)",
         }
@@ -109,6 +110,25 @@ pub fn choose_accel(m: &Machine) -> Accel {
     match kvm_usable() {
         Ok(()) => Accel::Kvm,
         Err(why) => Accel::Emulation(Some(why)),
+    }
+}
+
+/// Whether this host's `/dev/kvm` is PVM (Linux's `kvm_pvm` module, found in some cloud
+/// VMs that have no hardware virtualisation): it runs guest user code natively but a
+/// kernel that is not written for PVM (this one) in its instruction emulator.
+pub fn kvm_is_pvm() -> bool {
+    Path::new("/sys/module/kvm_pvm").exists()
+}
+
+/// Pick the accelerator for a benchmark on `m`: as [`choose_accel`], except that KVM
+/// provided by PVM is not used (the kernel paths the benchmarks time would be timed in
+/// PVM's instruction emulator, some thousand times slower than hardware).
+pub fn choose_bench_accel(m: &Machine) -> Accel {
+    match choose_accel(m) {
+        Accel::Kvm if kvm_is_pvm() => Accel::Emulation(Some(String::from(
+            "/dev/kvm is PVM (kvm_pvm), which runs this kernel in its instruction emulator",
+        ))),
+        a => a,
     }
 }
 
