@@ -15,41 +15,25 @@ pub fn syscall5(nr: Syscall, a: u64, b: u64, c: u64, d: u64, e: u64) -> (u64, u6
 /// Raw syscall with six arguments (`r9` carries the sixth); returns `(error, value)`.
 #[inline(always)]
 pub fn syscall6(nr: Syscall, a: u64, b: u64, c: u64, d: u64, e: u64, g: u64) -> (u64, u64) {
-    let err: u64;
-    let val: u64;
-    // SAFETY: as in `syscall5`; the kernel saves and restores r9 too.
-    unsafe {
-        core::arch::asm!(
-            "cmp dword ptr fs:[{gate}], 0",
-            "jne 2f",
-            "syscall",
-            "jmp 3f",
-            "2:",
-            "int {vector}",
-            "3:",
-            gate = const abi::SYSCALL_GATE_OFFSET,
-            vector = const abi::SYSCALL_INT_VECTOR,
-            inlateout("rax") nr as u64 => err,
-            in("rdi") a,
-            in("rsi") b,
-            inlateout("rdx") c => val,
-            in("r10") d,
-            in("r8") e,
-            in("r9") g,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    (err, val)
+    raw_syscall6(nr as u64, a, b, c, d, e, g)
 }
 
 /// Raw syscall with any 64-bit number (for testing the kernel's checks).
 #[inline(always)]
 pub fn raw_syscall(nr: u64, a: u64, b: u64, c: u64, d: u64, e: u64) -> (u64, u64) {
+    raw_syscall6(nr, a, b, c, d, e, 0)
+}
+
+/// The one system call instruction sequence: number in `rax`, arguments in `rdi`, `rsi`,
+/// `rdx`, `r10`, `r8`, `r9`; error code back in `rax`, value in `rdx`.
+#[inline(always)]
+fn raw_syscall6(nr: u64, a: u64, b: u64, c: u64, d: u64, e: u64, g: u64) -> (u64, u64) {
     let err: u64;
     let val: u64;
-    // SAFETY: as in `syscall5`; the kernel validates the number and every argument.
+    // SAFETY: fs:[SYSCALL_GATE_OFFSET] lies in this dispatcher's frame (FS base), mapped for
+    // the program's life. The kernel validates the number and every argument, preserves
+    // every register but rax, rdx and (with `syscall`) rcx and r11, and touches no user
+    // stack.
     unsafe {
         core::arch::asm!(
             "cmp dword ptr fs:[{gate}], 0",
@@ -67,6 +51,7 @@ pub fn raw_syscall(nr: u64, a: u64, b: u64, c: u64, d: u64, e: u64) -> (u64, u64
             inlateout("rdx") c => val,
             in("r10") d,
             in("r8") e,
+            in("r9") g,
             lateout("rcx") _,
             lateout("r11") _,
             options(nostack),

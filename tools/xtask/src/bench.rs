@@ -233,7 +233,10 @@ pub(crate) fn boot_bench(
         echo: false,
         interactive: false,
     };
-    Ok((accel.clone(), qemu::run(&bench_machine(m, &accel), &image, &opts)?))
+    Ok((
+        accel.clone(),
+        qemu::run(&bench_machine(m, &accel), &image, &opts)?,
+    ))
 }
 
 /// `m`, asking for KVM only if the benchmark is to use it.
