@@ -130,8 +130,8 @@ pub struct Scheduler {
     dispatchers: Vec<Dispatcher>,
     current: Option<usize>,
     next_id: u32,
-    /// Events for the monitor: `(abi::kop::event kind, dispatcher id)`.
-    events: alloc::collections::VecDeque<(u64, u32)>,
+    /// Events for the monitor: `(abi::kop::event kind, dispatcher id, exit status)`.
+    events: alloc::collections::VecDeque<(u64, u32, u64)>,
 }
 
 fn regs_from(f: &TrapFrame) -> Registers {
@@ -253,7 +253,7 @@ impl Scheduler {
         }
         let id = self.next_id;
         self.next_id += 1;
-        self.events.push_back((abi::kop::event::STARTED, id));
+        self.events.push_back((abi::kop::event::STARTED, id, 0));
         // SAFETY: the frame page was just mapped and zeroed; the kernel view is through the
         // physical-memory mapping and only this core touches it.
         let df = unsafe { &mut *frame };
@@ -332,8 +332,9 @@ impl Scheduler {
             .find(|d| d.id == id && d.state == DispatcherState::Runnable)
     }
 
-    /// The next event for the monitor: `(kind, dispatcher id)` (see `abi::kop::event`).
-    pub fn take_event(&mut self) -> Option<(u64, u32)> {
+    /// The next event for the monitor: `(kind, dispatcher id, exit status)` (see
+    /// `abi::kop::event`; the status is 0 but for `EXITED`).
+    pub fn take_event(&mut self) -> Option<(u64, u32, u64)> {
         self.events.pop_front()
     }
 
@@ -527,8 +528,9 @@ impl Scheduler {
         true
     }
 
-    /// End the current dispatcher, returning its memory to `frames`.
-    pub fn kill_current(&mut self, frames: &mut FrameAllocator) {
+    /// End the current dispatcher with exit status `status` (`abi::EXIT_KILLED` when the
+    /// kernel ended it), returning its memory to `frames`.
+    pub fn kill_current(&mut self, frames: &mut FrameAllocator, status: u64) {
         if let Some(i) = self.current.take() {
             // A caller waiting on this dispatcher gets an error instead of a reply.
             if let Some((caller, _, _)) = self.dispatchers[i].serving.take() {
@@ -543,7 +545,8 @@ impl Scheduler {
             d.state = DispatcherState::Dead;
             percore::current().irqs.borrow_mut().forget(d.id);
             crate::tlb::settle_dispatcher(percore::current(), d.id);
-            self.events.push_back((abi::kop::event::EXITED, d.id));
+            self.events
+                .push_back((abi::kop::event::EXITED, d.id, status));
             let d = &mut self.dispatchers[i];
             if let Some(p) = d.caps.take() {
                 crate::capspace::destroy_program(&p);
@@ -574,7 +577,7 @@ impl Scheduler {
             return false;
         }
         self.current = Some(i);
-        self.kill_current(frames);
+        self.kill_current(frames, abi::EXIT_KILLED);
         self.current = caller;
         // Back in the caller's address space (the kill left the dying one).
         if let Some(c) = caller {

@@ -143,11 +143,17 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
         }
         kop::EVENT => {
             let mut sched = pc.sched.borrow_mut();
-            let Some((kind, id)) = sched.take_event() else {
+            let Some((kind, id, status)) = sched.take_event() else {
                 drop(sched);
                 return ret(f, SysError::NotFound, 0);
             };
             let mut len = 0u64;
+            if kind == kop::event::EXITED
+                && a0 != 0
+                && sched.write_current(a0, &status.to_le_bytes())
+            {
+                len = 8;
+            }
             if kind == kop::event::STARTED && a0 != 0 {
                 let name = sched
                     .name_of(id)

@@ -72,8 +72,8 @@ pub fn spawn(name: &str, args: &str) -> Result<u32, KernelError> {
 pub enum Event {
     /// Dispatcher `id` was created, running program `name`.
     Started(u32, alloc::string::String),
-    /// Dispatcher `id` ended.
-    Exited(u32),
+    /// Dispatcher `id` ended with an exit status (`abi::EXIT_KILLED` if the kernel ended it).
+    Exited(u32, u64),
     /// An event kind this library does not know.
     Unknown(u64),
 }
@@ -84,7 +84,13 @@ pub fn next_event() -> Option<Event> {
     let v = op(kop::EVENT, name.as_mut_ptr() as u64, 0, 0, 0).ok()?;
     let len = ((v >> 40) & 0xffff) as usize;
     Some(match v >> 56 {
-        kop::event::EXITED => Event::Exited(v as u32),
+        kop::event::EXITED => {
+            let status = match name.first_chunk::<8>() {
+                Some(b) if len == 8 => u64::from_le_bytes(*b),
+                _ => abi::EXIT_KILLED,
+            };
+            Event::Exited(v as u32, status)
+        }
         kop::event::STARTED => Event::Started(
             v as u32,
             alloc::string::String::from_utf8_lossy(&name[..len.min(32)]).into_owned(),

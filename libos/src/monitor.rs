@@ -92,6 +92,20 @@ pub mod op {
     /// (message word 0, a packed capability reference) on the caller's core. Reply
     /// `[OK, gsi]`; ticket when this is not the boot core.
     pub const IRQ_ROUTE: u64 = 28;
+    /// The exit status of domain `argument`, which ended (its core's monitor remembers the
+    /// last [`EXITS_KEPT`](crate::monitor::EXITS_KEPT) of its core): reply `[status]`
+    /// (`abi::EXIT_KILLED` if the kernel ended it); `NotFound` if it is still running or
+    /// not remembered. Ticket when the domain is another core's.
+    pub const EXIT_STATUS: u64 = 29;
+}
+
+/// How many ended domains each monitor remembers the exit status of.
+pub const EXITS_KEPT: usize = 64;
+
+/// The exit status of domain `domain`, which has ended (see [`op::EXIT_STATUS`]).
+pub fn exit_status(domain: DomainId) -> Result<u64, MonError> {
+    request_wait(op::EXIT_STATUS, domain, &[])
+        .and_then(|w| w.first().copied().ok_or(MonError::BadRequest))
 }
 
 /// Status words.

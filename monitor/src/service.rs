@@ -54,6 +54,9 @@ pub mod kind {
     /// CPU driver programs the I/O APICs): payload words `[line, core, vector]`; reply
     /// payload words `[gsi]`.
     pub const IRQ_ROUTE: u16 = 11;
+    /// The exit status of a domain of this core that ended: payload words `[domain]`;
+    /// reply payload words `[status]`.
+    pub const EXIT_STATUS: u16 = 12;
 }
 
 /// The domain id of dispatcher `id` of core `core`.
@@ -161,6 +164,9 @@ pub struct Monitor {
     /// Bindings made to this core's services and not yet accepted: (dispatcher, service
     /// name) -> slots of the channel frames.
     accepts: BTreeMap<(u32, Name), alloc::collections::VecDeque<u32>>,
+    /// `(dispatcher id, exit status)` of the last `libos::monitor::EXITS_KEPT` dispatchers
+    /// of this core that ended, oldest first.
+    exits: alloc::collections::VecDeque<(u32, u64)>,
     /// TLB shootdowns in flight.
     tlb: tlb::Shootdowns,
     /// Counters.
@@ -253,6 +259,7 @@ impl Monitor {
             own_revokes: Vec::new(),
             hello_acks: 0,
             accepts: BTreeMap::new(),
+            exits: alloc::collections::VecDeque::new(),
             tree: None,
             next_tree: None,
             tlb: tlb::Shootdowns::default(),
@@ -352,7 +359,11 @@ impl Monitor {
                     };
                     self.start(op, Action::DomainAdded(id));
                 }
-                Event::Exited(id) => {
+                Event::Exited(id, status) => {
+                    self.exits.push_back((id, status));
+                    if self.exits.len() > libos::monitor::EXITS_KEPT {
+                        self.exits.pop_front();
+                    }
                     // Bindings it never accepted die with it.
                     self.accepts.retain(|(d, _), _| *d != id);
                     match self.domains.get_mut(&id) {
@@ -670,10 +681,11 @@ impl Monitor {
                     println!("monitor: bad shootdown message from core {from}; dropped");
                 }
             }
-            kind::MEM | kind::KILL | kind::CAPS | kind::IRQ_ROUTE => {
+            kind::MEM | kind::KILL | kind::CAPS | kind::IRQ_ROUTE | kind::EXIT_STATUS => {
                 let w = words(payload);
                 let r = match (kind, w.as_slice()) {
                     (kind::MEM, []) => self.mem_here(),
+                    (kind::EXIT_STATUS, [d]) => self.exit_status_here(*d),
                     (kind::IRQ_ROUTE, [line, core, vector]) => {
                         self.irq_route_here(*line, *core, *vector)
                     }
@@ -885,6 +897,7 @@ impl Monitor {
             op::CORES_INFO => self.cores_info(arg),
             op::MEM => self.mem(arg).unwrap_or_else(refused),
             op::KILL => self.kill(arg).unwrap_or_else(refused),
+            op::EXIT_STATUS => self.exit_status(arg).unwrap_or_else(refused),
             op::CAPS => self.caps(arg, msg).unwrap_or_else(refused),
             op::LOG => self.log_level(arg).unwrap_or_else(refused),
             op::POWER => self.power(arg, msg).unwrap_or_else(refused),

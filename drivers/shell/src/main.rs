@@ -474,8 +474,20 @@ fn bench(k: BenchKind) -> Result<String, String> {
             libos::yield_now();
         }
     }
-    Ok(format!(
-        "{what} benchmark ({}) ended; its results are in the log above",
-        Dom(d)
-    ))
+    // The benchmark program checks what it measures: it fails (or is killed) when a check
+    // fails, and then so does the command.
+    match monitor::exit_status(d).map_err(mon_err)? {
+        0 => Ok(format!(
+            "{what} benchmark ({}) ended; its results are in the log above",
+            Dom(d)
+        )),
+        abi::EXIT_KILLED => Err(format!(
+            "bench: the {what} benchmark program ({}) was killed; see the log above",
+            Dom(d)
+        )),
+        s => Err(format!(
+            "bench: the {what} benchmark program ({}) failed (exit status {s}); see the log above",
+            Dom(d)
+        )),
+    }
 }

@@ -240,6 +240,9 @@ pub struct FaultInfo {
     pub regs: Registers,
 }
 
+/// The exit status of a program the kernel ended (a fault, or killed by request).
+pub const EXIT_KILLED: u64 = u64::MAX;
+
 /// Longest argument string.
 pub const MAX_ARGS: usize = 256;
 
@@ -463,7 +466,8 @@ pub mod kop {
     pub const SPAWN: u64 = 4;
     /// The next event of this core: `rdx` = `kind << 56 | name length << 40 | dispatcher
     /// id`, or `NotFound` when none; for [`event::STARTED`] the program name (at most 32
-    /// bytes) is written to `rsi` if it is not 0.
+    /// bytes), for [`event::EXITED`] the exit status (8 bytes), is written to `rsi` if it
+    /// is not 0 (the length field says how many bytes).
     pub const EVENT: u64 = 5;
     /// Capability identity (5 words written to `r10`) of capability address `rdx` in the
     /// CSpace of dispatcher `rsi` of this core; its flags also carry
@@ -567,7 +571,8 @@ pub mod kop {
 
     /// Event kinds.
     pub mod event {
-        /// A dispatcher of this core ended.
+        /// A dispatcher of this core ended; its exit status (8 bytes, little-endian) goes
+        /// to the buffer (length 8), [`crate::EXIT_KILLED`] if the kernel ended it.
         pub const EXITED: u64 = 1;
         /// A dispatcher of this core was created.
         pub const STARTED: u64 = 2;

@@ -107,6 +107,34 @@ impl Monitor {
         Ok(())
     }
 
+    /// The exit status of domain `domain` (on whichever core), which ended.
+    pub(super) fn exit_status(&mut self, domain: u64) -> Result<Answer, Refusal> {
+        let core = (domain >> 32) as CoreId;
+        if core == self.me {
+            return self.exit_status_here(domain).map(|w| (status::OK, w));
+        }
+        if !self.links.has(core) {
+            return Err((MonError::NoSuchCore, Vec::new()));
+        }
+        let t = self.ticket();
+        self.send_request(core, kind::EXIT_STATUS, bytes_of(&[domain]), t);
+        Ok((status::PENDING, vec![t]))
+    }
+
+    pub(super) fn exit_status_here(&mut self, domain: u64) -> Result<Vec<u64>, Refusal> {
+        if domain >> 32 != u64::from(self.me) {
+            return Err((MonError::BadRequest, Vec::new()));
+        }
+        // Its Exited event may still be queued.
+        self.kernel_events();
+        let id = domain as u32;
+        // Dispatcher ids are not reused, so the last entry for `id` is its only one.
+        match self.exits.iter().rev().find(|(d, _)| *d == id) {
+            Some((_, s)) => Ok(vec![*s]),
+            None => Err((MonError::NotFound, Vec::new())),
+        }
+    }
+
     /// The capabilities of domain `domain` from root slot `msg[0]` on:
     /// `[next slot, then per capability: slot, type, base, bytes]`.
     pub(super) fn caps(&mut self, domain: u64, msg: &[u8]) -> Result<Answer, Refusal> {
