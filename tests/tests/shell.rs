@@ -56,7 +56,8 @@ fn shell_bad_input_is_reported_and_the_batch_fails() {
     let r = batch(
         "shell-bad-input",
         "bogus; cores extra; caps; caps nosuch; spawn nosuch; spawn probe --core 99; \
-         kill 0x900000001; kill zz; log loud; bench foo; bench urpc now; skb foo((; echo \"open",
+         kill 0x900000001; kill zz; wait 0x900000001; wait zz; log loud; bench foo; \
+         bench urpc now; skb foo((; echo \"open",
     );
     assert_eq!(
         *r.exit(),
@@ -74,8 +75,28 @@ fn shell_bad_input_is_reported_and_the_batch_fails() {
         .assert_contains("shell: $ bench foo")
         .assert_contains("shell: $ bench urpc now")
         .assert_contains("shell: error: Query(")
-        .assert_contains("shell: batch done: 13 commands, 13 failed");
-    assert_eq!(r.lines_with("shell: error:").count(), 13);
+        .assert_contains("shell: $ wait 0x900000001")
+        .assert_contains("shell: $ wait zz")
+        .assert_contains("shell: batch done: 15 commands, 15 failed");
+    assert_eq!(r.lines_with("shell: error:").count(), 15);
+}
+
+#[test]
+fn shell_wait_reports_how_a_domain_ended() {
+    let r = batch(
+        "shell-wait",
+        "spawn probe hello --core 2; wait 0x200000001; spawn probe privileged --core 2; \
+         wait 0x200000002; wait 0x200000001",
+    );
+    assert_eq!(
+        *r.exit(),
+        Exit::KernelFailure,
+        "a failed `wait` fails the batch"
+    );
+    r.assert_contains("shell: 2:1 exited with status 0")
+        .assert_contains("shell: error: 2:2 was killed; see the log above")
+        .assert_contains("shell: batch done: 5 commands, 1 failed");
+    assert_eq!(r.lines_with("shell: 2:1 exited with status 0").count(), 2);
 }
 
 #[test]

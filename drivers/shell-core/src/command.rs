@@ -85,6 +85,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         Some(1),
         "domain id",
     ),
+    spec(
+        "wait",
+        "wait DOMAIN",
+        "wait until a domain ends; fails unless it exited with status 0",
+        1,
+        Some(1),
+        "domain id",
+    ),
     spec("lspci", "lspci", "list the PCI devices", 0, Some(0), ""),
     spec(
         "bench",
@@ -210,6 +218,11 @@ pub enum Command {
         /// The domain to stop.
         domain: u64,
     },
+    /// `wait DOMAIN`
+    Wait {
+        /// The domain to wait for.
+        domain: u64,
+    },
     /// `lspci`
     Lspci,
     /// `bench urpc|lrpc|tlb`
@@ -313,6 +326,14 @@ pub fn parse_command<S: AsRef<str>>(tokens: &[S]) -> Result<Command, CommandErro
         arg: arg.to_string(),
         why,
     };
+    let parse_domain = |id: &str| {
+        parse_u64(id).ok_or_else(|| {
+            bad(
+                id,
+                "expected a domain id in decimal or 0x-prefixed hex, up to 64 bits",
+            )
+        })
+    };
     Ok(match (command, args.as_slice()) {
         ("help", _) => Command::Help,
         ("cores", _) => Command::Cores,
@@ -341,12 +362,10 @@ pub fn parse_command<S: AsRef<str>>(tokens: &[S]) -> Result<Command, CommandErro
         }
         ("spawn", words) => parse_spawn(spec, words)?,
         ("kill", [id]) => Command::Kill {
-            domain: parse_u64(id).ok_or_else(|| {
-                bad(
-                    id,
-                    "expected a domain id in decimal or 0x-prefixed hex, up to 64 bits",
-                )
-            })?,
+            domain: parse_domain(id)?,
+        },
+        ("wait", [id]) => Command::Wait {
+            domain: parse_domain(id)?,
         },
         ("bench", [kind]) => Command::Bench(match *kind {
             "urpc" => BenchKind::Urpc,

@@ -29,6 +29,8 @@ libos::entry!(main);
 
 /// How long `bench` waits for its benchmark program, in milliseconds.
 const BENCH_PATIENCE_MS: u64 = 600_000;
+/// How long `wait` waits.
+const WAIT_PATIENCE_MS: u64 = 600_000;
 
 /// How long the interactive shell waits for its console's driver, in milliseconds.
 const CONSOLE_PATIENCE_MS: u64 = 120_000;
@@ -197,6 +199,8 @@ fn run(c: &Command, done: usize, failed: usize) -> Result<String, String> {
         Command::Kill { domain } => monitor::request_wait(op::KILL, *domain, &[])
             .map(|_| format!("killed {}", Dom(*domain)))
             .map_err(mon_err),
+        Command::Wait { domain } => wait(*domain, WAIT_PATIENCE_MS)
+            .map(|()| format!("{} exited with status 0", Dom(*domain))),
         Command::Lspci => lspci(),
         Command::Bench(k) => bench(*k),
         Command::Log(level) => {
@@ -463,31 +467,44 @@ fn bench(k: BenchKind) -> Result<String, String> {
             .map_or(me, |r| r.core),
     };
     let d = monitor::spawn(core, "probe", args).map_err(mon_err)?;
-    let deadline = Deadline::after_ms(BENCH_PATIENCE_MS);
+    // The benchmark program checks what it measures: it fails (or is killed) when a check
+    // fails, and then so does the command.
+    wait(d, BENCH_PATIENCE_MS).map_err(|e| format!("bench: {what} benchmark: {e}"))?;
+    Ok(format!(
+        "{what} benchmark ({}) ended; its results are in the log above",
+        Dom(d)
+    ))
+}
+
+/// Wait until domain `d` has ended (at most `patience_ms`); an error unless it exited with
+/// status 0.
+fn wait(d: u64, patience_ms: u64) -> Result<(), String> {
+    let deadline = Deadline::after_ms(patience_ms);
     while domains()?.iter().any(|(x, _)| *x == d) {
         if deadline.passed() {
-            return Err(format!("bench: {what} benchmark did not end"));
+            return Err(format!(
+                "{} did not end in {} s",
+                Dom(d),
+                patience_ms / 1000
+            ));
         }
-        // Ask again in 100 ms, disturbing the benchmark's core as little as possible.
+        // Ask again in 100 ms, disturbing the domain's core as little as possible.
         let next = Deadline::after_ms(100);
         while !next.passed() {
             libos::yield_now();
         }
     }
-    // The benchmark program checks what it measures: it fails (or is killed) when a check
-    // fails, and then so does the command.
-    match monitor::exit_status(d).map_err(mon_err)? {
-        0 => Ok(format!(
-            "{what} benchmark ({}) ended; its results are in the log above",
+    match monitor::exit_status(d) {
+        Ok(0) => Ok(()),
+        Ok(abi::EXIT_KILLED) => Err(format!("{} was killed; see the log above", Dom(d))),
+        Ok(s) => Err(format!(
+            "{} failed (exit status {s}); see the log above",
             Dom(d)
         )),
-        abi::EXIT_KILLED => Err(format!(
-            "bench: the {what} benchmark program ({}) was killed; see the log above",
+        Err(MonError::NotFound) => Err(format!(
+            "{}: no such domain, or it ended too long ago to know how",
             Dom(d)
         )),
-        s => Err(format!(
-            "bench: the {what} benchmark program ({}) failed (exit status {s}); see the log above",
-            Dom(d)
-        )),
+        Err(e) => Err(mon_err(e)),
     }
 }

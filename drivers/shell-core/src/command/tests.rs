@@ -272,10 +272,25 @@ fn parse_accepts_string_and_str_tokens() {
 }
 
 #[test]
+fn wait() {
+    assert_eq!(
+        p("wait 0x100000003"),
+        Ok(Command::Wait {
+            domain: (1 << 32) | 3
+        })
+    );
+    assert_eq!(p("wait 7"), Ok(Command::Wait { domain: 7 }));
+    assert!(p("wait").is_err());
+    assert!(p("wait 1 2").is_err());
+    assert!(p("wait 0xg").is_err());
+    assert!(p("wait -1").is_err());
+}
+
+#[test]
 fn table_is_consistent() {
     let expected = [
-        "help", "cores", "ps", "mem", "caps", "skb", "spawn", "kill", "lspci", "bench", "log",
-        "shutdown", "reboot", "echo",
+        "help", "cores", "ps", "mem", "caps", "skb", "spawn", "kill", "wait", "lspci", "bench",
+        "log", "shutdown", "reboot", "echo",
     ];
     let names: Vec<_> = COMMANDS.iter().map(|c| c.name).collect();
     assert_eq!(names, expected);
