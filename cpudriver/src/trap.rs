@@ -141,7 +141,11 @@ fn trapped_syscall(pc: &percore::PerCore, vector: u8, frame: &mut TrapFrame) -> 
         6 if at(frame.rip) == Some(INT_SYSCALL) => {
             frame.rip += 2;
         }
+        // "Not present": on hardware the stub's page is present (supervisor-only), so a user
+        // program jumping there itself faults with the present bit set and is not taken
+        // for a system call (nor can it switch its core's gate).
         14 if frame.rip == crate::arch::syscall::entry_address()
+            && frame.error_code & 1 == 0
             && frame.rcx >= 2
             && at(frame.rcx - 2) == Some(SYSCALL) =>
         {
