@@ -74,41 +74,17 @@ trap_common:
     jz 2f
     swapgs
 2:
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+    "#,
+    push_registers!(),
+    r#"
     mov rdi, rsp
     cld
     call {dispatch}
     .global trap_return
 trap_return:
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
+    "#,
+    pop_registers!(),
+    r#"
     test qword ptr [rsp + 24], 3
     jz 3f
     swapgs

@@ -36,21 +36,9 @@ syscall_entry:
     push rcx
     push 0
     push {vector}
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+    "#,
+    push_registers!(),
+    r#"
     mov rdi, rsp
     cld
     call {dispatch}
@@ -64,21 +52,9 @@ syscall_entry:
     mov rax, [rsp + 136]
     shr rax, 47
     jnz trap_return
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
+    "#,
+    pop_registers!(),
+    r#"
     # rsp -> vector, error, rip, cs, rflags, rsp, ss
     mov rcx, [rsp + 16]
     mov r11, [rsp + 32]
