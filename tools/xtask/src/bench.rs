@@ -74,7 +74,7 @@ pub fn urpc(m: &Machine, timeout: Duration, with_host: bool) -> Result<(), Strin
     if let Some(w) = emulation_warning(&accel) {
         eprintln!("xtask: {w}");
     }
-    let m = &bench_machine(m, &accel);
+    let kernel_m = &bench_machine(m, &accel);
     eprintln!(
         "xtask: booting {} cores under {} to measure URPC (this takes a few minutes)",
         m.smp,
@@ -85,7 +85,7 @@ pub fn urpc(m: &Machine, timeout: Duration, with_host: bool) -> Result<(), Strin
         echo: false,
         interactive: false,
     };
-    let r = qemu::run(m, &image, &opts)?;
+    let r = qemu::run(kernel_m, &image, &opts)?;
     let lines = bench_lines(&r.log);
     if r.exit != Exit::Success || !lines.iter().any(|v| v["kind"] == "done") {
         return Err(format!(
@@ -166,6 +166,40 @@ pub fn urpc(m: &Machine, timeout: Duration, with_host: bool) -> Result<(), Strin
         }
     }
 
+    // The same channels between two user programs (the shell's `bench urpc`). User code
+    // runs natively under KVM, PVM's included, so this run may use KVM when the one above
+    // could not.
+    eprintln!("xtask: user-level URPC (the shell's `bench urpc`)");
+    let user = match user_level_urpc(m, timeout) {
+        Ok((user_accel, results)) => {
+            println!(
+                "\nURPC round trip between two user programs over a binding, both polling ({}):",
+                user_accel.describe()
+            );
+            for v in &results {
+                println!(
+                    "  core {} -> {} ({}): median {} cycles, p99 {} ({} round trips)",
+                    num(v, "core"),
+                    num(v, "peer"),
+                    v["relation"].as_str().unwrap_or("?"),
+                    num(v, "median"),
+                    num(v, "p99"),
+                    num(v, "count")
+                );
+            }
+            json!({
+                "accelerator": user_accel.describe(),
+                "emulated": user_accel != Accel::Kvm,
+                "warning": emulation_warning(&user_accel),
+                "round_trips": results,
+            })
+        }
+        Err(e) => {
+            eprintln!("xtask: user-level URPC benchmark failed: {e}");
+            Value::Null
+        }
+    };
+
     let out_dir = paths::target().join("bench");
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
     let host = if with_host {
@@ -200,6 +234,7 @@ pub fn urpc(m: &Machine, timeout: Duration, with_host: bool) -> Result<(), Strin
             "messages_per_1000_cycles": 1000.0 / per_msg.max(0.001),
         },
         "matrix_round_trip": matrix,
+        "user_level": user,
         "host_linux_threads": host,
     });
     let path = out_dir.join("urpc.json");
@@ -207,6 +242,42 @@ pub fn urpc(m: &Machine, timeout: Duration, with_host: bool) -> Result<(), Strin
         .map_err(|e| format!("{}: {e}", path.display()))?;
     println!("\nwritten: {}", path.display());
     Ok(())
+}
+
+/// The shell's `bench urpc` on `m` with two NUMA nodes (so that it measures a package
+/// neighbour and a core of another node): its `urpc_rtt` results. Uses KVM when `m` asks
+/// for it and `/dev/kvm` opens, PVM's included (the round trips are user code).
+fn user_level_urpc(m: &Machine, timeout: Duration) -> Result<(Accel, Vec<Value>), String> {
+    let m = Machine {
+        numa_nodes: 2.min(m.smp),
+        ..m.clone()
+    };
+    let accel = qemu::choose_accel(&m);
+    let built = images::build_all()?;
+    let dir = paths::xtask_out().join("bench-urpc-user");
+    let cfg = crate::boot_cfg(
+        true,
+        &[("run@0", "shell --batch bench urpc"), ("fbcon", "0")],
+    );
+    let image = images::make_image(&built, &dir, Firmware::Bios, &cfg)?;
+    let opts = RunOptions {
+        timeout: Some(timeout),
+        echo: false,
+        interactive: false,
+    };
+    let r = qemu::run(&m, &image, &opts)?;
+    let results: Vec<Value> = bench_lines(&r.log)
+        .into_iter()
+        .filter(|v| v["kind"] == "urpc_rtt")
+        .collect();
+    if r.exit != Exit::Success || results.is_empty() {
+        return Err(format!(
+            "the run did not finish ({:?}); last lines:\n{}",
+            r.exit,
+            r.tail(20)
+        ));
+    }
+    Ok((accel, results))
 }
 
 /// Build the system, make a batch image with `cfg` (no framebuffer console) in

@@ -38,7 +38,8 @@ commands:
       --host             only the host tests
       --qemu             only the QEMU integration tests
   bench urpc [options]   boot and measure URPC against the cache-line ping-pong (KVM when
-                         /dev/kvm opens), plus the same channel code between two pinned
+                         /dev/kvm opens), then between two user programs (the shell's
+                         `bench urpc`), plus the same channel code between two pinned
                          Linux threads; table on the terminal, JSON in target/bench/urpc.json
       --smp N            cores (default 4)   --emulate  do not use KVM   --no-host
       --timeout S        time limit (default 900)
