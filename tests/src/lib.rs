@@ -162,8 +162,23 @@ pub fn boot(name: &str, m: &Machine, cfg: &[(&str, &str)], timeout: Duration) ->
         echo: false,
         interactive: false,
     };
-    let result = xtask::qemu::run(m, &image, &opts)
-        .unwrap_or_else(|e| panic!("[{name}] starting QEMU failed: {e}"));
+    let run = || {
+        xtask::qemu::run(m, &image, &opts)
+            .unwrap_or_else(|e| panic!("[{name}] starting QEMU failed: {e}"))
+    };
+    let mut result = run();
+    // QEMU 7.2's TCG has died by SIGSEGV, rarely, in runs with the drivers up (pcid
+    // enumerating, other vCPUs busy; not reproduced on its own, cause inside QEMU not
+    // found). A guest cannot legitimately crash its emulator, so that one case, and only
+    // it, is retried once, and said so; a second crash fails the test.
+    if let Exit::Signal(sig) = result.exit {
+        eprintln!(
+            "[{name}] QEMU itself died (signal {sig}) after {:.1} s; retrying once. Its log:\n{}",
+            result.elapsed.as_secs_f64(),
+            result.tail(15)
+        );
+        result = run();
+    }
     Run {
         name: name.to_string(),
         result,
