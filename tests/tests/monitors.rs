@@ -37,6 +37,9 @@ fn spawn_everywhere(cores: u32) {
     for from in [0, cores - 1] {
         r.assert_contains(&format!(
             "spawn-all from core {from}: started {cores}/{cores}; bad core Err(NoSuchCore), bad program Err(NotFound), bad name Err(NotFound)"
+        ))
+        .assert_contains(&format!(
+            "spawn-all from core {from}: every hello exited with status 0"
         ));
     }
     // Two hellos on every core (one from each spawner).
@@ -44,8 +47,12 @@ fn spawn_everywhere(cores: u32) {
         let line = format!("probe: hello from core {core}");
         let n = r.lines_with(&line).filter(|l| l.ends_with(&line)).count();
         assert_eq!(
-            n, 2,
-            "[{name}] core {core} should have run two spawned programs"
+            n,
+            2,
+            "[{name}] core {core} should have run two spawned programs; its lines:\n{}",
+            r.lines_with(&format!("[c{core:02} "))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
 }

@@ -37,11 +37,11 @@ const PATIENCE: u64 = 60_000;
 /// `spawn-all`: start `probe hello` on every core from this one.
 pub fn spawn_all(core: u32) -> i32 {
     let n = members();
-    let mut ok = 0;
+    let mut started = alloc::vec::Vec::new();
     for c in 0..n {
         match monitor::spawn(c, "probe", "hello") {
             Ok(d) => {
-                ok += 1;
+                started.push(d);
                 if d >> 32 != u64::from(c) {
                     println!("probe: spawn-all: FAILED: domain {d:#x} is not on core {c}");
                     return 1;
@@ -50,6 +50,23 @@ pub fn spawn_all(core: u32) -> i32 {
             Err(e) => println!("probe: spawn-all from core {core}: core {c} refused: {e:?}"),
         }
     }
+    let ok = started.len() as u32;
+    // Each hello ends with status 0, as its core's monitor reports (this probe must not end
+    // before them: the run ends when the `boot.cfg` programs have).
+    for d in started {
+        let deadline = Deadline::after_ms(PATIENCE);
+        let status = loop {
+            match monitor::exit_status(d) {
+                Err(MonError::NotFound) if !deadline.passed() => libos::yield_now(),
+                r => break r,
+            }
+        };
+        if status != Ok(0) {
+            println!("probe: spawn-all from core {core}: FAILED: domain {d:#x} ended {status:?}");
+            return 1;
+        }
+    }
+    println!("probe: spawn-all from core {core}: every hello exited with status 0");
     // Bad requests get errors.
     let bad_core = monitor::spawn(n + 5, "probe", "hello");
     let bad_prog = monitor::spawn((core + 1) % n, "no-such-program", "");
