@@ -20,6 +20,26 @@ const CAPS_PER_REPLY: u32 = 30;
 const ROOT_SLOTS: u32 = 256;
 
 impl Monitor {
+    /// Answer a request about core `core`: with `here` if it is this core, else by asking
+    /// that core's monitor (request `kind`, payload `words`; the caller gets a ticket).
+    pub(super) fn here_or_ask(
+        &mut self,
+        core: CoreId,
+        kind: u16,
+        words: &[u64],
+        here: impl FnOnce(&mut Self) -> Result<Vec<u64>, Refusal>,
+    ) -> Result<Answer, Refusal> {
+        if core == self.me {
+            return here(self).map(|w| (status::OK, w));
+        }
+        if !self.links.has(core) {
+            return Err((MonError::NoSuchCore, Vec::new()));
+        }
+        let t = self.ticket();
+        self.send_request(core, kind, bytes_of(words), t);
+        Ok((status::PENDING, vec![t]))
+    }
+
     /// `[core, apic id, package, node, monitor up]` for cores `first..`, a page at a time.
     pub(super) fn cores_info(&mut self, first: u64) -> Answer {
         let n = kernel::cores().unwrap_or(1);
@@ -63,15 +83,7 @@ impl Monitor {
     /// Free memory of core `core`: `[bytes, node]`.
     pub(super) fn mem(&mut self, core: u64) -> Result<Answer, Refusal> {
         let core = CoreId::try_from(core).map_err(|_| (MonError::NoSuchCore, Vec::new()))?;
-        if core == self.me {
-            return self.mem_here().map(|w| (status::OK, w));
-        }
-        if !self.links.has(core) {
-            return Err((MonError::NoSuchCore, Vec::new()));
-        }
-        let t = self.ticket();
-        self.send_request(core, kind::MEM, Vec::new(), t);
-        Ok((status::PENDING, vec![t]))
+        self.here_or_ask(core, kind::MEM, &[], |m| m.mem_here())
     }
 
     pub(super) fn mem_here(&self) -> Result<Vec<u64>, Refusal> {
@@ -82,16 +94,9 @@ impl Monitor {
 
     /// End domain `domain` (on whichever core).
     pub(super) fn kill(&mut self, domain: u64) -> Result<Answer, Refusal> {
-        let core = (domain >> 32) as CoreId;
-        if core == self.me {
-            return self.kill_here(domain).map(|()| (status::OK, Vec::new()));
-        }
-        if !self.links.has(core) {
-            return Err((MonError::NoSuchCore, Vec::new()));
-        }
-        let t = self.ticket();
-        self.send_request(core, kind::KILL, bytes_of(&[domain]), t);
-        Ok((status::PENDING, vec![t]))
+        self.here_or_ask((domain >> 32) as CoreId, kind::KILL, &[domain], |m| {
+            m.kill_here(domain).map(|()| Vec::new())
+        })
     }
 
     pub(super) fn kill_here(&mut self, domain: u64) -> Result<(), Refusal> {
@@ -109,16 +114,12 @@ impl Monitor {
 
     /// The exit status of domain `domain` (on whichever core), which ended.
     pub(super) fn exit_status(&mut self, domain: u64) -> Result<Answer, Refusal> {
-        let core = (domain >> 32) as CoreId;
-        if core == self.me {
-            return self.exit_status_here(domain).map(|w| (status::OK, w));
-        }
-        if !self.links.has(core) {
-            return Err((MonError::NoSuchCore, Vec::new()));
-        }
-        let t = self.ticket();
-        self.send_request(core, kind::EXIT_STATUS, bytes_of(&[domain]), t);
-        Ok((status::PENDING, vec![t]))
+        self.here_or_ask(
+            (domain >> 32) as CoreId,
+            kind::EXIT_STATUS,
+            &[domain],
+            |m| m.exit_status_here(domain),
+        )
     }
 
     pub(super) fn exit_status_here(&mut self, domain: u64) -> Result<Vec<u64>, Refusal> {
@@ -138,17 +139,10 @@ impl Monitor {
     /// The capabilities of domain `domain` from root slot `msg[0]` on:
     /// `[next slot, then per capability: slot, type, base, bytes]`.
     pub(super) fn caps(&mut self, domain: u64, msg: &[u8]) -> Result<Answer, Refusal> {
-        let core = (domain >> 32) as CoreId;
         let from = words(msg).first().copied().unwrap_or(0);
-        if core == self.me {
-            return self.caps_here(domain, from).map(|w| (status::OK, w));
-        }
-        if !self.links.has(core) {
-            return Err((MonError::NoSuchCore, Vec::new()));
-        }
-        let t = self.ticket();
-        self.send_request(core, kind::CAPS, bytes_of(&[domain, from]), t);
-        Ok((status::PENDING, vec![t]))
+        self.here_or_ask((domain >> 32) as CoreId, kind::CAPS, &[domain, from], |m| {
+            m.caps_here(domain, from)
+        })
     }
 
     pub(super) fn caps_here(&self, domain: u64, from: u64) -> Result<Vec<u64>, Refusal> {

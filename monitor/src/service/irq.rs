@@ -11,7 +11,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use caps::abi::{CapRef, CapType};
 use libos::kernel;
-use libos::monitor::{bytes_of, status, words, MonError};
+use libos::monitor::{words, MonError};
 
 use super::{kernel_error, kind, Answer, Monitor, Refusal};
 use monitor_proto::CoreId;
@@ -42,18 +42,9 @@ impl Monitor {
             ));
         }
         let (core, vector) = (u64::from(self.me), id.base);
-        if self.me == BOOT_CORE {
-            return self
-                .irq_route_here(line, core, vector)
-                .map(|w| (status::OK, w));
-        }
-        if !self.links.has(BOOT_CORE) {
-            return Err((MonError::NoSuchCore, Vec::new()));
-        }
-        let t = self.ticket();
-        let payload = bytes_of(&[line, core, vector]);
-        self.send_request(BOOT_CORE, kind::IRQ_ROUTE, payload, t);
-        Ok((status::PENDING, vec![t]))
+        self.here_or_ask(BOOT_CORE, kind::IRQ_ROUTE, &[line, core, vector], |m| {
+            m.irq_route_here(line, core, vector)
+        })
     }
 
     /// Program the route (boot core only): reply words `[gsi]`.
