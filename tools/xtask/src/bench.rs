@@ -65,27 +65,13 @@ fn host_bench(out: &PathBuf) -> Result<Value, String> {
 
 /// `cargo xtask bench urpc`.
 pub fn urpc(m: &Machine, timeout: Duration, with_host: bool) -> Result<(), String> {
-    deps::ensure(&[deps::QEMU])?;
-    let built = images::build_all()?;
-    let dir = paths::xtask_out().join("bench-urpc");
-    let cfg = crate::boot_cfg(true, &[("bench", "urpc"), ("fbcon", "0")]);
-    let image = images::make_image(&built, &dir, Firmware::Bios, &cfg)?;
     let accel = qemu::choose_bench_accel(m);
-    if let Some(w) = emulation_warning(&accel) {
-        eprintln!("xtask: {w}");
-    }
-    let kernel_m = &bench_machine(m, &accel);
     eprintln!(
         "xtask: booting {} cores under {} to measure URPC (this takes a few minutes)",
         m.smp,
         accel.describe()
     );
-    let opts = RunOptions {
-        timeout: Some(timeout),
-        echo: false,
-        interactive: false,
-    };
-    let r = qemu::run(kernel_m, &image, &opts)?;
+    let (accel, r) = boot_bench_on(m, accel, "bench-urpc", &[("bench", "urpc")], timeout)?;
     let lines = bench_lines(&r.log);
     if r.exit != Exit::Success || !lines.iter().any(|v| v["kind"] == "done") {
         return Err(format!(
@@ -252,20 +238,8 @@ fn user_level_urpc(m: &Machine, timeout: Duration) -> Result<(Accel, Vec<Value>)
         numa_nodes: 2.min(m.smp),
         ..m.clone()
     };
-    let accel = qemu::choose_accel(&m);
-    let built = images::build_all()?;
-    let dir = paths::xtask_out().join("bench-urpc-user");
-    let cfg = crate::boot_cfg(
-        true,
-        &[("run@0", "shell --batch bench urpc"), ("fbcon", "0")],
-    );
-    let image = images::make_image(&built, &dir, Firmware::Bios, &cfg)?;
-    let opts = RunOptions {
-        timeout: Some(timeout),
-        echo: false,
-        interactive: false,
-    };
-    let r = qemu::run(&m, &image, &opts)?;
+    let cfg = [("run@0", "shell --batch bench urpc")];
+    let (accel, r) = boot_bench_on(&m, qemu::choose_accel(&m), "bench-urpc-user", &cfg, timeout)?;
     let results: Vec<Value> = bench_lines(&r.log)
         .into_iter()
         .filter(|v| v["kind"] == "urpc_rtt")
@@ -281,9 +255,21 @@ fn user_level_urpc(m: &Machine, timeout: Duration) -> Result<(Accel, Vec<Value>)
 }
 
 /// Build the system, make a batch image with `cfg` (no framebuffer console) in
-/// `target/xtask/DIR`, and boot it on `m` (KVM when it can, saying so when it cannot).
+/// `target/xtask/DIR`, and boot it on `m` (KVM when it can and it is not PVM's, saying so
+/// when it cannot).
 pub(crate) fn boot_bench(
     m: &Machine,
+    dir: &str,
+    cfg: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<(Accel, qemu::RunResult), String> {
+    boot_bench_on(m, qemu::choose_bench_accel(m), dir, cfg, timeout)
+}
+
+/// [`boot_bench`] under `accel` (chosen by the caller).
+fn boot_bench_on(
+    m: &Machine,
+    accel: Accel,
     dir: &str,
     cfg: &[(&str, &str)],
     timeout: Duration,
@@ -295,7 +281,6 @@ pub(crate) fn boot_bench(
     extra.push(("fbcon", "0"));
     let cfg = crate::boot_cfg(true, &extra);
     let image = images::make_image(&built, &dir, Firmware::Bios, &cfg)?;
-    let accel = qemu::choose_bench_accel(m);
     if let Some(w) = emulation_warning(&accel) {
         eprintln!("xtask: {w}");
     }
@@ -304,10 +289,8 @@ pub(crate) fn boot_bench(
         echo: false,
         interactive: false,
     };
-    Ok((
-        accel.clone(),
-        qemu::run(&bench_machine(m, &accel), &image, &opts)?,
-    ))
+    let r = qemu::run(&bench_machine(m, &accel), &image, &opts)?;
+    Ok((accel, r))
 }
 
 /// `m`, asking for KVM only if the benchmark is to use it.
