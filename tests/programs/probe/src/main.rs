@@ -288,16 +288,22 @@ fn lrpc_probe(core: u32, n: usize) -> i32 {
         tries += 1;
     }
     // The monitor serves one call at a time: while it serves another program's (the drivers
-    // on this core call it too), a call is refused as unavailable and is tried again.
+    // on this core call it too), a call is refused as unavailable and is tried again (at
+    // most 10 000 times in all); `answered` gives the outcome and the cycles of the last try.
     let mut busy = 0;
-    let mut i = 0u64;
-    while i < n as u64 {
-        match call(ep, 1, i, 0) {
-            Ok(v) if v == i + 1 => i += 1,
-            Err(CallError::Unavailable) if busy < 10_000 => {
-                busy += 1;
-                libos::yield_now();
-            }
+    let mut answered = |a1: u64| loop {
+        let t = rdtsc();
+        let r = call(ep, 1, a1, 0);
+        let dt = rdtsc() - t;
+        if r != Err(CallError::Unavailable) || busy >= 10_000 {
+            break (r, dt);
+        }
+        busy += 1;
+        libos::yield_now();
+    };
+    for i in 0..n as u64 {
+        match answered(i).0 {
+            Ok(v) if v == i + 1 => {}
             other => {
                 println!("probe: lrpc on core {core}: FAILED: call {i} gave {other:?}");
                 return 1;
@@ -370,16 +376,7 @@ fn lrpc_probe(core: u32, n: usize) -> i32 {
     report("null_syscall", core, &mut samples);
     // Only answered calls count: a refused one (the monitor busy) is tried again.
     for s in samples.iter_mut() {
-        *s = loop {
-            let t = rdtsc();
-            let r = call(ep, 1, 0, 0);
-            let dt = rdtsc() - t;
-            if r.is_ok() || busy >= 10_000 {
-                break dt;
-            }
-            busy += 1;
-            libos::yield_now();
-        };
+        *s = answered(0).1;
     }
     report("lrpc_rtt", core, &mut samples);
     0
