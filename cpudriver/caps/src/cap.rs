@@ -15,6 +15,9 @@ pub const MAX_CNODE_RADIX: u8 = 16;
 pub const VNODE_BYTES: u64 = 4096;
 /// Entries in a page table.
 pub const VNODE_ENTRIES: u32 = 512;
+/// Entries of a top-level (PML4) table that mappings may use: the lower half. The upper
+/// half maps the kernel in every address space and is never written through capabilities.
+pub const USER_PML4_ENTRIES: u32 = 256;
 /// Size of a dispatcher object.
 pub const DISPATCHER_BYTES: u64 = 4096;
 /// Physical addresses (and every memory object's end) stay below this (52-bit physical).

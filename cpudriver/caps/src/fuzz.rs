@@ -656,6 +656,35 @@ fn step(w: &mut World, r: &mut Rng, t: &mut Tally) {
             let res = w.s.invoke(root, cap, opn, args);
             t.add(op, &res);
         }
+        _ if r.chance(50) => {
+            // A gap find_free reports takes a retype of that size there.
+            let s = w.full_slot(r);
+            let size = (1 + r.below(8)) * 4096;
+            let align = 4096 << r.below(4);
+            let res = w.s.find_free(s, size, align);
+            if let (Ok(Some(at)), Ok(c)) = (res, w.s.cap(s)) {
+                assert_eq!(at % align, 0);
+                let (base, bytes) = c.object.phys_range().unwrap_or((0, 0));
+                assert!(
+                    at >= base && at + size <= base + bytes,
+                    "{at:#x} outside {c:?}"
+                );
+                let dst = w.free_slot(r);
+                let req = Retype {
+                    new_type: CapType::Frame,
+                    offset: at - base,
+                    object_size: size,
+                    count: 1,
+                };
+                let got = w.s.retype(s, req, dst, Origin::User);
+                assert!(
+                    got != Err(CapError::RetypeConflict),
+                    "find_free answered {at:#x} for {size:#x} in {c:?}, retype said {got:?}"
+                );
+                t.add(op, &got);
+            }
+            t.add(op, &res);
+        }
         _ => {
             let res =
                 w.s.resolve(w.root, CapRef::unpack(capref(r)).unwrap_or(CapRef::full(0)));

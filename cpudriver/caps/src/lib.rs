@@ -65,6 +65,8 @@
 //! alone these stay clear and the owner is the core itself.
 //!
 //! # Operations
+//! - [`CapState::find_free`], [`CapState::free_bytes`]: where in a memory capability a
+//!   retype still fits, and how much of it is unused.
 //! - [`CapState::retype`]: new objects from part of a source; the region must lie inside
 //!   the source, be aligned (4 KiB for memory), with power-of-two CNode sizes, fixed VNode
 //!   and Dispatcher sizes, and must not overlap any existing descendant of the source
@@ -78,7 +80,8 @@
 //! - [`CapState::revoke`]: deletes every other copy and every descendant, iteratively.
 //! - [`CapState::identify`]: describes a capability.
 //! - [`CapState::map`], [`CapState::unmap`]: the rules of mapping Frames/DevFrames into page
-//!   tables and tables into their parents; a [`Mapping`] record (capability → table, first
+//!   tables and tables into their parents (never into the kernel's upper half of a PML4,
+//!   [`USER_PML4_ENTRIES`]); a [`Mapping`] record (capability → table, first
 //!   entry, count) is kept so that delete and revoke report the entries to clear. The page
 //!   tables themselves are written by the kernel from the returned description.
 //!
@@ -124,7 +127,8 @@ mod tests;
 pub use abi::{CapAddr, CapError, CapOp, CapRef, CapType, Dest, Rights};
 pub use cap::{
     cnode_bytes, Capability, Object, VNodeLevel, DISPATCHER_BYTES, MAX_CNODE_RADIX, MAX_IRQ_VECTOR,
-    MAX_PHYS, MIN_CNODE_RADIX, PAGE_SIZE, SLOT_BYTES, VNODE_BYTES, VNODE_ENTRIES,
+    MAX_PHYS, MIN_CNODE_RADIX, PAGE_SIZE, SLOT_BYTES, USER_PML4_ENTRIES, VNODE_BYTES,
+    VNODE_ENTRIES,
 };
 pub use invoke::Outcome;
 pub use state::{

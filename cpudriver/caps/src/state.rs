@@ -10,13 +10,17 @@ use bitflags::bitflags;
 use crate::abi::{CapError, CapIdentity, CapRef, CapType, Dest, Rights};
 use crate::cap::{
     cnode_bytes, extents_overlap, Capability, ObjKey, Object, Space, VNodeLevel, DISPATCHER_BYTES,
-    MAX_CNODE_RADIX, MAX_IRQ_VECTOR, MIN_CNODE_RADIX, PAGE_SIZE, VNODE_BYTES, VNODE_ENTRIES,
+    MAX_CNODE_RADIX, MAX_IRQ_VECTOR, MIN_CNODE_RADIX, PAGE_SIZE, USER_PML4_ENTRIES, VNODE_BYTES,
+    VNODE_ENTRIES,
 };
 
 /// Default limit on live capabilities per core.
 pub const DEFAULT_MAX_CAPS: usize = 1 << 20;
 /// Default limit on mapping records per core.
 pub const DEFAULT_MAX_MAPPINGS: usize = 1 << 20;
+/// A physical range `(start, end)`.
+type Range = (u64, u64);
+
 /// Most objects one retype may create.
 pub const MAX_RETYPE_COUNT: u32 = 1 << MAX_CNODE_RADIX;
 /// Most slots the kernel's own CNode may have.
@@ -942,6 +946,69 @@ impl CapState {
 
     // ---------------------------------------------------------------- operations
 
+    /// The lowest physical address `a`, a multiple of `align` (a power of two, at least a
+    /// page), such that `[a, a + size)` lies inside the memory capability in `src` and
+    /// overlaps none of its local descendants: where a retype of `size` bytes fits.
+    /// `Ok(None)` when there is no such gap.
+    ///
+    /// One pass over the descendants, so the kernel does not have to try offsets one by
+    /// one; [`CapState::retype`] still checks the result.
+    pub fn find_free(&self, src: Slot, size: u64, align: u64) -> Result<Option<u64>, CapError> {
+        let (base, end, used) = self.used_ranges(src)?;
+        if size == 0 || !align.is_power_of_two() || align < PAGE_SIZE {
+            return Err(CapError::InvalidArgument);
+        }
+        let up = |a: u64| a.checked_add(align - 1).map(|a| a & !(align - 1));
+        let mut cursor = up(base);
+        for (s, e) in used {
+            let Some(c) = cursor else { return Ok(None) };
+            if e <= c {
+                continue;
+            }
+            if c.checked_add(size).is_some_and(|ce| ce <= s) {
+                break;
+            }
+            cursor = up(e.max(c));
+        }
+        Ok(cursor.filter(|c| c.checked_add(size).is_some_and(|ce| ce <= end)))
+    }
+
+    /// Bytes of the memory capability in `src` that none of its local descendants covers
+    /// (what retypes of it can still use, fragmentation aside).
+    pub fn free_bytes(&self, src: Slot) -> Result<u64, CapError> {
+        let (base, end, used) = self.used_ranges(src)?;
+        let mut covered = 0;
+        let mut reach = base;
+        for (s, e) in used {
+            let (s, e) = (s.max(reach), e.min(end));
+            if e > s {
+                covered += e - s;
+                reach = e;
+            }
+        }
+        Ok(end - base - covered)
+    }
+
+    /// `(base, end, ranges)` of the memory capability in `src`: the ranges its local
+    /// descendants occupy, sorted by start (an EndPoint, a point, occupies one byte).
+    fn used_ranges(&self, src: Slot) -> Result<(u64, u64, Vec<Range>), CapError> {
+        let (_, cte) = self.live_cap_at(src)?;
+        let obj = cte.cap.object;
+        let Some((base, bytes)) = obj.phys_range() else {
+            return Err(CapError::WrongType);
+        };
+        let mut used: Vec<Range> = self
+            .window(&obj)
+            .filter(|(_, c)| {
+                self.cte(*c)
+                    .is_some_and(|e| obj.is_ancestor_of(&e.cap.object))
+            })
+            .map(|(k, _)| (k.base, k.base.saturating_add(k.size().max(1))))
+            .collect();
+        used.sort_unstable();
+        Ok((base, base.saturating_add(bytes), used))
+    }
+
     /// Retype (part of) the capability in `src` into `req.count` new objects placed in
     /// consecutive slots from `dest`. See the crate documentation for the allowed
     /// derivations; the region `[offset, offset + object_size * count)` of the source must
@@ -1433,6 +1500,10 @@ impl CapState {
             return Err(CapError::InvalidArgument);
         }
         if u64::from(entry) + u64::from(pages) > u64::from(VNODE_ENTRIES) {
+            return Err(CapError::OutOfRange);
+        }
+        if tlevel == VNodeLevel::Pml4 && entry + pages > USER_PML4_ENTRIES {
+            // The upper half of every top-level table is the kernel's.
             return Err(CapError::OutOfRange);
         }
         let mut flags = PteFlags::empty();

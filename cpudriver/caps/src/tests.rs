@@ -1235,3 +1235,71 @@ fn device_frames_from_the_kernel_capability_only_over_device_memory() {
     assert!(e.s.cap(e.slot(51)).is_ok());
     e.check();
 }
+
+#[test]
+fn the_kernel_half_of_a_pml4_cannot_be_mapped_into() {
+    let mut e = Env::new();
+    e.rt(1, T::VNodePml4, 0, 4096, 1, 10).unwrap();
+    e.rt(1, T::VNodePdpt, 0x1000, 4096, 1, 11).unwrap();
+    let (pml4, pdpt) = (e.slot(10), e.slot(11));
+    let last = USER_PML4_ENTRIES - 1;
+    assert_eq!(
+        e.s.map(pdpt, pml4, USER_PML4_ENTRIES, Rights::READ, 0, 1),
+        Err(E::OutOfRange)
+    );
+    assert_eq!(
+        e.s.map(pdpt, pml4, 511, Rights::READ, 0, 1),
+        Err(E::OutOfRange)
+    );
+    let m = e.s.map(pdpt, pml4, last, Rights::READ, 0, 1).unwrap();
+    assert_eq!(
+        (m.table_level, m.first_entry, m.phys),
+        (VNodeLevel::Pml4, last, RAM_BASE + 0x80_0000 + 0x1000)
+    );
+    // Lower levels have no such limit.
+    e.rt(1, T::VNodePd, 0x2000, 4096, 1, 12).unwrap();
+    e.s.map(e.slot(12), pdpt, 511, Rights::READ, 0, 1).unwrap();
+    e.check();
+}
+
+#[test]
+fn find_free_skips_descendants_and_honours_alignment() {
+    let mut e = Env::new();
+    let ram = e.slot(1);
+    let base = RAM_BASE + RAM_BYTES / 2;
+    let end = RAM_BASE + RAM_BYTES;
+    assert_eq!(e.s.find_free(ram, 4096, 4096), Ok(Some(base)));
+    assert_eq!(e.s.free_bytes(ram), Ok(RAM_BYTES / 2));
+    // Pages 0, 1 and 3 used: one page fits at 2, two pages only after 3.
+    e.rt(1, T::Frame, 0, 0x2000, 1, 10).unwrap();
+    e.rt(1, T::VNodePt, 0x3000, 4096, 1, 11).unwrap();
+    assert_eq!(e.s.find_free(ram, 4096, 4096), Ok(Some(base + 0x2000)));
+    assert_eq!(e.s.find_free(ram, 0x2000, 4096), Ok(Some(base + 0x4000)));
+    assert_eq!(
+        e.s.find_free(ram, 0x2000, 0x1_0000),
+        Ok(Some(base + 0x1_0000))
+    );
+    assert_eq!(e.s.free_bytes(ram), Ok(RAM_BYTES / 2 - 0x3000));
+    // Nested descendants (a Frame inside a Frame) count once.
+    e.rt(10, T::Frame, 0, 0x1000, 1, 12).unwrap();
+    assert_eq!(e.s.free_bytes(ram), Ok(RAM_BYTES / 2 - 0x3000));
+    // The answer is where a retype succeeds.
+    let at = e.s.find_free(ram, 0x2000, 4096).unwrap().unwrap();
+    e.rt(1, T::Frame, at - base, 0x2000, 1, 13).unwrap();
+    // Exactly the rest fits; one page more does not.
+    let rest = end - (base + 0x6000);
+    assert_eq!(e.s.find_free(ram, rest, 4096), Ok(Some(base + 0x6000)));
+    assert_eq!(e.s.find_free(ram, rest + 4096, 4096), Ok(None));
+    // Bad requests and non-memory capabilities are errors.
+    assert_eq!(e.s.find_free(ram, 0, 4096), Err(E::InvalidArgument));
+    assert_eq!(e.s.find_free(ram, 4096, 3), Err(E::InvalidArgument));
+    assert_eq!(e.s.find_free(ram, 4096, 512), Err(E::InvalidArgument));
+    assert_eq!(e.s.find_free(ram, u64::MAX, 4096), Ok(None));
+    assert_eq!(e.s.find_free(e.slot(200), 4096, 4096), Err(E::EmptySlot));
+    // Deleting frees the space again.
+    for s in [13, 12, 11, 10] {
+        e.s.delete(e.slot(s), Origin::User).unwrap();
+    }
+    assert_eq!(e.s.free_bytes(ram), Ok(RAM_BYTES / 2));
+    e.check();
+}
