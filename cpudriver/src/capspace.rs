@@ -1,37 +1,57 @@
 //! Capabilities in the CPU driver: each core's capability state (`caps::CapState`), the
-//! CSpace each program starts with, the `CapInvoke` syscall, and the page-table writes,
-//! zeroing and TLB flushes the capability operations ask for.
+//! CSpace and address space each program starts with, the `CapInvoke` syscall, and the
+//! page-table writes, zeroing and TLB flushes the capability operations ask for.
 //!
-//! Every core sets aside [`CAP_MEMORY`] bytes of its pool as one RAM capability in its kernel
-//! CNode. Each program gets, from it, a root CNode of 256 slots (addressed with depth 8, no
-//! guard) holding:
+//! Every core turns all of its memory pool but [`KERNEL_RESERVE`] into RAM capabilities in
+//! its kernel CNode (one per contiguous range, at most [`RAM_SLOTS`]). Everything a program
+//! is made of is retyped from them: its dispatcher object, its CNodes, its page tables and
+//! the Frames of its image and stacks. When the program ends its capabilities are deleted
+//! and the memory is the core's to retype again. Each program gets a root CNode of 256
+//! slots (addressed with depth 8, no guard) holding:
 //!
 //! | slot | capability |
 //! |---|---|
 //! | [`abi::ROOT_SLOT_CNODE`] | the root CNode itself (to name it as a destination) |
 //! | [`abi::ROOT_SLOT_RAM`] | [`PROGRAM_RAM`] bytes of RAM to retype |
 //! | [`abi::ROOT_SLOT_PT`] | a page-table VNode hooked into the program's address space at [`abi::CAP_WINDOW`] |
+//! | [`abi::ROOT_SLOT_PAGECN`] | the page CNode: the VNodes and Frames of its address space (see `vspace`) |
 //!
 //! A program maps memory only through these: retype RAM into Frames, map a Frame into the PT,
 //! and the page appears at `CAP_WINDOW + entry * 4096`. Delete and revoke clear the mappings
 //! made through the capabilities they remove.
+//!
+//! The kernel also keeps a *private* CNode per program, in its kernel CNode, for what the
+//! kernel itself relies on: a copy of the program's top-level table (the CR3 it loads), the
+//! Frame of its dispatcher frame (which the kernel writes), and the page tables of memory
+//! the kernel maps for it (the monitor's channels). The program cannot delete these.
 
 use caps::{CapError, CapState, CapType, Mapping, Origin, Outcome, Retype, Slot};
+use physmem::PhysRange;
 use x86_64::structures::paging::PageTable;
 
 use crate::percore::{self, PerCore};
 
-/// Memory each core turns into its kernel RAM capability.
-pub const CAP_MEMORY: u64 = 16 << 20;
+/// Memory each core keeps in its frame pool for the kernel; the rest becomes capabilities.
+pub const KERNEL_RESERVE: u64 = 2 << 20;
+/// Least memory a core needs for capabilities (a few programs).
+pub const MIN_CAP_MEMORY: u64 = 8 << 20;
+/// Most RAM capabilities (contiguous ranges) a core makes of its pool.
+pub const RAM_SLOTS: u32 = 8;
 /// RAM each program gets in its root CNode.
 pub const PROGRAM_RAM: u64 = 1 << 20;
 /// Radix of a program's root CNode (256 slots).
 pub const ROOT_RADIX: u8 = 8;
+/// Radix of a program's private CNode (64 slots).
+pub const PRIVATE_RADIX: u8 = caps::MIN_CNODE_RADIX;
+/// Private CNode slot of the kernel's copy of the program's top-level table.
+pub const PRIVATE_SLOT_PML4: u32 = 0;
+/// First private CNode slot for the rest (the dispatcher frame's Frame, the page tables of
+/// memory the kernel maps for the program).
+pub const PRIVATE_FIRST_FREE: u32 = 1;
 /// Kernel CNode slots.
 pub const KERNEL_SLOTS: u32 = 1024;
-/// Kernel slot of the core's RAM capability.
-const KERNEL_RAM_SLOT: u32 = 0;
-/// Kernel slot of the core's Kernel capability (programs' CNodes use slots from 2 on).
+/// Kernel slot of the core's Kernel capability (programs' CNodes use slots from
+/// [`RAM_SLOTS`] on).
 const KERNEL_KERNEL_SLOT: u32 = KERNEL_SLOTS - 1;
 /// Kernel slot of the unbadged EndPoint to the core's monitor (badged copies go to programs).
 const KERNEL_MONITOR_EP_SLOT: u32 = KERNEL_SLOTS - 2;
@@ -40,8 +60,8 @@ const KERNEL_MONITOR_EP_SLOT: u32 = KERNEL_SLOTS - 2;
 pub struct CoreCaps {
     /// The capability state.
     pub state: CapState,
-    /// Its base.
-    ram_base: u64,
+    /// The kernel slots of the core's RAM capabilities.
+    ram: alloc::vec::Vec<Slot>,
 }
 
 /// A program's capabilities, kept in its dispatcher.
@@ -55,6 +75,8 @@ pub struct ProgramCaps {
     pub dispatcher: Slot,
     /// The dispatcher object's id (what its EndPoints name).
     pub dispatcher_id: u64,
+    /// The kernel slot holding the program's private CNode (see the module documentation).
+    pub private: Slot,
 }
 
 /// Why a core or program could not get its capabilities.
@@ -83,14 +105,9 @@ fn zero(pc: &PerCore, range: Option<(u64, u64)>) {
 }
 
 impl CoreCaps {
-    /// Set up this core's capability state with a RAM capability over `CAP_MEMORY` bytes of
-    /// its pool.
+    /// Set up this core's capability state: all of its pool but [`KERNEL_RESERVE`] becomes
+    /// RAM capabilities.
     pub fn new(pc: &PerCore) -> Result<CoreCaps, CapSetupError> {
-        let base = pc
-            .frames
-            .borrow_mut()
-            .alloc_aligned(CAP_MEMORY / 4096, 1 << 20)
-            .map_err(|_| CapSetupError::NoMemory)?;
         let mut state = CapState::new(pc.core_id, KERNEL_SLOTS);
         // The device memory this CPU driver knows of: the Kernel capability's holder (the
         // monitor) can make DevFrames over it.
@@ -101,23 +118,47 @@ impl CoreCaps {
         for s in pc.pci_segments.borrow().iter() {
             state.add_device_region(s.base, s.bytes());
         }
-        state.insert_original(
-            state.kernel_slot(KERNEL_RAM_SLOT),
-            caps::Object::Ram {
-                base,
-                bytes: CAP_MEMORY,
-            },
-        )?;
-        Ok(CoreCaps {
-            state,
-            ram_base: base,
-        })
+        let mut pool = pc.frames.borrow_mut();
+        let give = pool.free_bytes().saturating_sub(KERNEL_RESERVE) & !0xfff;
+        if give < MIN_CAP_MEMORY {
+            return Err(CapSetupError::NoMemory);
+        }
+        let everything = PhysRange {
+            start: 0,
+            end: !0xfff,
+        };
+        let taken = pool
+            .carve(everything, give)
+            .map_err(|_| CapSetupError::NoMemory)?;
+        let mut ram = alloc::vec::Vec::new();
+        for r in taken.ranges() {
+            let slot = state.kernel_slot(ram.len() as u32);
+            let object = caps::Object::Ram {
+                base: r.start,
+                bytes: r.len(),
+            };
+            if ram.len() < RAM_SLOTS as usize && state.insert_original(slot, object).is_ok() {
+                ram.push(slot);
+            } else if let Err(e) = pool.add_range(*r) {
+                log::warn!("capability memory {r:?} neither used nor returned: {e:?}");
+            }
+        }
+        Ok(CoreCaps { state, ram })
     }
 
-    /// Retype one object of `ty` and `size` bytes from the core's capability memory into
-    /// `dest`, at the first offset (a multiple of `align`) that no live object overlaps:
-    /// the memory of programs that ended is used again.
-    fn carve(
+    /// Bytes of the core's RAM capabilities that nothing uses.
+    pub fn free_bytes(&self) -> u64 {
+        self.ram
+            .iter()
+            .filter_map(|&s| self.state.free_bytes(s).ok())
+            .sum()
+    }
+
+    /// Retype one object of `ty` and `size` bytes from the core's RAM into `dest`, at the
+    /// first physical address (a multiple of `align`) that no live object overlaps: the
+    /// memory of programs that ended is used again. Returns its physical address; the
+    /// memory is zeroed.
+    pub fn carve(
         &mut self,
         pc: &PerCore,
         ty: CapType,
@@ -125,48 +166,52 @@ impl CoreCaps {
         align: u64,
         dest: Slot,
     ) -> Result<u64, CapSetupError> {
-        let src = self.state.kernel_slot(KERNEL_RAM_SLOT);
         let align = align.max(4096);
-        let mut offset = 0;
-        while offset + size <= CAP_MEMORY {
+        for &src in &self.ram {
+            let Some(at) = self.state.find_free(src, size, align)? else {
+                continue;
+            };
+            let base = self
+                .state
+                .cap(src)?
+                .object
+                .phys_range()
+                .map_or(0, |(b, _)| b);
             let req = Retype {
                 new_type: ty,
-                offset,
+                offset: at - base,
                 object_size: size,
                 count: 1,
             };
-            match self.state.retype(src, req, dest, Origin::User) {
-                Ok(r) => {
-                    zero(pc, r.zero);
-                    return Ok(self.ram_base + offset);
-                }
-                Err(CapError::RetypeConflict) => offset += align,
-                Err(e) => return Err(e.into()),
-            }
+            let r = self.state.retype(src, req, dest, Origin::User)?;
+            zero(pc, r.zero);
+            return Ok(at);
         }
         Err(CapSetupError::Exhausted)
     }
 
-    /// The empty slots of the kernel CNode (below the monitor EndPoint's).
+    /// The empty slots of the kernel CNode (between the RAM and the monitor EndPoint's).
     fn empty_kernel_slots(&self) -> impl Iterator<Item = Slot> + '_ {
-        (1..KERNEL_MONITOR_EP_SLOT)
+        (RAM_SLOTS..KERNEL_MONITOR_EP_SLOT)
             .map(|i| self.state.kernel_slot(i))
             .filter(|&s| self.state.cap(s).is_err())
     }
 
-    /// Two empty slots of the kernel CNode for a program (freed when it ends).
-    fn free_kernel_slots(&self) -> Option<(Slot, Slot)> {
+    /// Three empty slots of the kernel CNode for a program (freed when it ends).
+    fn free_kernel_slots(&self) -> Option<[Slot; 3]> {
         let mut free = self.empty_kernel_slots();
-        Some((free.next()?, free.next()?))
+        Some([free.next()?, free.next()?, free.next()?])
     }
 
-    /// Make a new program's CSpace (see the module documentation).
+    /// Make a new program's CSpace (see the module documentation); its address space is
+    /// built by `vspace::AddressSpace::new` from the page and private CNodes.
     pub fn new_program(&mut self, pc: &PerCore) -> Result<ProgramCaps, CapSetupError> {
-        let (root, dispatcher) = self.free_kernel_slots().ok_or(CapSetupError::Exhausted)?;
-        let r = self.fill_program(pc, root, dispatcher);
+        let slots = self.free_kernel_slots().ok_or(CapSetupError::Exhausted)?;
+        let [root, dispatcher, private] = slots;
+        let r = self.fill_program(pc, root, dispatcher, private);
         if r.is_err() {
-            // Undo what was made (the CNode takes its contents along).
-            for s in [root, dispatcher] {
+            // Undo what was made (the CNodes take their contents along).
+            for s in slots {
                 if self.state.cap(s).is_ok() {
                     let _ = self.state.revoke(s, Origin::User);
                     let _ = self.state.delete(s, Origin::User);
@@ -181,6 +226,7 @@ impl CoreCaps {
         pc: &PerCore,
         root: Slot,
         dispatcher: Slot,
+        private: Slot,
     ) -> Result<ProgramCaps, CapSetupError> {
         let dcb = self.carve(pc, CapType::Dispatcher, 4096, 4096, dispatcher)?;
         let cnode_bytes = caps::cnode_bytes(ROOT_RADIX);
@@ -197,11 +243,22 @@ impl CoreCaps {
             slot(abi::ROOT_SLOT_RAM),
         )?;
         let pt = self.carve(pc, CapType::VNodePt, 4096, 4096, slot(abi::ROOT_SLOT_PT))?;
+        let pages = caps::cnode_bytes(abi::PAGECN_RADIX);
+        self.carve(
+            pc,
+            CapType::CNode,
+            pages,
+            pages,
+            slot(abi::ROOT_SLOT_PAGECN),
+        )?;
+        let private_bytes = caps::cnode_bytes(PRIVATE_RADIX);
+        self.carve(pc, CapType::CNode, private_bytes, private_bytes, private)?;
         Ok(ProgramCaps {
             root,
             pt,
             dispatcher,
             dispatcher_id: dcb / 4096,
+            private,
         })
     }
 
@@ -286,8 +343,9 @@ impl CoreCaps {
     }
 }
 
-/// Write or clear the page-table entries of a mapping record.
-fn apply_mapping(pc: &PerCore, m: &Mapping, set: bool) {
+/// Write or clear the page-table entries of a mapping record. A table linked into its
+/// parent gets a present, writable, user entry: the last level decides the access.
+pub fn apply_mapping(pc: &PerCore, m: &Mapping, set: bool) {
     let table = pc.phys_to_virt(m.table) as *mut PageTable;
     for i in 0..m.count {
         let idx = (m.first_entry + i) as usize;
@@ -295,7 +353,9 @@ fn apply_mapping(pc: &PerCore, m: &Mapping, set: bool) {
             break;
         }
         let mut value = 0u64;
-        if set {
+        if set && matches!(m.source, caps::Object::VNode { .. }) {
+            value = m.phys | 1 | 2 | 4;
+        } else if set {
             value = (m.phys + u64::from(i) * 4096) | 1 | 4; // present, user
             if m.flags.contains(caps::PteFlags::WRITABLE) {
                 value |= 2;
@@ -506,7 +566,7 @@ pub fn destroy_program(p: &ProgramCaps) {
                 ),
             }
         }
-        for s in [p.root, p.dispatcher] {
+        for s in [p.root, p.dispatcher, p.private] {
             match core_caps.state.revoke(s, Origin::User).and_then(|r| {
                 apply_delete(pc, &r);
                 core_caps.state.delete(s, Origin::User)

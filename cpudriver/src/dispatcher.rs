@@ -15,10 +15,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use abi::{DispatcherFrame, Registers};
-use physmem::FrameAllocator;
 
 use crate::arch::idt::TrapFrame;
 use crate::arch::syscall::IA32_FS_BASE;
+use crate::capspace::{CapSetupError, CoreCaps, ProgramCaps};
 use crate::percore;
 use crate::vspace::{AddressSpace, VSpaceError};
 
@@ -158,15 +158,9 @@ fn regs_from(f: &TrapFrame) -> Registers {
 }
 
 impl Scheduler {
-    /// Load the ELF program `image` as a new dispatcher called `name`.
-    pub fn spawn(
-        &mut self,
-        frames: &mut FrameAllocator,
-        phys_offset: u64,
-        name: &str,
-        args: &[u8],
-        image: &[u8],
-    ) -> Result<u32, SpawnError> {
+    /// Load the ELF program `image` as a new dispatcher called `name`: its CSpace and its
+    /// address space are made from this core's RAM capabilities (`capspace`, `vspace`).
+    pub fn spawn(&mut self, name: &str, args: &[u8], image: &[u8]) -> Result<u32, SpawnError> {
         if args.len() > abi::MAX_ARGS {
             return Err(SpawnError::ArgsTooLong);
         }
@@ -176,81 +170,23 @@ impl Scheduler {
             abi::UPCALL_STACK_TOP - abi::UPCALL_STACK_SIZE,
         )
         .map_err(SpawnError::Elf)?;
-        let mut vs = AddressSpace::new(frames, phys_offset)?;
-        let result = (|| -> Result<*mut DispatcherFrame, SpawnError> {
-            for seg in exe.segments() {
-                let first = seg.vaddr & !0xfff;
-                let end = (seg.vaddr + seg.mem_size + 0xfff) & !0xfff;
-                for page in (first..end).step_by(4096) {
-                    let pa = match vs.translate_user(page, false) {
-                        Some(pa) => pa,
-                        None => vs.map_new_page(frames, page, seg.write, seg.exec)?,
-                    };
-                    // Copy the part of the file that falls in this page.
-                    let lo = page.max(seg.vaddr);
-                    let hi = (page + 4096).min(seg.vaddr + seg.file_size);
-                    if lo < hi {
-                        let src = (seg.file_offset + (lo - seg.vaddr)) as usize;
-                        let len = (hi - lo) as usize;
-                        // SAFETY: `pa` is a page of this program mapped through the
-                        // physical-memory mapping; `lo - page + len <= 4096`; the source
-                        // range was bounds-checked by the ELF parser.
-                        unsafe {
-                            core::ptr::copy_nonoverlapping(
-                                image[src..src + len].as_ptr(),
-                                (phys_offset + pa + (lo - page)) as *mut u8,
-                                len,
-                            )
-                        };
-                    }
-                }
-            }
-            for p in 0..abi::USER_STACK_SIZE / 4096 {
-                vs.map_new_page(
-                    frames,
-                    abi::USER_STACK_TOP - abi::USER_STACK_SIZE + p * 4096,
-                    true,
-                    false,
-                )?;
-            }
-            for p in 0..abi::UPCALL_STACK_SIZE / 4096 {
-                vs.map_new_page(
-                    frames,
-                    abi::UPCALL_STACK_TOP - abi::UPCALL_STACK_SIZE + p * 4096,
-                    true,
-                    false,
-                )?;
-            }
-            let fpa = vs.map_new_page(frames, abi::DISPATCHER_FRAME_VADDR, true, false)?;
-            Ok((phys_offset + fpa) as *mut DispatcherFrame)
-        })();
-        let frame = match result {
-            Ok(f) => f,
-            Err(e) => {
-                vs.destroy(frames);
-                return Err(e);
-            }
-        };
         let pc = percore::current();
-        let program_caps = {
+        let (program, built) = {
             let mut slot = pc.caps.borrow_mut();
-            slot.as_mut()
-                .map(|c| c.new_program(pc).map_err(SpawnError::Caps))
+            let c = slot
+                .as_mut()
+                .ok_or(SpawnError::Caps(CapSetupError::NoMemory))?;
+            let program = c.new_program(pc).map_err(SpawnError::Caps)?;
+            (program, build_address_space(c, pc, &program, &exe, image))
         };
-        let program_caps = match program_caps.transpose() {
-            Ok(p) => p,
+        let (vs, frame) = match built {
+            Ok(b) => b,
             Err(e) => {
-                vs.destroy(frames);
+                crate::capspace::destroy_program(&program);
                 return Err(e);
             }
         };
-        if let Some(p) = &program_caps {
-            if let Err(e) = vs.link_page_table(frames, abi::CAP_WINDOW, p.pt) {
-                crate::capspace::destroy_program(p);
-                vs.destroy(frames);
-                return Err(SpawnError::VSpace(e));
-            }
-        }
+        let program_caps = Some(program);
         let id = self.next_id;
         self.next_id += 1;
         self.events.push_back((abi::kop::event::STARTED, id, 0));
@@ -340,20 +276,17 @@ impl Scheduler {
 
     /// Map physical page `pa`, which the dispatcher does not own (channel memory), at user
     /// address `va` of dispatcher `id`, writable and not executable.
-    pub fn map_shared(
-        &mut self,
-        frames: &mut FrameAllocator,
-        id: u32,
-        va: u64,
-        pa: u64,
-    ) -> Result<(), VSpaceError> {
+    pub fn map_shared(&mut self, id: u32, va: u64, pa: u64) -> Result<(), VSpaceError> {
         let d = self
             .dispatchers
             .iter_mut()
             .find(|d| d.id == id && d.state == DispatcherState::Runnable)
             .ok_or(VSpaceError::NotUser)?;
         let vs = d.vspace.as_mut().ok_or(VSpaceError::NotUser)?;
-        vs.map(frames, va, pa, true, false)
+        let pc = percore::current();
+        let mut slot = pc.caps.borrow_mut();
+        let c = slot.as_mut().ok_or(VSpaceError::OutOfMemory)?;
+        vs.map_shared(c, pc, va, pa)
     }
 
     /// The index of the live dispatcher whose dispatcher object has id `id`.
@@ -529,8 +462,8 @@ impl Scheduler {
     }
 
     /// End the current dispatcher with exit status `status` (`abi::EXIT_KILLED` when the
-    /// kernel ended it), returning its memory to `frames`.
-    pub fn kill_current(&mut self, frames: &mut FrameAllocator, status: u64) {
+    /// kernel ended it); deleting its capabilities returns its memory to the core.
+    pub fn kill_current(&mut self, status: u64) {
         if let Some(i) = self.current.take() {
             // A caller waiting on this dispatcher gets an error instead of a reply.
             if let Some((caller, _, _)) = self.dispatchers[i].serving.take() {
@@ -548,23 +481,18 @@ impl Scheduler {
             self.events
                 .push_back((abi::kop::event::EXITED, d.id, status));
             let d = &mut self.dispatchers[i];
+            // Leave the dying address space before its tables are freed.
+            switch_to_kernel_tables();
+            d.vspace = None;
             if let Some(p) = d.caps.take() {
                 crate::capspace::destroy_program(&p);
-                if let Some(vs) = d.vspace.as_mut() {
-                    vs.unlink_page_table(frames, abi::CAP_WINDOW);
-                }
-            }
-            if let Some(vs) = d.vspace.take() {
-                // Leave the dying address space before freeing it.
-                switch_to_kernel_tables();
-                vs.destroy(frames);
             }
         }
     }
 
     /// End dispatcher `id`, which is not the one running; false if there is no such live
     /// dispatcher.
-    pub fn kill_id(&mut self, frames: &mut FrameAllocator, id: u32) -> bool {
+    pub fn kill_id(&mut self, id: u32) -> bool {
         let Some(i) = self
             .dispatchers
             .iter()
@@ -577,7 +505,7 @@ impl Scheduler {
             return false;
         }
         self.current = Some(i);
-        self.kill_current(frames, abi::EXIT_KILLED);
+        self.kill_current(abi::EXIT_KILLED);
         self.current = caller;
         // Back in the caller's address space (the kill left the dying one).
         if let Some(c) = caller {
@@ -618,30 +546,27 @@ impl Scheduler {
         };
     }
 
-    /// Replace the capability window of dispatcher `id` (not running) with the table at
-    /// physical `pt`, which it does not own (`None`: leave it without a window).
-    pub fn relink_window(
-        &mut self,
-        frames: &mut FrameAllocator,
-        id: u32,
-        pt: Option<u64>,
-    ) -> Result<(), crate::vspace::VSpaceError> {
+    /// Link the capability window of dispatcher `id` (not running) anew: the table now in
+    /// its root slot `abi::ROOT_SLOT_PT`, at physical `pt` (a copy from another core, after
+    /// `capspace::adopt_window` deleted its own table, and with it that mapping).
+    pub fn relink_window(&mut self, id: u32, pt: u64) -> Result<(), VSpaceError> {
         let d = self
             .dispatchers
             .iter_mut()
             .find(|d| d.id == id && d.state == DispatcherState::Runnable)
-            .ok_or(crate::vspace::VSpaceError::NotUser)?;
-        let vs = d
-            .vspace
-            .as_mut()
-            .ok_or(crate::vspace::VSpaceError::NotUser)?;
-        vs.unlink_page_table(frames, abi::CAP_WINDOW);
-        let Some(pt) = pt else { return Ok(()) };
-        let r = vs.link_page_table(frames, abi::CAP_WINDOW, pt);
-        if let Some(c) = d.caps.as_mut() {
-            c.pt = pt;
-        }
-        r
+            .ok_or(VSpaceError::NotUser)?;
+        let vs = d.vspace.as_mut().ok_or(VSpaceError::NotUser)?;
+        let p = d.caps.as_mut().ok_or(VSpaceError::NotUser)?;
+        let pc = percore::current();
+        let mut slot = pc.caps.borrow_mut();
+        let c = slot.as_mut().ok_or(VSpaceError::OutOfMemory)?;
+        let window = caps::Slot {
+            cnode: c.state.cnode_of(p.root)?,
+            index: abi::ROOT_SLOT_PT,
+        };
+        vs.link_window(c, pc, abi::CAP_WINDOW, window)?;
+        p.pt = pt;
+        Ok(())
     }
 
     /// The id of the dispatcher running now.
@@ -726,6 +651,66 @@ impl Scheduler {
 
 /// The state that enters a dispatcher at upcall `entry` on its upcall stack, disabled, with
 /// its dispatcher frame as argument.
+/// Build `program`'s address space for `exe`: the segments of `image`, the two stacks, the
+/// dispatcher frame (kernel-private) and the capability window. Returns it with the kernel
+/// view of the dispatcher frame.
+fn build_address_space(
+    c: &mut CoreCaps,
+    pc: &percore::PerCore,
+    program: &ProgramCaps,
+    exe: &elfload::Executable,
+    image: &[u8],
+) -> Result<(AddressSpace, *mut DispatcherFrame), SpawnError> {
+    let mut vs = AddressSpace::new(c, pc, program)?;
+    for seg in exe.segments() {
+        let first = seg.vaddr & !0xfff;
+        let end = (seg.vaddr + seg.mem_size + 0xfff) & !0xfff;
+        // One Frame per run of pages no earlier segment mapped (segments can share a page).
+        let mut page = first;
+        while page < end {
+            if vs.translate_user(page, false).is_some() {
+                page += 4096;
+                continue;
+            }
+            let mut run = page + 4096;
+            while run < end && vs.translate_user(run, false).is_none() {
+                run += 4096;
+            }
+            let mut rights = caps::Rights::READ;
+            if seg.write {
+                rights |= caps::Rights::WRITE;
+            }
+            if seg.exec {
+                rights |= caps::Rights::EXECUTE;
+            }
+            vs.map_new(c, pc, page, (run - page) / 4096, rights, false)?;
+            page = run;
+        }
+        // The ELF parser checked the file range.
+        let data = &image[seg.file_offset as usize..][..seg.file_size as usize];
+        if !vs.write_user_as(seg.vaddr, data, false) {
+            return Err(SpawnError::VSpace(VSpaceError::NotUser));
+        }
+    }
+    let rw = caps::Rights::READ | caps::Rights::WRITE;
+    for (top, size) in [
+        (abi::USER_STACK_TOP, abi::USER_STACK_SIZE),
+        (abi::UPCALL_STACK_TOP, abi::UPCALL_STACK_SIZE),
+    ] {
+        vs.map_new(c, pc, top - size, size / 4096, rw, false)?;
+    }
+    let fpa = vs.map_new(c, pc, abi::DISPATCHER_FRAME_VADDR, 1, rw, true)?;
+    let window = caps::Slot {
+        cnode: c
+            .state
+            .cnode_of(program.root)
+            .map_err(|e| SpawnError::Caps(e.into()))?,
+        index: abi::ROOT_SLOT_PT,
+    };
+    vs.link_window(c, pc, abi::CAP_WINDOW, window)?;
+    Ok((vs, pc.phys_to_virt(fpa) as *mut DispatcherFrame))
+}
+
 fn upcall(frame: &mut DispatcherFrame, entry: u64) -> TrapFrame {
     frame.disabled = 1;
     frame.upcalls = frame.upcalls.wrapping_add(1);

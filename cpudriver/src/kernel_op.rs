@@ -396,15 +396,17 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
             if Some(id) == pc.monitor.get() {
                 return ret(f, SysError::NotPermitted, 0);
             }
-            let mut frames = pc.frames.borrow_mut();
-            if pc.sched.borrow_mut().kill_id(&mut frames, id) {
+            if pc.sched.borrow_mut().kill_id(id) {
                 log::info!("core {}: dispatcher {id} killed by request", pc.core_id);
                 ret(f, SysError::Ok, 0)
             } else {
                 ret(f, SysError::NotFound, 0)
             }
         }
-        kop::MEM_FREE => ret(f, SysError::Ok, pc.frames.borrow().free_bytes()),
+        kop::MEM_FREE => {
+            let caps = pc.caps.borrow().as_ref().map_or(0, |c| c.free_bytes());
+            ret(f, SysError::Ok, pc.frames.borrow().free_bytes() + caps)
+        }
         kop::CAP_GIVE => {
             let Some(droot) = root_of(pc, a0) else {
                 return ret(f, SysError::NotFound, 0);
@@ -537,25 +539,14 @@ fn span_window(pc: &PerCore, f: &mut TrapFrame, id: u64, va: u64) {
         return ret(f, SysError::NotFound, 0);
     };
     match crate::capspace::adopt_window(&program, cap) {
-        Ok(pt) => {
-            let mut frames = pc.frames.borrow_mut();
-            match pc
-                .sched
-                .borrow_mut()
-                .relink_window(&mut frames, id, Some(pt))
-            {
-                Ok(()) => ret(f, SysError::Ok, 0),
-                Err(e) => {
-                    log::warn!("dispatcher {id}: shared window not linked: {e:?}");
-                    ret(f, SysError::NoResources, 0)
-                }
+        Ok(pt) => match pc.sched.borrow_mut().relink_window(id, pt) {
+            Ok(()) => ret(f, SysError::Ok, 0),
+            Err(e) => {
+                log::warn!("dispatcher {id}: shared window not linked: {e:?}");
+                ret(f, SysError::NoResources, 0)
             }
-        }
-        Err(e) => {
-            // Its own table may be gone: no window rather than a stale one.
-            let mut frames = pc.frames.borrow_mut();
-            let _ = pc.sched.borrow_mut().relink_window(&mut frames, id, None);
-            cap_err(f, e)
-        }
+        },
+        // If its own table went, so did its mapping: no window rather than a stale one.
+        Err(e) => cap_err(f, e),
     }
 }

@@ -41,10 +41,9 @@ pub fn spawn(name: &str, args: &str) -> Result<u32, LoadError> {
     let rd = ramdisk::Ramdisk::new(pc.ramdisk.get()).map_err(LoadError::Ramdisk)?;
     let path = alloc::format!("bin/{name}");
     let image = rd.get(&path).ok_or(LoadError::NotFound(path))?;
-    let mut frames = pc.frames.borrow_mut();
     pc.sched
         .borrow_mut()
-        .spawn(&mut frames, pc.phys_offset, name, args.as_bytes(), image)
+        .spawn(name, args.as_bytes(), image)
         .map_err(LoadError::Spawn)
 }
 
@@ -98,10 +97,9 @@ pub fn start_monitor() -> Result<u32, LoadError> {
                 continue;
             };
             let va = abi::MONITOR_CHANNELS + u64::from(peer) * 4096;
-            let mut frames = pc.frames.borrow_mut();
             pc.sched
                 .borrow_mut()
-                .map_shared(&mut frames, id, va, pa)
+                .map_shared(id, va, pa)
                 .map_err(LoadError::Channels)?;
         }
         // Every core's broadcast page (this core's own included).
@@ -110,10 +108,9 @@ pub fn start_monitor() -> Result<u32, LoadError> {
                 continue;
             };
             let va = abi::MONITOR_BROADCAST + u64::from(c) * 4096;
-            let mut frames = pc.frames.borrow_mut();
             pc.sched
                 .borrow_mut()
-                .map_shared(&mut frames, id, va, pa)
+                .map_shared(id, va, pa)
                 .map_err(LoadError::Channels)?;
         }
     }

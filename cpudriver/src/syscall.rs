@@ -83,7 +83,7 @@ pub fn dispatch(f: &mut TrapFrame) {
                     d.name
                 );
             }
-            sched.kill_current(&mut pc.frames.borrow_mut(), status);
+            sched.kill_current(status);
             drop(sched);
             reschedule(f);
         }
@@ -363,7 +363,7 @@ pub fn user_fault(f: &mut TrapFrame, what: &str, address: u64) {
             f.rip
         );
     }
-    sched.kill_current(&mut pc.frames.borrow_mut(), abi::EXIT_KILLED);
+    sched.kill_current(abi::EXIT_KILLED);
     drop(sched);
     reschedule(f);
 }

@@ -1,37 +1,64 @@
-//! User address spaces: a top-level table per program whose upper half is the kernel's
-//! (shared, supervisor-only) and whose lower half holds the program's own mappings, built
-//! from the core's frame pool.
+//! User address spaces, built from capabilities: every table and every page of a program's
+//! address space is an object retyped from the core's RAM capabilities, and every entry in
+//! its lower half was written from a mapping record of the capability rules (`caps::map`).
+//!
+//! The top-level table (a PML4 VNode) has the kernel's upper half copied in; the rules
+//! refuse mappings into that half. The loader puts the other capabilities it makes into
+//! the program's page CNode (`abi::ROOT_SLOT_PAGECN`), so the program holds, and could
+//! unmap or remap, the tables and pages it is made of. What the kernel itself relies on stays in the
+//! program's private CNode (`capspace`): the table the kernel loads into CR3, the
+//! dispatcher frame the kernel writes, and the page tables of memory the kernel shares with
+//! the program (the monitor's channels). Nothing is freed here: deleting the program's
+//! CNodes (`capspace::destroy_program`) unmaps and frees it all.
 
 use alloc::vec::Vec;
-use physmem::{FrameAllocator, FRAME_SIZE};
+use caps::{CNodeId, CapError, CapType, Rights, Slot, VNodeLevel};
 use x86_64::registers::control::Cr3;
-use x86_64::structures::paging::mapper::{MapToError, TranslateResult};
-use x86_64::structures::paging::{
-    Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as F, PhysFrame, Size4KiB, Translate,
-};
-use x86_64::{PhysAddr, VirtAddr};
+use x86_64::structures::paging::mapper::TranslateResult;
+use x86_64::structures::paging::{OffsetPageTable, PageTable, PageTableFlags as F, Translate};
+use x86_64::VirtAddr;
 
-/// Lends a [`FrameAllocator`] to the `x86_64` crate's mapper.
-pub struct Frames<'a>(pub &'a mut FrameAllocator);
-
-// SAFETY: frames handed out are free (the allocator never hands a frame out twice) and
-// come from usable RAM.
-unsafe impl x86_64::structures::paging::FrameAllocator<Size4KiB> for Frames<'_> {
-    fn allocate_frame(&mut self) -> Option<PhysFrame> {
-        let pa = self.0.alloc_frame().ok()?;
-        Some(PhysFrame::containing_address(PhysAddr::new(pa)))
-    }
-}
+use crate::capspace::{self, CapSetupError, CoreCaps, ProgramCaps};
+use crate::percore::PerCore;
 
 /// Why a user mapping failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VSpaceError {
-    /// No memory for the page or a page table.
+    /// No memory (or no capability slot) for the page or a page table.
     OutOfMemory,
     /// The address is not a user address.
     NotUser,
     /// Already mapped.
     AlreadyMapped,
+    /// A capability operation failed.
+    Cap(CapError),
+}
+
+impl From<CapSetupError> for VSpaceError {
+    fn from(e: CapSetupError) -> Self {
+        match e {
+            CapSetupError::NoMemory | CapSetupError::Exhausted => VSpaceError::OutOfMemory,
+            CapSetupError::Cap(CapError::SlotInUse) => VSpaceError::AlreadyMapped,
+            CapSetupError::Cap(e) => VSpaceError::Cap(e),
+        }
+    }
+}
+
+impl From<CapError> for VSpaceError {
+    fn from(e: CapError) -> Self {
+        CapSetupError::Cap(e).into()
+    }
+}
+
+/// A table the loader made: its level, the first address it covers, its capability and
+/// physical address, and whether it is kernel-private.
+#[derive(Clone, Copy)]
+struct Table {
+    level: VNodeLevel,
+    base: u64,
+    slot: Slot,
+    phys: u64,
+    private: bool,
 }
 
 /// One program's address space.
@@ -39,103 +66,246 @@ pub struct AddressSpace {
     /// Physical address of the top-level table.
     pub pml4: u64,
     phys_offset: u64,
-    /// Frames allocated for the program's pages and page tables (returned on teardown).
-    owned: Vec<u64>,
+    /// The page CNode and the next slot to fill in it.
+    pages: (CNodeId, u32),
+    /// The private CNode and the next slot to fill in it.
+    private: (CNodeId, u32),
+    /// The tables made so far (the top-level one first).
+    tables: Vec<Table>,
+}
+
+/// Bits of address one table of `level` covers (log2).
+fn coverage(level: VNodeLevel) -> u32 {
+    match level {
+        VNodeLevel::Pml4 => 48,
+        VNodeLevel::Pdpt => 39,
+        VNodeLevel::Pd => 30,
+        VNodeLevel::Pt => 21,
+    }
 }
 
 /// First top-level entry of the kernel half.
-const KERNEL_HALF_ENTRY: usize = 256;
+const KERNEL_HALF_ENTRY: usize = caps::USER_PML4_ENTRIES as usize;
+
+/// `va .. va + pages * 4096` is page-aligned user memory.
+fn user_range(va: u64, pages: u64) -> bool {
+    va.is_multiple_of(4096)
+        && pages
+            .checked_mul(4096)
+            .and_then(|b| va.checked_add(b))
+            .is_some_and(|end| end <= abi::USER_END)
+}
 
 impl AddressSpace {
-    /// A new address space whose kernel half is the currently active one's.
-    pub fn new(frames: &mut FrameAllocator, phys_offset: u64) -> Result<AddressSpace, VSpaceError> {
-        let pa = frames.alloc_frame().map_err(|_| VSpaceError::OutOfMemory)?;
+    /// A new, empty address space for `program`: its top-level table retyped from the
+    /// core's RAM into the private CNode, with the kernel half of the active table copied
+    /// in. The program gets no capability to it: it could revoke the kernel's copy and so
+    /// free the table the CPU walks.
+    pub fn new(
+        c: &mut CoreCaps,
+        pc: &PerCore,
+        program: &ProgramCaps,
+    ) -> Result<AddressSpace, VSpaceError> {
+        let root = c.state.cnode_of(program.root)?;
+        let pages = c.state.cnode_of(Slot {
+            cnode: root,
+            index: abi::ROOT_SLOT_PAGECN,
+        })?;
+        let private = c.state.cnode_of(program.private)?;
+        let slot = Slot {
+            cnode: private,
+            index: capspace::PRIVATE_SLOT_PML4,
+        };
+        let pa = c.carve(pc, CapType::VNodePml4, 4096, 4096, slot)?;
         let (cur, _) = Cr3::read();
-        let src = (phys_offset + cur.start_address().as_u64()) as *const PageTable;
-        let dst = (phys_offset + pa) as *mut PageTable;
-        // SAFETY: `dst` is a fresh frame mapped through the physical-memory mapping; `src`
-        // is the active top-level table. The lower half is cleared, the kernel half copied
-        // (its entries are supervisor-only, so user code cannot reach kernel memory).
+        let src = pc.phys_to_virt(cur.start_address().as_u64()) as *const PageTable;
+        let dst = pc.phys_to_virt(pa) as *mut PageTable;
+        // SAFETY: `dst` is the table just retyped (zeroed, no one else uses it), `src` the
+        // active top-level table, both reached through the physical-memory mapping. Only the
+        // kernel half is copied; its entries are supervisor-only, so user code cannot reach
+        // kernel memory, and the capability rules never write that half.
         unsafe {
             let (dst, src) = (&mut *dst, &*src);
-            dst.zero();
             for i in KERNEL_HALF_ENTRY..512 {
                 dst[i] = src[i].clone();
             }
         }
         Ok(AddressSpace {
             pml4: pa,
-            phys_offset,
-            owned: alloc::vec![pa],
+            phys_offset: pc.phys_offset,
+            pages: (pages, 0),
+            private: (private, capspace::PRIVATE_FIRST_FREE),
+            tables: alloc::vec![Table {
+                level: VNodeLevel::Pml4,
+                base: 0,
+                slot,
+                phys: pa,
+                private: true,
+            }],
         })
     }
 
-    fn table(&mut self) -> OffsetPageTable<'_> {
+    /// The next empty slot of the page CNode (or, with `private`, of the private CNode).
+    fn next_slot(&mut self, private: bool) -> Result<Slot, VSpaceError> {
+        let (cnode, next) = if private {
+            &mut self.private
+        } else {
+            &mut self.pages
+        };
+        let limit = 1u32
+            << if private {
+                capspace::PRIVATE_RADIX
+            } else {
+                abi::PAGECN_RADIX
+            };
+        if *next >= limit {
+            return Err(VSpaceError::OutOfMemory);
+        }
+        *next += 1;
+        Ok(Slot {
+            cnode: *cnode,
+            index: *next - 1,
+        })
+    }
+
+    /// The table of `level` covering `va`, made and linked into its parent if missing (a
+    /// missing last-level table in the private CNode when `private`; tables above it are
+    /// always the program's).
+    fn table(
+        &mut self,
+        c: &mut CoreCaps,
+        pc: &PerCore,
+        va: u64,
+        level: VNodeLevel,
+        private: bool,
+    ) -> Result<Table, VSpaceError> {
+        let shift = coverage(level);
+        let base = va & !((1u64 << shift) - 1);
+        if let Some(t) = self
+            .tables
+            .iter()
+            .find(|t| t.level == level && t.base == base)
+        {
+            return Ok(*t);
+        }
+        let parent_level = level.parent().ok_or(VSpaceError::NotUser)?;
+        let parent = self.table(c, pc, va, parent_level, false)?;
+        let slot = self.next_slot(private)?;
+        let phys = c.carve(pc, level.cap_type(), 4096, 4096, slot)?;
+        let entry = ((va >> shift) & 511) as u32;
+        let m = c
+            .state
+            .map(slot, parent.slot, entry, Rights::READ, 0, 1)
+            .map_err(VSpaceError::from)?;
+        capspace::apply_mapping(pc, &m, true);
+        let t = Table {
+            level,
+            base,
+            slot,
+            phys,
+            private,
+        };
+        self.tables.push(t);
+        Ok(t)
+    }
+
+    /// Retype a Frame of `pages` fresh zeroed pages into the page CNode (the private CNode
+    /// with `private`) and map it at user address `va` with `rights` (Read, and Write or
+    /// Execute); returns its physical address.
+    pub fn map_new(
+        &mut self,
+        c: &mut CoreCaps,
+        pc: &PerCore,
+        va: u64,
+        pages: u64,
+        rights: Rights,
+        private: bool,
+    ) -> Result<u64, VSpaceError> {
+        if pages == 0 || !user_range(va, pages) {
+            return Err(VSpaceError::NotUser);
+        }
+        // The tables for the first page before the Frame (slot order: tables, then pages).
+        self.table(c, pc, va, VNodeLevel::Pt, false)?;
+        let slot = self.next_slot(private)?;
+        let pa = c.carve(pc, CapType::Frame, pages * 4096, 4096, slot)?;
+        let mut done = 0;
+        while done < pages {
+            let a = va + done * 4096;
+            let pt = self.table(c, pc, a, VNodeLevel::Pt, false)?;
+            let entry = ((a >> 12) & 511) as u32;
+            let n = (pages - done).min(u64::from(512 - entry));
+            let m = c
+                .state
+                .map(slot, pt.slot, entry, rights, done * 4096, n as u32)?;
+            capspace::apply_mapping(pc, &m, true);
+            done += n;
+        }
+        Ok(pa)
+    }
+
+    /// Map physical page `pa`, which is not the program's (channel memory the kernel
+    /// shares with it), at user address `va`, writable and not executable. The page table
+    /// is a private one the program holds no capability to.
+    pub fn map_shared(
+        &mut self,
+        c: &mut CoreCaps,
+        pc: &PerCore,
+        va: u64,
+        pa: u64,
+    ) -> Result<(), VSpaceError> {
+        if !user_range(va, 1) {
+            return Err(VSpaceError::NotUser);
+        }
+        let pt = self.table(c, pc, va, VNodeLevel::Pt, true)?;
+        if !pt.private {
+            return Err(VSpaceError::AlreadyMapped);
+        }
+        let idx = ((va >> 12) & 511) as usize;
+        let table = pc.phys_to_virt(pt.phys) as *mut u64;
+        // SAFETY: `pt.phys` is a private page table of this address space (its capability
+        // is the kernel's alone, so no mapping record covers it), reached through the
+        // physical-memory mapping; `idx < 512`.
+        unsafe {
+            let e = table.add(idx);
+            if core::ptr::read_volatile(e) != 0 {
+                return Err(VSpaceError::AlreadyMapped);
+            }
+            let flags = F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE | F::NO_EXECUTE;
+            core::ptr::write_volatile(e, (pa & !0xfff) | flags.bits());
+        }
+        Ok(())
+    }
+
+    /// Link the page-table VNode in `window` (the program's capability window, its own or a
+    /// copy from another core) in as the table covering the 2 MiB at `va`.
+    pub fn link_window(
+        &mut self,
+        c: &mut CoreCaps,
+        pc: &PerCore,
+        va: u64,
+        window: Slot,
+    ) -> Result<(), VSpaceError> {
+        if !va.is_multiple_of(2 << 20) || !user_range(va, 512) {
+            return Err(VSpaceError::NotUser);
+        }
+        let pd = self.table(c, pc, va, VNodeLevel::Pd, false)?;
+        let m = c.state.map(
+            window,
+            pd.slot,
+            ((va >> 21) & 511) as u32,
+            Rights::READ,
+            0,
+            1,
+        )?;
+        capspace::apply_mapping(pc, &m, true);
+        Ok(())
+    }
+
+    fn view(&mut self) -> OffsetPageTable<'_> {
         let ptr = (self.phys_offset + self.pml4) as *mut PageTable;
         // SAFETY: the table is this address space's own, mapped through the physical-memory
         // mapping; `&mut self` makes this the only view.
         unsafe { OffsetPageTable::new(&mut *ptr, VirtAddr::new(self.phys_offset)) }
-    }
-
-    /// Map a fresh zeroed page at user address `va`; returns its physical address.
-    pub fn map_new_page(
-        &mut self,
-        frames: &mut FrameAllocator,
-        va: u64,
-        write: bool,
-        exec: bool,
-    ) -> Result<u64, VSpaceError> {
-        let pa = frames.alloc_frame().map_err(|_| VSpaceError::OutOfMemory)?;
-        // SAFETY: a fresh frame mapped through the physical-memory mapping.
-        unsafe { core::ptr::write_bytes((self.phys_offset + pa) as *mut u8, 0, 4096) };
-        match self.map(frames, va, pa, write, exec) {
-            Ok(()) => {
-                self.owned.push(pa);
-                Ok(pa)
-            }
-            Err(e) => {
-                let _ = frames.free(pa, 1);
-                Err(e)
-            }
-        }
-    }
-
-    /// Map physical page `pa` at user address `va` (the caller keeps ownership of `pa`).
-    pub fn map(
-        &mut self,
-        frames: &mut FrameAllocator,
-        va: u64,
-        pa: u64,
-        write: bool,
-        exec: bool,
-    ) -> Result<(), VSpaceError> {
-        if va >= abi::USER_END || !va.is_multiple_of(FRAME_SIZE) {
-            return Err(VSpaceError::NotUser);
-        }
-        let mut flags = F::PRESENT | F::USER_ACCESSIBLE;
-        if write {
-            flags |= F::WRITABLE;
-        }
-        if !exec {
-            flags |= F::NO_EXECUTE;
-        }
-        let parents = F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE;
-        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(va));
-        let frame = PhysFrame::containing_address(PhysAddr::new(pa));
-        let mut fa = Frames(frames);
-        let mut table = self.table();
-        // SAFETY: a user-half mapping in this address space's own tables; the frame belongs
-        // to the program.
-        let r = unsafe { table.map_to_with_table_flags(page, frame, flags, parents, &mut fa) };
-        // Page-table frames taken by the mapper are found again on teardown.
-        match r {
-            Ok(flush) => {
-                flush.ignore();
-                Ok(())
-            }
-            Err(MapToError::FrameAllocationFailed) => Err(VSpaceError::OutOfMemory),
-            Err(_) => Err(VSpaceError::AlreadyMapped),
-        }
     }
 
     /// Physical address behind user address `va`, if it is mapped user-accessible (and
@@ -144,7 +314,7 @@ impl AddressSpace {
         if va >= abi::USER_END {
             return None;
         }
-        match self.table().translate(VirtAddr::new(va)) {
+        match self.view().translate(VirtAddr::new(va)) {
             TranslateResult::Mapped {
                 frame,
                 offset,
@@ -186,17 +356,23 @@ impl AddressSpace {
 
     /// Copy `data` into user memory at `va` (every page must be user-writable).
     pub fn write_user(&mut self, va: u64, data: &[u8]) -> bool {
+        self.write_user_as(va, data, true)
+    }
+
+    /// Copy `data` into user memory at `va`, which must be mapped user-accessible (and
+    /// writable when `writable`; the loader fills read-only pages of a program image).
+    pub fn write_user_as(&mut self, va: u64, data: &[u8], writable: bool) -> bool {
         let mut done = 0usize;
         while done < data.len() {
             let Some(a) = va.checked_add(done as u64) else {
                 return false;
             };
-            let Some(pa) = self.translate_user(a, true) else {
+            let Some(pa) = self.translate_user(a, writable) else {
                 return false;
             };
             let n = ((4096 - (a % 4096)) as usize).min(data.len() - done);
-            // SAFETY: `pa .. pa + n` lies within one mapped, user-writable page of this
-            // address space, reached through the physical-memory mapping.
+            // SAFETY: `pa .. pa + n` lies within one mapped user page of this address
+            // space, reached through the physical-memory mapping.
             unsafe {
                 core::ptr::copy_nonoverlapping(
                     data[done..].as_ptr(),
@@ -207,98 +383,5 @@ impl AddressSpace {
             done += n;
         }
         true
-    }
-
-    /// The top-level and middle tables down to the page directory covering `va`, creating
-    /// missing ones from `frames`; returns the page directory's physical address.
-    fn page_directory(&mut self, frames: &mut FrameAllocator, va: u64) -> Result<u64, VSpaceError> {
-        let mut table = self.pml4;
-        for shift in [39u64, 30] {
-            let idx = ((va >> shift) & 511) as usize;
-            let t = (self.phys_offset + table) as *mut PageTable;
-            // SAFETY: `t` is one of this address space's own tables (lower half), mapped
-            // through the physical-memory mapping; `&mut self` makes this the only access.
-            let entry = unsafe { &mut (&mut *t)[idx] };
-            if entry.is_unused() {
-                let pa = frames.alloc_frame().map_err(|_| VSpaceError::OutOfMemory)?;
-                // SAFETY: a fresh frame, mapped through the physical-memory mapping.
-                unsafe { (*((self.phys_offset + pa) as *mut PageTable)).zero() };
-                entry.set_addr(
-                    PhysAddr::new(pa),
-                    F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE,
-                );
-            } else if entry.flags().contains(F::HUGE_PAGE) {
-                return Err(VSpaceError::AlreadyMapped);
-            }
-            table = entry.addr().as_u64();
-        }
-        Ok(table)
-    }
-
-    /// Hook the page table at physical `pt` (a capability's VNode, not owned by this address
-    /// space) in as the table covering the 2 MiB at `va`.
-    pub fn link_page_table(
-        &mut self,
-        frames: &mut FrameAllocator,
-        va: u64,
-        pt: u64,
-    ) -> Result<(), VSpaceError> {
-        if va >= abi::USER_END || !va.is_multiple_of(2 << 20) {
-            return Err(VSpaceError::NotUser);
-        }
-        let pd = self.page_directory(frames, va)?;
-        let idx = ((va >> 21) & 511) as usize;
-        // SAFETY: `pd` is this address space's own page directory, mapped through the
-        // physical-memory mapping.
-        let entry = unsafe { &mut (&mut *((self.phys_offset + pd) as *mut PageTable))[idx] };
-        if !entry.is_unused() {
-            return Err(VSpaceError::AlreadyMapped);
-        }
-        entry.set_addr(
-            PhysAddr::new(pt),
-            F::PRESENT | F::WRITABLE | F::USER_ACCESSIBLE,
-        );
-        Ok(())
-    }
-
-    /// Undo [`AddressSpace::link_page_table`] (before teardown: the table is not ours).
-    pub fn unlink_page_table(&mut self, frames: &mut FrameAllocator, va: u64) {
-        if let Ok(pd) = self.page_directory(frames, va) {
-            let idx = ((va >> 21) & 511) as usize;
-            // SAFETY: as in `link_page_table`.
-            unsafe { (&mut *((self.phys_offset + pd) as *mut PageTable))[idx].set_unused() };
-        }
-    }
-
-    /// Tear the address space down, returning its pages to `frames`. Page-table frames
-    /// are found by walking the lower half.
-    pub fn destroy(mut self, frames: &mut FrameAllocator) {
-        let mut tables = Vec::new();
-        let root = (self.phys_offset + self.pml4) as *const PageTable;
-        // SAFETY: walking this address space's own lower-half tables through the
-        // physical-memory mapping; no other core uses them.
-        unsafe {
-            let root = &*root;
-            for e4 in root.iter().take(KERNEL_HALF_ENTRY) {
-                if !e4.flags().contains(F::PRESENT) {
-                    continue;
-                }
-                let pdpt = e4.addr().as_u64();
-                tables.push(pdpt);
-                let t3 = &*((self.phys_offset + pdpt) as *const PageTable);
-                for e3 in t3.iter().filter(|e| e.flags().contains(F::PRESENT)) {
-                    let pd = e3.addr().as_u64();
-                    tables.push(pd);
-                    let t2 = &*((self.phys_offset + pd) as *const PageTable);
-                    for e2 in t2.iter().filter(|e| e.flags().contains(F::PRESENT)) {
-                        tables.push(e2.addr().as_u64());
-                    }
-                }
-            }
-        }
-        self.owned.append(&mut tables);
-        for pa in self.owned.drain(..) {
-            let _ = frames.free(pa, 1);
-        }
     }
 }

@@ -50,6 +50,18 @@ pub unsafe fn translate(phys_offset: u64, va: u64) -> Option<u64> {
     table.translate_addr(VirtAddr::new(va)).map(|p| p.as_u64())
 }
 
+/// Lends a [`FrameAllocator`] to the `x86_64` crate's mapper (for the kernel's own tables).
+struct Frames<'a>(&'a mut FrameAllocator);
+
+// SAFETY: frames handed out are free (the allocator never hands a frame out twice) and
+// come from usable RAM.
+unsafe impl x86_64::structures::paging::FrameAllocator<Size4KiB> for Frames<'_> {
+    fn allocate_frame(&mut self) -> Option<PhysFrame> {
+        let pa = self.0.alloc_frame().ok()?;
+        Some(PhysFrame::containing_address(PhysAddr::new(pa)))
+    }
+}
+
 /// Map the 4 KiB page at `va` to physical `pa` with `flags` in the active kernel tables.
 /// Mapping a page again to the same frame is not an error.
 ///
@@ -75,14 +87,7 @@ pub unsafe fn map_page(
     let page = Page::<Size4KiB>::containing_address(VirtAddr::new(va));
     let frame = PhysFrame::containing_address(PhysAddr::new(pa));
     // SAFETY: the caller guarantees the mapping is sound.
-    let r = unsafe {
-        table.map_to(
-            page,
-            frame,
-            flags | F::PRESENT,
-            &mut cpudriver::vspace::Frames(frames),
-        )
-    };
+    let r = unsafe { table.map_to(page, frame, flags | F::PRESENT, &mut Frames(frames)) };
     match r {
         Ok(flush) => {
             flush.flush();

@@ -103,6 +103,22 @@ fn capabilities_guard_memory_and_revoke_removes_mappings() {
 }
 
 #[test]
+fn address_spaces_are_made_of_capabilities_the_program_can_extend() {
+    let run = run_probe("user-vspace", "probe vspace");
+    for core in 0..CORES {
+        run.assert_contains(&format!(
+            "probe: vspace on core {core}: all checks passed; touching the page under the deleted PD"
+        ));
+    }
+    run.assert_contains("probe: vspace on core 0: page CNode holds")
+        .assert_contains(
+            "probe: page under the deleted PD gone: fault vector 14 at address 0x1900000000",
+        )
+        .assert_lacks("FAILED")
+        .assert_lacks("killed");
+}
+
+#[test]
 fn lrpc_calls_reach_the_monitor_on_every_core() {
     let run = run_probe("user-lrpc", "probe lrpc 500");
     for core in 0..CORES {

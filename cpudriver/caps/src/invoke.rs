@@ -108,6 +108,9 @@ impl CapState {
                 self.mint(slot, dest, rights, a2).map(|()| Outcome::Done)
             }
             CapOp::Delete => self.delete(slot, origin).map(Outcome::Deleted),
+            CapOp::Revoke if origin == Origin::User => {
+                self.revoke_by_program(slot).map(Outcome::Deleted)
+            }
             CapOp::Revoke => self.revoke(slot, origin).map(Outcome::Deleted),
             CapOp::Identify => self.identify(slot).map(|i| Outcome::Identified(i.to_abi())),
             CapOp::Map => {

@@ -1388,6 +1388,34 @@ impl CapState {
     /// other cores (the monitor runs the two-phase revoke and then calls this with
     /// `Origin::Monitor` on every core).
     pub fn revoke(&mut self, slot: Slot, origin: Origin) -> Result<DeleteReport, CapError> {
+        let (obj, targets) = self.revoke_targets(slot, origin)?;
+        // Delete in reverse MDB order (descendants before ancestors) as the work list pops.
+        let mut report = DeleteReport::default();
+        self.destroy(targets, &mut report, Some(obj));
+        Ok(report)
+    }
+
+    /// [`CapState::revoke`] invoked by a program (what [`CapState::invoke`] does with
+    /// `Origin::User`): refused with [`CapError::InsufficientRights`] when it would delete a
+    /// capability in the kernel CNode, such as the kernel's copy of the program's own root
+    /// CNode, which the kernel needs to delete the program's CSpace when it ends.
+    pub fn revoke_by_program(&mut self, slot: Slot) -> Result<DeleteReport, CapError> {
+        let (obj, targets) = self.revoke_targets(slot, Origin::User)?;
+        let kernel = self.kernel_cnode;
+        if targets.iter().any(|c| {
+            self.cte(*c)
+                .and_then(|e| e.slot)
+                .is_some_and(|s| s.cnode == kernel)
+        }) {
+            return Err(CapError::InsufficientRights);
+        }
+        let mut report = DeleteReport::default();
+        self.destroy(targets, &mut report, Some(obj));
+        Ok(report)
+    }
+
+    /// The checks of a revoke, and what it deletes: the other copies and the descendants.
+    fn revoke_targets(&self, slot: Slot, origin: Origin) -> Result<(Object, Vec<CapId>), CapError> {
         let (id, cte) = self.live_cap_at(slot)?;
         if cte.locked {
             return Err(CapError::Busy);
@@ -1408,10 +1436,7 @@ impl CapState {
         {
             return Err(CapError::Busy);
         }
-        // Delete in reverse MDB order (descendants before ancestors) as the work list pops.
-        let mut report = DeleteReport::default();
-        self.destroy(targets, &mut report, Some(obj));
-        Ok(report)
+        Ok((obj, targets))
     }
 
     /// The local part of a distributed revoke of an object `[base, base + size)` owned by

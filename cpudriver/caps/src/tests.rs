@@ -1303,3 +1303,40 @@ fn find_free_skips_descendants_and_honours_alignment() {
     assert_eq!(e.s.free_bytes(ram), Ok(RAM_BYTES / 2));
     e.check();
 }
+
+#[test]
+fn a_programs_revoke_does_not_take_kernel_capabilities() {
+    let mut e = Env::new();
+    // Root slot 0 is a copy of the root CNode capability the kernel holds in kernel slot 1.
+    assert_eq!(e.s.revoke_by_program(e.slot(0)), Err(E::InsufficientRights));
+    assert!(e.s.cap(e.root).is_ok());
+    // Through the invocation ABI too.
+    let root = e.root;
+    assert_eq!(
+        e.s.invoke(
+            root,
+            CapRef::with_depth(0, 8).pack(),
+            CapOp::Revoke as u64,
+            [0; 4]
+        ),
+        Err(E::InsufficientRights)
+    );
+    // The same for descendants: a Frame the kernel keeps, retyped from the user's RAM.
+    e.s.retype(
+        e.slot(1),
+        retype(T::Frame, 0, 4096, 1),
+        e.s.kernel_slot(9),
+        Origin::User,
+    )
+    .unwrap();
+    assert_eq!(e.s.revoke_by_program(e.slot(1)), Err(E::InsufficientRights));
+    // What the program alone holds it can still revoke.
+    e.rt(1, T::Frame, 0x1000, 0x1000, 1, 10).unwrap();
+    e.s.copy(e.slot(10), e.slot(11)).unwrap();
+    e.s.revoke_by_program(e.slot(10)).unwrap();
+    assert_eq!(e.s.cap(e.slot(11)), Err(E::EmptySlot));
+    // The kernel itself, and the monitor acting on an agreement, may.
+    e.s.revoke(e.slot(1), Origin::User).unwrap();
+    assert_eq!(e.s.cap(e.s.kernel_slot(9)), Err(E::EmptySlot));
+    e.check();
+}

@@ -272,6 +272,14 @@ pub const ROOT_SLOT_PT: u32 = 2;
 pub const ROOT_SLOT_MONITOR_EP: u32 = 3;
 /// Root CNode slot of the core's Kernel capability (the monitor only).
 pub const ROOT_SLOT_KERNEL: u32 = 4;
+/// Root CNode slot of the program's page CNode: the capabilities its address space was
+/// built from, in the order the loader made them: the page tables below the top-level one
+/// and the Frames of its program image and stacks. Deleting one unmaps it. The top-level
+/// table and the dispatcher frame stay the kernel's (a copy could be revoked, which would
+/// free memory the kernel uses).
+pub const ROOT_SLOT_PAGECN: u32 = 5;
+/// Radix of the page CNode (256 slots).
+pub const PAGECN_RADIX: u8 = 8;
 
 /// Where the monitor finds its URPC channel to the monitor of core `c`:
 /// `MONITOR_CHANNELS + c * 4096` (one page, mapped by the CPU driver).

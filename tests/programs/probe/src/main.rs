@@ -10,6 +10,8 @@
 //! * `fault-handler`: install a fault handler, fault, skip the faulting instruction and go on;
 //! * `caps`: capability invocations: forged addresses, mapping without a capability, retype,
 //!   map, and revoke removing the mappings made from derived capabilities;
+//! * `vspace`: the address space is made of the capabilities in the page CNode; extend it
+//!   with a PD, PT and Frame of its own, and delete the PD (see `vspace`);
 //! * `lrpc N`: N LRPC calls to the core's monitor, checked, then the null-syscall and LRPC
 //!   round-trip costs as `BENCH-JSON` lines;
 //! * `urpc-bench N` / `urpc-echo NAME` (see `urpc`): user-level URPC round trips to a core
@@ -31,6 +33,7 @@ mod mon;
 mod threads;
 mod tlb;
 mod urpc;
+mod vspace;
 
 use libos::println;
 use libos::syscall::raw_syscall;
@@ -97,6 +100,7 @@ fn main() -> i32 {
             0
         }
         "caps" => caps_probe(core),
+        "vspace" => vspace::probe(core),
         "spawn-all" => mon::spawn_all(core),
         "name-race" => mon::name_race(core),
         "doomed" => mon::doomed(core),
