@@ -602,15 +602,23 @@ impl Monitor {
         }
     }
 
+    /// Answer request `req` of core `to`. A reply that cannot be encoded (a payload over
+    /// `MAX_PAYLOAD`) becomes a `BadRequest` refusal, so the asker is not left waiting.
     fn reply(&mut self, to: CoreId, req: u64, status: u64, payload: Vec<u8>) {
-        let _ = self.links.send(
-            to,
-            &MonMsg::Reply {
+        let msg = MonMsg::Reply {
+            req,
+            status,
+            payload,
+        };
+        if let Err(e) = self.links.send(to, &msg) {
+            println!("monitor: reply to core {to} (request {req}) not sent: {e}");
+            let refusal = MonMsg::Reply {
                 req,
-                status,
-                payload,
-            },
-        );
+                status: MonError::BadRequest as u64,
+                payload: Vec::new(),
+            };
+            let _ = self.links.send(to, &refusal);
+        }
     }
 
     /// Answer request `req` of core `from` with the domain of dispatcher `r` once its

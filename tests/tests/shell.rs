@@ -38,7 +38,10 @@ fn shell_commands() {
         .assert_contains("programs")
         .assert_contains("free MiB")
         .assert_contains("shell: monitor (0:0):")
+        // Another core's monitor answers for its own, a page of capabilities at a time.
+        .assert_contains("shell: monitor (3:0):")
         .assert_contains("  Kernel")
+        .assert_contains("  Frame ")
         .assert_contains("shell: core(3,")
         .assert_contains("shell: 4 solutions")
         .assert_contains("shell: started probe on core 1 as 1:")
@@ -46,6 +49,12 @@ fn shell_commands() {
         .assert_contains("Host bridge [0600]: 8086:29c0")
         .assert_contains("shell: log level info")
         .assert_contains("shell: batch done: 11 commands, 0 failed");
+    // The page CNode: the tables and Frames the monitor's address space is made of.
+    assert!(
+        r.lines_with("VNodePdpt")
+            .any(|l| l.split_whitespace().any(|w| w == "5.0")),
+        "`caps monitor` lists page CNode slot 5.0, the image's PDPT"
+    );
     // `spawn --all` started one probe on every core.
     let hello = r.lines_with("probe: hello from core").count();
     assert_eq!(hello, 5, "one probe on core 1, then one on each of 4 cores");

@@ -163,3 +163,20 @@ fn system_calls_also_work_through_the_int_gate() {
         .assert_contains(&format!("\"kind\":\"null_syscall\",\"core\":{core},"));
     }
 }
+
+#[test]
+fn smep_and_smap_are_on_where_the_cpu_has_them() {
+    // QEMU's `max` CPU model has SMEP and SMAP (its default model has neither): the kernel
+    // never touches user pages through user addresses, so random syscalls with wild
+    // pointers and capability-built address spaces work with both on.
+    let name = "user-smep-smap";
+    let mut m = machine(CORES);
+    m.cpu = Some("max".into());
+    let run = boot(name, &m, &[("run", "probe fuzz 5000")], LIMIT);
+    run.assert_success()
+        .assert_lacks("PANIC")
+        .assert_contains("SMEP on, SMAP on");
+    for core in 0..CORES {
+        run.assert_contains(&format!("probe: fuzz on core {core}: 5000 syscalls"));
+    }
+}

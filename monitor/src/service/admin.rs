@@ -15,9 +15,14 @@ use super::{kernel_error, kind, Answer, Monitor, Refusal};
 /// Cores per [`libos::monitor::op::CORES_INFO`] reply (5 words each in 1 KiB).
 const CORES_PER_REPLY: u32 = 24;
 /// Capabilities per [`libos::monitor::op::CAPS`] reply (4 words each).
-const CAPS_PER_REPLY: u32 = 30;
+const CAPS_PER_REPLY: u32 = 15;
+// A reply (next slot, then four words per capability) must fit one monitor message, as
+// requests about another core's programs are answered across cores.
+const _: () = assert!((1 + 4 * CAPS_PER_REPLY as usize) * 8 <= monitor_proto::MAX_PAYLOAD);
 /// Root CNode slots a program has.
 const ROOT_SLOTS: u32 = 256;
+/// Root slots and then the page CNode's (`abi::PAGECN_RADIX`), as `caps` numbers them.
+const ALL_SLOTS: u32 = ROOT_SLOTS + (1 << abi::PAGECN_RADIX);
 
 impl Monitor {
     /// Answer a request about core `core`: with `here` if it is this core, else by asking
@@ -136,8 +141,11 @@ impl Monitor {
         }
     }
 
-    /// The capabilities of domain `domain` from root slot `msg[0]` on:
-    /// `[next slot, then per capability: slot, type, base, bytes]`.
+    /// The capabilities of domain `domain` from slot `msg[0]` on:
+    /// `[next slot, then per capability: slot, type, base, bytes]`. Slots below
+    /// [`ROOT_SLOTS`] are root slots; slot `ROOT_SLOTS + i` is slot `i` of the page CNode
+    /// (root slot `abi::ROOT_SLOT_PAGECN`), which holds the tables and Frames the program's
+    /// address space was built from.
     pub(super) fn caps(&mut self, domain: u64, msg: &[u8]) -> Result<Answer, Refusal> {
         let from = words(msg).first().copied().unwrap_or(0);
         self.here_or_ask((domain >> 32) as CoreId, kind::CAPS, &[domain, from], |m| {
@@ -150,11 +158,15 @@ impl Monitor {
             return Err((MonError::BadRequest, Vec::new()));
         }
         let id = domain as u32;
-        let mut out = vec![u64::from(ROOT_SLOTS)];
+        let mut out = vec![u64::from(ALL_SLOTS)];
         let mut found = 0;
-        let from = u32::try_from(from).unwrap_or(ROOT_SLOTS);
-        for slot in from..ROOT_SLOTS {
-            match kernel::cap_identify(id, libos::cap::root_slot(slot)) {
+        let from = u32::try_from(from).unwrap_or(ALL_SLOTS);
+        for slot in from..ALL_SLOTS {
+            let cap = match slot.checked_sub(ROOT_SLOTS) {
+                None => libos::cap::root_slot(slot),
+                Some(i) => caps::abi::CapRef::with_depth(abi::ROOT_SLOT_PAGECN << 8 | i, 16),
+            };
+            match kernel::cap_identify(id, cap) {
                 Ok(c) => {
                     out.extend_from_slice(&[
                         u64::from(slot),
