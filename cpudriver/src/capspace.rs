@@ -33,8 +33,8 @@ use crate::percore::{self, PerCore};
 
 /// Memory each core keeps in its frame pool for the kernel; the rest becomes capabilities.
 pub const KERNEL_RESERVE: u64 = 2 << 20;
-/// Least memory a core needs for capabilities (a few programs).
-pub const MIN_CAP_MEMORY: u64 = 8 << 20;
+/// Least memory a core needs for capabilities (its monitor takes about 2 MiB).
+pub const MIN_CAP_MEMORY: u64 = 4 << 20;
 /// Most RAM capabilities (contiguous ranges) a core makes of its pool.
 pub const RAM_SLOTS: u32 = 8;
 /// RAM each program gets in its root CNode.
