@@ -234,12 +234,13 @@ impl CoreCaps {
         let cnode = self.state.cnode_of(root)?;
         let slot = |index: u32| Slot { cnode, index };
         self.state.copy(root, slot(abi::ROOT_SLOT_CNODE))?;
-        // The program RAM naturally aligned, so it can be split evenly.
+        // Page-aligned is enough (retypes name offsets); natural alignment would leave
+        // holes a small core cannot afford.
         self.carve(
             pc,
             CapType::Ram,
             PROGRAM_RAM,
-            PROGRAM_RAM,
+            4096,
             slot(abi::ROOT_SLOT_RAM),
         )?;
         let pt = self.carve(pc, CapType::VNodePt, 4096, 4096, slot(abi::ROOT_SLOT_PT))?;

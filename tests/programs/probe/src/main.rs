@@ -279,6 +279,23 @@ fn caps_probe(core: u32) -> i32 {
     1
 }
 
+/// Make an LRPC call with `call` until the monitor takes it: a call refused because the
+/// monitor serves another program's is tried again, up to 10 000 refusals in all (counted
+/// in `busy`).
+fn until_answered<T>(
+    busy: &mut u32,
+    mut call: impl FnMut() -> Result<T, libos::lrpc::CallError>,
+) -> Result<T, libos::lrpc::CallError> {
+    loop {
+        let r = call();
+        if !matches!(r, Err(libos::lrpc::CallError::Unavailable)) || *busy >= 10_000 {
+            return r;
+        }
+        *busy += 1;
+        libos::yield_now();
+    }
+}
+
 /// The `lrpc N` mode: N calls to the monitor through the EndPoint in root slot 3, checked,
 /// then the cost of a null syscall and of an LRPC round trip (median cycles, as BENCH-JSON).
 fn lrpc_probe(core: u32, n: usize) -> i32 {
@@ -295,15 +312,15 @@ fn lrpc_probe(core: u32, n: usize) -> i32 {
     // on this core call it too), a call is refused as unavailable and is tried again (at
     // most 10 000 times in all); `answered` gives the outcome and the cycles of the last try.
     let mut busy = 0;
-    let mut answered = |a1: u64| loop {
-        let t = rdtsc();
-        let r = call(ep, 1, a1, 0);
-        let dt = rdtsc() - t;
-        if r != Err(CallError::Unavailable) || busy >= 10_000 {
-            break (r, dt);
-        }
-        busy += 1;
-        libos::yield_now();
+    let mut answered = |a1: u64| {
+        let mut dt = 0;
+        let r = until_answered(&mut busy, || {
+            let t = rdtsc();
+            let r = call(ep, 1, a1, 0);
+            dt = rdtsc() - t;
+            r
+        });
+        (r, dt)
     };
     for i in 0..n as u64 {
         match answered(i).0 {
@@ -337,13 +354,16 @@ fn lrpc_probe(core: u32, n: usize) -> i32 {
         return 1;
     }
     let mut reply = [0u8; 24];
-    let r = libos::lrpc::call_cap(
-        ep,
-        libos::monitor::op::CAP_ECHO,
-        &[],
-        root_slot(40),
-        &mut reply,
-    );
+    let mut busy = 0;
+    let r = until_answered(&mut busy, || {
+        libos::lrpc::call_cap(
+            ep,
+            libos::monitor::op::CAP_ECHO,
+            &[],
+            root_slot(40),
+            &mut reply,
+        )
+    });
     let w = |i: usize| u64::from_le_bytes(reply[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
     match r {
         Ok((0, 24)) if w(1) == caps::abi::CapType::Frame as u64 && w(2) == 8192 => {
