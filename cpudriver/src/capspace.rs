@@ -21,9 +21,11 @@
 //! made through the capabilities they remove.
 //!
 //! The kernel also keeps a *private* CNode per program, in its kernel CNode, for what the
-//! kernel itself relies on: a copy of the program's top-level table (the CR3 it loads), the
-//! Frame of its dispatcher frame (which the kernel writes), and the page tables of memory
-//! the kernel maps for it (the monitor's channels). The program cannot delete these.
+//! kernel itself relies on: its copy of the program's top-level table (the CR3 it loads),
+//! the Frame of its dispatcher frame (which the kernel writes), and the page tables of
+//! memory the kernel maps for it (the monitor's channels). The CNode is declared the
+//! kernel's (`CapState::protect`), so a program's revoke of its own copy of the top-level
+//! table cannot delete the kernel's.
 
 use caps::{CapError, CapState, CapType, Mapping, Origin, Outcome, Retype, Slot};
 use physmem::PhysRange;
@@ -254,6 +256,8 @@ impl CoreCaps {
         )?;
         let private_bytes = caps::cnode_bytes(PRIVATE_RADIX);
         self.carve(pc, CapType::CNode, private_bytes, private_bytes, private)?;
+        let private_cnode = self.state.cnode_of(private)?;
+        self.state.protect(private_cnode)?;
         Ok(ProgramCaps {
             root,
             pt,

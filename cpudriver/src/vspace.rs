@@ -3,9 +3,9 @@
 //! its lower half was written from a mapping record of the capability rules (`caps::map`).
 //!
 //! The top-level table (a PML4 VNode) has the kernel's upper half copied in; the rules
-//! refuse mappings into that half. The loader puts the other capabilities it makes into
-//! the program's page CNode (`abi::ROOT_SLOT_PAGECN`), so the program holds, and could
-//! unmap or remap, the tables and pages it is made of. What the kernel itself relies on stays in the
+//! refuse mappings into that half. The loader puts the capabilities it makes into the
+//! program's page CNode (`abi::ROOT_SLOT_PAGECN`), a copy of the top-level table first,
+//! so the program holds, and could unmap or remap, the tables and pages it is made of. What the kernel itself relies on stays in the
 //! program's private CNode (`capspace`): the table the kernel loads into CR3, the
 //! dispatcher frame the kernel writes, and the page tables of memory the kernel shares with
 //! the program (the monitor's channels). Nothing is freed here: deleting the program's
@@ -99,8 +99,8 @@ fn user_range(va: u64, pages: u64) -> bool {
 impl AddressSpace {
     /// A new, empty address space for `program`: its top-level table retyped from the
     /// core's RAM into the private CNode, with the kernel half of the active table copied
-    /// in. The program gets no capability to it: it could revoke the kernel's copy and so
-    /// free the table the CPU walks.
+    /// in, and a copy for the program in page CNode slot `abi::PAGECN_SLOT_PML4` (the
+    /// private CNode is protected: revoking that copy cannot delete the kernel's).
     pub fn new(
         c: &mut CoreCaps,
         pc: &PerCore,
@@ -130,10 +130,18 @@ impl AddressSpace {
                 dst[i] = src[i].clone();
             }
         }
+        // The program's copy: it may map tables of its own into the lower half.
+        c.state.copy(
+            slot,
+            Slot {
+                cnode: pages,
+                index: abi::PAGECN_SLOT_PML4,
+            },
+        )?;
         Ok(AddressSpace {
             pml4: pa,
             phys_offset: pc.phys_offset,
-            pages: (pages, 0),
+            pages: (pages, abi::PAGECN_SLOT_PML4 + 1),
             private: (private, capspace::PRIVATE_FIRST_FREE),
             tables: alloc::vec![Table {
                 level: VNodeLevel::Pml4,

@@ -51,9 +51,9 @@ fn shell_commands() {
         .assert_contains("shell: batch done: 11 commands, 0 failed");
     // The page CNode: the tables and Frames the monitor's address space is made of.
     assert!(
-        r.lines_with("VNodePdpt")
+        r.lines_with("VNodePml4")
             .any(|l| l.split_whitespace().any(|w| w == "5.0")),
-        "`caps monitor` lists page CNode slot 5.0, the image's PDPT"
+        "`caps monitor` lists page CNode slot 5.0, the top-level table"
     );
     // `spawn --all` started one probe on every core.
     let hello = r.lines_with("probe: hello from core").count();

@@ -213,6 +213,9 @@ struct Cte {
 struct CNodeObj {
     base: u64,
     slots: Vec<Option<CapId>>,
+    /// Held by the kernel (the kernel CNode, and CNodes it declared with
+    /// [`CapState::protect`]): a program's revoke never deletes what lies in it.
+    kernel_held: bool,
 }
 
 struct MapRec {
@@ -315,6 +318,7 @@ impl CapState {
         let (idx, gen) = cnodes.insert(CNodeObj {
             base: u64::MAX,
             slots: alloc::vec![None; n],
+            kernel_held: true,
         });
         CapState {
             core,
@@ -339,6 +343,19 @@ impl CapState {
     /// devices it knows of, such as the boot framebuffer).
     pub fn add_device_region(&mut self, base: u64, bytes: u64) {
         self.device_regions.push((base, bytes));
+    }
+
+    /// Declare CNode `cnode` the kernel's, like the kernel CNode: a program's revoke
+    /// ([`CapState::revoke_by_program`]) never deletes a capability in it. The CPU driver
+    /// keeps there what it relies on while a program runs (the top-level page table it
+    /// loads into CR3, say), so that the program may hold copies of those capabilities.
+    pub fn protect(&mut self, cnode: CNodeId) -> Result<(), CapError> {
+        let cn = self
+            .cnodes
+            .get_mut(cnode.idx, cnode.gen)
+            .ok_or(CapError::EmptySlot)?;
+        cn.kernel_held = true;
+        Ok(())
     }
 
     /// Set the limits on live capabilities and mapping records.
@@ -1077,6 +1094,7 @@ impl CapState {
                 let (idx, gen) = self.cnodes.insert(CNodeObj {
                     base,
                     slots: alloc::vec![None; 1usize << radix],
+                    kernel_held: false,
                 });
                 self.cnode_by_base.insert(base, CNodeId { idx, gen });
             }
@@ -1397,15 +1415,16 @@ impl CapState {
 
     /// [`CapState::revoke`] invoked by a program (what [`CapState::invoke`] does with
     /// `Origin::User`): refused with [`CapError::InsufficientRights`] when it would delete a
-    /// capability in the kernel CNode, such as the kernel's copy of the program's own root
-    /// CNode, which the kernel needs to delete the program's CSpace when it ends.
+    /// capability in the kernel CNode or in a CNode the kernel declared its own
+    /// ([`CapState::protect`]), such as the kernel's copy of the program's own root CNode,
+    /// which the kernel needs to delete the program's CSpace when it ends.
     pub fn revoke_by_program(&mut self, slot: Slot) -> Result<DeleteReport, CapError> {
         let (obj, targets) = self.revoke_targets(slot, Origin::User)?;
-        let kernel = self.kernel_cnode;
         if targets.iter().any(|c| {
             self.cte(*c)
                 .and_then(|e| e.slot)
-                .is_some_and(|s| s.cnode == kernel)
+                .and_then(|s| self.cnode(s.cnode))
+                .is_some_and(|cn| cn.kernel_held)
         }) {
             return Err(CapError::InsufficientRights);
         }

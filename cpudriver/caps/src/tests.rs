@@ -1335,6 +1335,30 @@ fn a_programs_revoke_does_not_take_kernel_capabilities() {
     e.s.copy(e.slot(10), e.slot(11)).unwrap();
     e.s.revoke_by_program(e.slot(10)).unwrap();
     assert_eq!(e.s.cap(e.slot(11)), Err(E::EmptySlot));
+    // Nor from a CNode the kernel declared its own.
+    e.rt(1, T::CNode, 0x10000, cnode_bytes(6), 1, 20).unwrap();
+    let private = e.s.cnode_of(e.slot(20)).unwrap();
+    e.rt(1, T::VNodePml4, 0x20000, 4096, 1, 21).unwrap();
+    let kept = Slot {
+        cnode: private,
+        index: 0,
+    };
+    e.s.copy(e.slot(21), kept).unwrap();
+    e.s.revoke_by_program(e.slot(21)).unwrap();
+    assert!(e.s.cap(kept).is_err(), "not protected yet");
+    e.s.copy(e.slot(21), kept).unwrap();
+    e.s.protect(private).unwrap();
+    assert_eq!(
+        e.s.revoke_by_program(e.slot(21)),
+        Err(E::InsufficientRights)
+    );
+    assert!(e.s.cap(kept).is_ok());
+    e.s.delete(e.slot(21), Origin::User).unwrap();
+    assert!(
+        e.s.cap(kept).is_ok(),
+        "deleting the program's copy leaves the kernel's"
+    );
+    e.check();
     // The kernel itself, and the monitor acting on an agreement, may.
     e.s.revoke(e.slot(1), Origin::User).unwrap();
     assert_eq!(e.s.cap(e.s.kernel_slot(9)), Err(E::EmptySlot));

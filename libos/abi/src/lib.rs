@@ -273,11 +273,14 @@ pub const ROOT_SLOT_MONITOR_EP: u32 = 3;
 /// Root CNode slot of the core's Kernel capability (the monitor only).
 pub const ROOT_SLOT_KERNEL: u32 = 4;
 /// Root CNode slot of the program's page CNode: the capabilities its address space was
-/// built from, in the order the loader made them: the page tables below the top-level one
-/// and the Frames of its program image and stacks. Deleting one unmaps it. The top-level
-/// table and the dispatcher frame stay the kernel's (a copy could be revoked, which would
-/// free memory the kernel uses).
+/// built from, in the order the loader made them: a copy of its top-level table (a PML4
+/// VNode, slot [`PAGECN_SLOT_PML4`]; entries 256 and up, the kernel's, cannot be mapped
+/// into), then the page tables and the Frames of its program image and stacks. Deleting
+/// one unmaps it. The kernel keeps its own copy of the top-level table (which revoking
+/// the program's copy does not delete) and the dispatcher frame.
 pub const ROOT_SLOT_PAGECN: u32 = 5;
+/// Slot of the top-level table in the page CNode.
+pub const PAGECN_SLOT_PML4: u32 = 0;
 /// Radix of the page CNode (256 slots).
 pub const PAGECN_RADIX: u8 = 8;
 

@@ -1,9 +1,11 @@
 //! The `vspace` mode: the program's address space is made of capabilities it holds.
 //!
 //! The loader put the page tables and Frames it built the program from into the page CNode
-//! (root slot `abi::ROOT_SLOT_PAGECN`); the top-level table is the kernel's alone. The probe
-//! lists them, then extends its own address space: a page directory, a page table and a
-//! Frame retyped from its RAM and linked under the PDPT the loader gave it, at 100 GiB.
+//! (root slot `abi::ROOT_SLOT_PAGECN`), a copy of the top-level table first. The probe lists
+//! them, checks that the kernel half of the top-level table and the kernel's copy of it are
+//! out of its reach, then extends its own address space: a PDPT of its own under the PML4,
+//! and a page directory, a page table and a Frame retyped from its RAM and linked under the
+//! PDPT the loader gave it, at 100 GiB.
 //! Deleting the page directory unmaps everything below it, which the last access (a fault,
 //! caught) shows.
 
@@ -19,6 +21,7 @@ const PD_SLOT: u32 = 20;
 const PT_SLOT: u32 = 21;
 const FRAME_SLOT: u32 = 22;
 const PD2_SLOT: u32 = 23;
+const PDPT_SLOT: u32 = 24;
 
 /// Slot `i` of the page CNode (two levels: root slot, then index; depth 16).
 fn page_slot(i: u32) -> CapRef {
@@ -66,30 +69,52 @@ pub fn probe(core: u32) -> i32 {
         "probe: vspace on core {core}: page CNode holds {tables} tables and {frames} Frames ({} KiB)",
         frame_bytes >> 10
     );
-    // The loader starts with the image, low in the address space: its PDPT comes first.
+    // The top-level table first, then the image's tables (low in the address space).
     check(
-        "the first capability is a PDPT",
-        first == Some(CapType::VNodePdpt as u8) && pdpt_slot == Some(0),
+        "the PML4 in slot 0, the image's PDPT in slot 1",
+        first == Some(CapType::VNodePml4 as u8) && pdpt_slot == Some(1),
     );
-    check("no top-level table for the program", top == 0);
+    check("one top-level table", top == 1);
     check("tables for the image and the stacks", tables >= 5);
     check(
         "Frames for the image and both stacks",
         frames >= 3 && frame_bytes >= abi::USER_STACK_SIZE + abi::UPCALL_STACK_SIZE,
     );
 
-    // Extend the address space through the PDPT the loader made for the image (page slot
-    // 0, covering the first 512 GiB).
     let ram = root_slot(abi::ROOT_SLOT_RAM);
-    let pdpt = page_slot(0);
     let rw = Rights::READ | Rights::WRITE;
     check(
-        "retype PD, PT, Frame",
+        "retype PDPT, PD, PT, Frame, PD",
         cap::retype(ram, CapType::VNodePd, 0, 4096, 1, PD_SLOT).is_ok()
             && cap::retype(ram, CapType::VNodePt, 4096, 4096, 1, PT_SLOT).is_ok()
             && cap::retype(ram, CapType::Frame, 8192, 4096, 1, FRAME_SLOT).is_ok()
-            && cap::retype(ram, CapType::VNodePd, 12288, 4096, 1, PD2_SLOT).is_ok(),
+            && cap::retype(ram, CapType::VNodePd, 12288, 4096, 1, PD2_SLOT).is_ok()
+            && cap::retype(ram, CapType::VNodePdpt, 16384, 4096, 1, PDPT_SLOT).is_ok(),
     );
+    // The top-level table: the kernel half is not the program's, and revoking its copy
+    // does not take the kernel's (the program keeps running on it).
+    let pml4 = page_slot(abi::PAGECN_SLOT_PML4);
+    let own_pdpt = root_slot(PDPT_SLOT);
+    check(
+        "no mapping into the kernel half",
+        cap::map(pml4, own_pdpt, 256, 1, Rights::READ, 0) == Err(CapError::OutOfRange)
+            && cap::map(pml4, own_pdpt, 511, 1, Rights::READ, 0) == Err(CapError::OutOfRange),
+    );
+    check(
+        "PML4 entry 0 (the image's) is in use",
+        cap::map(pml4, own_pdpt, 0, 1, Rights::READ, 0) == Err(CapError::SlotInUse),
+    );
+    check(
+        "a PDPT of its own at PML4 entry 1, unlinked again",
+        cap::map(pml4, own_pdpt, 1, 1, Rights::READ, 0).is_ok() && cap::unmap(pml4, 1, 1).is_ok(),
+    );
+    check(
+        "revoking the PML4 copy cannot take the kernel's",
+        cap::revoke(pml4) == Err(CapError::InsufficientRights),
+    );
+    // Extend the address space through the PDPT the loader made for the image (page slot
+    // 1, covering the first 512 GiB).
+    let pdpt = page_slot(1);
     let (pd, pt, frame) = (
         root_slot(PD_SLOT),
         root_slot(PT_SLOT),
