@@ -8,6 +8,12 @@ pub const fn root_slot(index: u32) -> CapRef {
     CapRef::with_depth(index, 8)
 }
 
+/// A capability in the program's page CNode (root slot `abi::ROOT_SLOT_PAGECN`): the root
+/// slot, then `index`, depth 16.
+pub const fn page_slot(index: u32) -> CapRef {
+    CapRef::with_depth(::abi::ROOT_SLOT_PAGECN << 8 | index, 16)
+}
+
 fn invoke(cap: CapRef, op: CapOp, a: [u64; 4]) -> Result<u64, CapError> {
     let (err, val) = crate::syscall::syscall6(
         ::abi::Syscall::CapInvoke,

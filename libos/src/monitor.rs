@@ -80,9 +80,10 @@ pub mod op {
     pub const MEM: u64 = 23;
     /// End domain `argument`. Ticket when remote.
     pub const KILL: u64 = 24;
-    /// Capabilities of domain `argument` from the root slot in message word 0:
-    /// `[OK, next slot (256 = done), then per capability: slot, type, base, bytes]`.
-    /// Ticket when remote.
+    /// Capabilities of domain `argument` from the slot in message word 0 (numbered as
+    /// [`CAPS_PAGE_SLOTS_FROM`](crate::monitor::CAPS_PAGE_SLOTS_FROM) says):
+    /// `[OK, next slot (`CAPS_SLOTS` = done), then per capability: slot, type, base,
+    /// bytes]`. Ticket when remote.
     pub const CAPS: u64 = 25;
     /// Set the kernel log level to `argument` (1 error .. 5 trace).
     pub const LOG: u64 = 26;
@@ -101,6 +102,12 @@ pub mod op {
 
 /// How many ended domains each monitor remembers the exit status of.
 pub const EXITS_KEPT: usize = 64;
+
+/// How [`op::CAPS`] numbers slots: root slots below this, then slot `i` of the page CNode
+/// (`abi::ROOT_SLOT_PAGECN`) as `CAPS_PAGE_SLOTS_FROM + i`.
+pub const CAPS_PAGE_SLOTS_FROM: u64 = 256;
+/// One past the last slot [`op::CAPS`] lists.
+pub const CAPS_SLOTS: u64 = CAPS_PAGE_SLOTS_FROM + (1 << ::abi::PAGECN_RADIX);
 
 /// The exit status of domain `domain`, which has ended (see [`op::EXIT_STATUS`]).
 pub fn exit_status(domain: DomainId) -> Result<u64, MonError> {

@@ -347,17 +347,15 @@ fn caps(prog: &str) -> Result<String, String> {
     let mut out = String::new();
     for (d, name) in targets {
         let mut rows = Vec::new();
-        // Root slots, then the page CNode's (numbered from 256 on by the monitor).
-        let root_slots = 256u64;
         let mut from = 0u64;
-        while from < root_slots + (1 << abi::PAGECN_RADIX) {
+        while from < monitor::CAPS_SLOTS {
             let w =
                 monitor::request_wait(op::CAPS, d, &monitor::bytes_of(&[from])).map_err(mon_err)?;
             let Some((&next, rest)) = w.split_first() else {
                 break;
             };
             for c in rest.as_chunks::<4>().0 {
-                let slot = match c[0].checked_sub(root_slots) {
+                let slot = match c[0].checked_sub(monitor::CAPS_PAGE_SLOTS_FROM) {
                     None => c[0].to_string(),
                     Some(i) => format!("{}.{i}", abi::ROOT_SLOT_PAGECN),
                 };

@@ -19,10 +19,9 @@ const CAPS_PER_REPLY: u32 = 15;
 // A reply (next slot, then four words per capability) must fit one monitor message, as
 // requests about another core's programs are answered across cores.
 const _: () = assert!((1 + 4 * CAPS_PER_REPLY as usize) * 8 <= monitor_proto::MAX_PAYLOAD);
-/// Root CNode slots a program has.
-const ROOT_SLOTS: u32 = 256;
-/// Root slots and then the page CNode's (`abi::PAGECN_RADIX`), as `caps` numbers them.
-const ALL_SLOTS: u32 = ROOT_SLOTS + (1 << abi::PAGECN_RADIX);
+/// Root slots, then the page CNode's, as `CAPS` numbers them.
+const ROOT_SLOTS: u32 = libos::monitor::CAPS_PAGE_SLOTS_FROM as u32;
+const ALL_SLOTS: u32 = libos::monitor::CAPS_SLOTS as u32;
 
 impl Monitor {
     /// Answer a request about core `core`: with `here` if it is this core, else by asking
@@ -164,7 +163,7 @@ impl Monitor {
         for slot in from..ALL_SLOTS {
             let cap = match slot.checked_sub(ROOT_SLOTS) {
                 None => libos::cap::root_slot(slot),
-                Some(i) => caps::abi::CapRef::with_depth(abi::ROOT_SLOT_PAGECN << 8 | i, 16),
+                Some(i) => libos::cap::page_slot(i),
             };
             match kernel::cap_identify(id, cap) {
                 Ok(c) => {

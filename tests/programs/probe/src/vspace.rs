@@ -9,8 +9,8 @@
 //! Deleting the page directory unmaps everything below it, which the last access (a fault,
 //! caught) shows.
 
-use caps::abi::{CapError, CapRef, CapType, Rights};
-use libos::cap::{self, root_slot};
+use caps::abi::{CapError, CapType, Rights};
+use libos::cap::{self, page_slot, root_slot};
 use libos::println;
 
 /// Where the probe maps its own page: PDPT entry 100 (100 GiB), PD entry 0, PT entry 0.
@@ -22,11 +22,6 @@ const PT_SLOT: u32 = 21;
 const FRAME_SLOT: u32 = 22;
 const PD2_SLOT: u32 = 23;
 const PDPT_SLOT: u32 = 24;
-
-/// Slot `i` of the page CNode (two levels: root slot, then index; depth 16).
-fn page_slot(i: u32) -> CapRef {
-    CapRef::with_depth(abi::ROOT_SLOT_PAGECN << 8 | i, 16)
-}
 
 pub fn probe(core: u32) -> i32 {
     let bad = core::cell::Cell::new(0);
