@@ -192,6 +192,22 @@ impl CoreCaps {
         Err(CapSetupError::Exhausted)
     }
 
+    /// Map `src` into `table` at `entry` under the capability rules (`caps::CapState::map`)
+    /// and write the entries the record describes (tables of this core).
+    pub fn map(
+        &mut self,
+        src: Slot,
+        table: Slot,
+        entry: u32,
+        rights: caps::Rights,
+        offset: u64,
+        pages: u32,
+    ) -> Result<Mapping, CapError> {
+        let m = self.state.map(src, table, entry, rights, offset, pages)?;
+        apply_mapping(percore::current(), &m, true);
+        Ok(m)
+    }
+
     /// The empty slots of the kernel CNode (between the RAM and the monitor EndPoint's).
     fn empty_kernel_slots(&self) -> impl Iterator<Item = Slot> + '_ {
         (RAM_SLOTS..KERNEL_MONITOR_EP_SLOT)
@@ -350,7 +366,7 @@ impl CoreCaps {
 
 /// Write or clear the page-table entries of a mapping record. A table linked into its
 /// parent gets a present, writable, user entry: the last level decides the access.
-pub fn apply_mapping(pc: &PerCore, m: &Mapping, set: bool) {
+fn apply_mapping(pc: &PerCore, m: &Mapping, set: bool) {
     let table = pc.phys_to_virt(m.table) as *mut PageTable;
     for i in 0..m.count {
         let idx = (m.first_entry + i) as usize;

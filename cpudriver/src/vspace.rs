@@ -201,11 +201,7 @@ impl AddressSpace {
         let slot = self.next_slot(private)?;
         let phys = c.carve(pc, level.cap_type(), 4096, 4096, slot)?;
         let entry = ((va >> shift) & 511) as u32;
-        let m = c
-            .state
-            .map(slot, parent.slot, entry, Rights::READ, 0, 1)
-            .map_err(VSpaceError::from)?;
-        capspace::apply_mapping(pc, &m, true);
+        c.map(slot, parent.slot, entry, Rights::READ, 0, 1)?;
         let t = Table {
             level,
             base,
@@ -242,10 +238,7 @@ impl AddressSpace {
             let pt = self.table(c, pc, a, VNodeLevel::Pt, false)?;
             let entry = ((a >> 12) & 511) as u32;
             let n = (pages - done).min(u64::from(512 - entry));
-            let m = c
-                .state
-                .map(slot, pt.slot, entry, rights, done * 4096, n as u32)?;
-            capspace::apply_mapping(pc, &m, true);
+            c.map(slot, pt.slot, entry, rights, done * 4096, n as u32)?;
             done += n;
         }
         Ok(pa)
@@ -297,15 +290,8 @@ impl AddressSpace {
             return Err(VSpaceError::NotUser);
         }
         let pd = self.table(c, pc, va, VNodeLevel::Pd, false)?;
-        let m = c.state.map(
-            window,
-            pd.slot,
-            ((va >> 21) & 511) as u32,
-            Rights::READ,
-            0,
-            1,
-        )?;
-        capspace::apply_mapping(pc, &m, true);
+        let entry = ((va >> 21) & 511) as u32;
+        c.map(window, pd.slot, entry, Rights::READ, 0, 1)?;
         Ok(())
     }
 
