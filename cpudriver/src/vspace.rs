@@ -322,30 +322,38 @@ impl AddressSpace {
         }
     }
 
-    /// Copy `len` bytes of user memory at `va` into `out` (checking every page).
-    pub fn read_user(&mut self, va: u64, out: &mut [u8]) -> bool {
+    /// Walk `len` bytes of user memory at `va` one piece per page: `f(kernel address of the
+    /// piece, bytes before it, its length)`. Every page must be mapped user-accessible (and
+    /// writable when `write`); false at the first that is not.
+    fn user_pieces(
+        &mut self,
+        va: u64,
+        len: usize,
+        write: bool,
+        mut f: impl FnMut(*mut u8, usize, usize),
+    ) -> bool {
         let mut done = 0usize;
-        while done < out.len() {
+        while done < len {
             let Some(a) = va.checked_add(done as u64) else {
                 return false;
             };
-            let Some(pa) = self.translate_user(a, false) else {
+            let Some(pa) = self.translate_user(a, write) else {
                 return false;
             };
-            let in_page = (4096 - (a % 4096)) as usize;
-            let n = in_page.min(out.len() - done);
-            // SAFETY: `pa .. pa + n` lies within one mapped user page, reached through the
-            // physical-memory mapping.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    (self.phys_offset + pa) as *const u8,
-                    out[done..].as_mut_ptr(),
-                    n,
-                )
-            };
+            let n = ((4096 - (a % 4096)) as usize).min(len - done);
+            f((self.phys_offset + pa) as *mut u8, done, n);
             done += n;
         }
         true
+    }
+
+    /// Copy `out.len()` bytes of user memory at `va` into `out` (checking every page).
+    pub fn read_user(&mut self, va: u64, out: &mut [u8]) -> bool {
+        self.user_pieces(va, out.len(), false, |piece, done, n| {
+            // SAFETY: `piece .. piece + n` lies within one mapped user page, reached through
+            // the physical-memory mapping; `done + n <= out.len()`.
+            unsafe { core::ptr::copy_nonoverlapping(piece, out[done..].as_mut_ptr(), n) }
+        })
     }
 
     /// Copy `data` into user memory at `va` (every page must be user-writable).
@@ -356,26 +364,10 @@ impl AddressSpace {
     /// Copy `data` into user memory at `va`, which must be mapped user-accessible (and
     /// writable when `writable`; the loader fills read-only pages of a program image).
     pub fn write_user_as(&mut self, va: u64, data: &[u8], writable: bool) -> bool {
-        let mut done = 0usize;
-        while done < data.len() {
-            let Some(a) = va.checked_add(done as u64) else {
-                return false;
-            };
-            let Some(pa) = self.translate_user(a, writable) else {
-                return false;
-            };
-            let n = ((4096 - (a % 4096)) as usize).min(data.len() - done);
-            // SAFETY: `pa .. pa + n` lies within one mapped user page of this address
-            // space, reached through the physical-memory mapping.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    data[done..].as_ptr(),
-                    (self.phys_offset + pa) as *mut u8,
-                    n,
-                )
-            };
-            done += n;
-        }
-        true
+        self.user_pieces(va, data.len(), writable, |piece, done, n| {
+            // SAFETY: `piece .. piece + n` lies within one mapped user page of this address
+            // space, reached through the physical-memory mapping; `done + n <= data.len()`.
+            unsafe { core::ptr::copy_nonoverlapping(data[done..].as_ptr(), piece, n) }
+        })
     }
 }
