@@ -314,7 +314,15 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
                 None => ret(f, SysError::NotFound, 0),
             }
         }
-        kop::IRQ_ROUTE => irq_route(pc, f, a0, a1, a2, a3),
+        kop::IRQ_ROUTE => irq_route(pc, f, a0, a1, a2),
+        kop::ISA_GSI => match u8::try_from(a0) {
+            Ok(irq) if irq < 16 && !pc.ioapics.borrow().is_empty() => {
+                let gsi = crate::arch::ioapic::isa_gsi(irq, &pc.isa_overrides.borrow());
+                ret(f, SysError::Ok, u64::from(gsi))
+            }
+            Ok(irq) if irq < 16 => ret(f, SysError::NotFound, 0),
+            _ => ret(f, SysError::BadArgument, 0),
+        },
         kop::FRAMEBUFFER => {
             let Some(d) = crate::console::framebuffer::device() else {
                 return ret(f, SysError::NotFound, 0);
@@ -474,16 +482,18 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
 }
 
 /// [`kop::IRQ_ROUTE`].
-fn irq_route(pc: &PerCore, f: &mut TrapFrame, line: u64, core: u64, vector: u64, gsi: u64) {
-    use crate::arch::ioapic::{isa_route, Signal};
+fn irq_route(pc: &PerCore, f: &mut TrapFrame, gsi: u64, core: u64, vector: u64) {
+    use crate::arch::ioapic::gsi_signal;
     let ioapics = pc.ioapics.borrow();
     if ioapics.is_empty() {
         return ret(f, SysError::NotFound, 0);
     }
-    let vector = match u8::try_from(vector) {
-        Ok(v) if crate::irq::is_device_vector(u32::from(v)) => v,
-        _ => return ret(f, SysError::BadArgument, 0),
+    let (Ok(gsi), Ok(vector)) = (u32::try_from(gsi), u8::try_from(vector)) else {
+        return ret(f, SysError::BadArgument, 0);
     };
+    if !crate::irq::is_device_vector(u32::from(vector)) {
+        return ret(f, SysError::BadArgument, 0);
+    }
     let dest = pc
         .mesh
         .get()
@@ -493,24 +503,7 @@ fn irq_route(pc: &PerCore, f: &mut TrapFrame, line: u64, core: u64, vector: u64,
     let Some(dest) = dest else {
         return ret(f, SysError::BadArgument, 0);
     };
-    let (gsi, signal) = if gsi == 0 {
-        match u8::try_from(line) {
-            Ok(irq) if irq < 16 => isa_route(irq, &pc.isa_overrides.borrow()),
-            _ => return ret(f, SysError::BadArgument, 0),
-        }
-    } else {
-        match u32::try_from(line) {
-            // PCI interrupts: level-triggered, active low.
-            Ok(g) => (
-                g,
-                Signal {
-                    level: true,
-                    active_low: true,
-                },
-            ),
-            Err(_) => return ret(f, SysError::BadArgument, 0),
-        }
-    };
+    let signal = gsi_signal(gsi, &pc.isa_overrides.borrow());
     match ioapics.iter().find(|a| a.handles(gsi)) {
         Some(a) => match a.route(gsi, vector, dest, signal) {
             Ok(()) => ret(f, SysError::Ok, u64::from(gsi)),

@@ -322,18 +322,22 @@ pub fn cap_give_from(
     .map(|_| ())
 }
 
-/// Route interrupt `line` to `vector` of core `core` (boot core only): `line` is an ISA
-/// IRQ (MADT overrides applied) when `gsi` is false, else a global system interrupt.
-/// Returns the GSI.
-pub fn irq_route(line: u32, core: u32, vector: u32, gsi: bool) -> Result<u32, KernelError> {
+/// Route global system interrupt `gsi` to `vector` of core `core` (boot core only; the
+/// signalling comes from the MADT). Returns the GSI.
+pub fn irq_route(gsi: u32, core: u32, vector: u32) -> Result<u32, KernelError> {
     op(
         kop::IRQ_ROUTE,
-        u64::from(line),
+        u64::from(gsi),
         u64::from(core),
         u64::from(vector),
-        u64::from(gsi),
+        0,
     )
     .map(|g| g as u32)
+}
+
+/// The GSI ISA IRQ `irq` arrives on (boot core only).
+pub fn isa_gsi(irq: u8) -> Result<u32, KernelError> {
+    op(kop::ISA_GSI, u64::from(irq), 0, 0, 0).map(|g| g as u32)
 }
 
 /// ECAM window `index` of the machine's MCFG (`NotFound` past the last; boot core only).

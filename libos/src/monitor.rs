@@ -89,8 +89,9 @@ pub mod op {
     pub const LOG: u64 = 26;
     /// Power off (`argument` = 0) or reset (1); message word 0 = status (0 = success).
     pub const POWER: u64 = 27;
-    /// Route ISA interrupt line `argument` to the vector of the caller's IRQ capability
-    /// (message word 0, a packed capability reference) on the caller's core. Reply
+    /// Route interrupt source `argument` of the caller's IrqSrc capability (message word 0,
+    /// a packed capability reference; `argument` counts from its first GSI) to the vector
+    /// of the caller's IRQ capability (message word 1) on the caller's core. Reply
     /// `[OK, gsi]`; ticket when this is not the boot core.
     pub const IRQ_ROUTE: u64 = 28;
     /// The exit status of domain `argument`, which ended (its core's monitor remembers the
@@ -445,9 +446,13 @@ pub fn set_route(root: u32, groups: &[(u32, Vec<u32>)]) -> Result<(), MonError> 
     request_wait(op::SET_ROUTE, u64::from(root), &bytes_of(&w)).map(|_| ())
 }
 
-/// Route ISA interrupt line `line` (0..16; the MADT's overrides are applied) to the vector
-/// of IRQ capability `irq` on this core. Returns the global system interrupt it came from.
-pub fn irq_route(irq: CapRef, line: u8) -> Result<u32, MonError> {
-    let w = request_wait(op::IRQ_ROUTE, u64::from(line), &bytes_of(&[irq.pack()]))?;
+/// Route interrupt source `index` of IrqSrc capability `src` (its first GSI + `index`) to
+/// the vector of IRQ capability `irq` on this core. Returns the global system interrupt.
+pub fn irq_route(src: CapRef, index: u32, irq: CapRef) -> Result<u32, MonError> {
+    let w = request_wait(
+        op::IRQ_ROUTE,
+        u64::from(index),
+        &bytes_of(&[src.pack(), irq.pack()]),
+    )?;
     Ok(w.first().copied().unwrap_or(0) as u32)
 }

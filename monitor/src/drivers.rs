@@ -4,9 +4,10 @@
 //! in [`abi::devmgr`]). `devmgr` asks the SKB where each driver runs and starts it there.
 //!
 //! * the PCI configuration ports `0xcf8..=0xcff` (IO), for `pcid`;
-//! * COM1's ports `0x3f8..=0x3ff` (IO) and its interrupt vector (IRQ), for `seriald`;
-//! * the boot framebuffer (DevFrame), the PS/2 controller's ports `0x60` and `0x64` (IO)
-//!   and the keyboard's vector (IRQ), for `fbcond`. The framebuffer's geometry goes to
+//! * COM1's ports `0x3f8..=0x3ff` (IO), its interrupt line (IrqSrc: the GSI of ISA IRQ 4)
+//!   and the vector it is delivered on (IRQ), for `seriald`;
+//! * the boot framebuffer (DevFrame), the PS/2 controller's ports `0x60` and `0x64` (IO),
+//!   the keyboard's line (IrqSrc: ISA IRQ 1's GSI) and vector (IRQ), for `fbcond`. The framebuffer's geometry goes to
 //!   `devmgr` as its argument; the CPU drivers stop drawing their log on the screen;
 //! * each PCI Express ECAM window of the MCFG (DevFrame), for `pcid`; what each covers
 //!   goes to `devmgr` as its argument `ecam=SEGMENT:START:END,...`, and the PCI host
@@ -34,6 +35,11 @@ const DEVICE_CAPS: [DeviceCap; 6] = [
     (CapType::Io, 0x64, 1, slot::PS2_STATUS),
     (CapType::Irq, slot::KEYBOARD_VECTOR, 1, slot::KEYBOARD_IRQ),
 ];
+
+/// The ISA interrupt lines of the fixed devices and devmgr's slot for each one's IrqSrc
+/// capability (the GSI each arrives on comes from the CPU driver, which has the MADT's
+/// interrupt source overrides).
+const ISA_LINES: [(u8, u32); 2] = [(4, slot::COM1_IRQ_SRC), (1, slot::KEYBOARD_IRQ_SRC)];
 
 /// How many PCI root buses are passed on at most (they go into devmgr's argument string).
 const MAX_PCI_ROOTS: u32 = 64;
@@ -67,6 +73,12 @@ fn kernel_list<T>(
 pub fn start() {
     let kernel_cap = root_slot(abi::ROOT_SLOT_KERNEL);
     let mut wanted: Vec<DeviceCap> = DEVICE_CAPS.to_vec();
+    for (irq, to) in ISA_LINES {
+        match kernel::isa_gsi(irq) {
+            Ok(gsi) => wanted.push((CapType::IrqSrc, u64::from(gsi), 1, to)),
+            Err(e) => println!("monitor: no GSI for ISA IRQ {irq} ({e:?})"),
+        }
+    }
     let mut args = String::new();
     match kernel::framebuffer(true) {
         Ok(fb) => {

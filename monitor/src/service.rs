@@ -50,9 +50,10 @@ pub mod kind {
     /// A domain's capabilities: payload words `[domain, first slot]`; reply as
     /// `op::CAPS`.
     pub const CAPS: u16 = 10;
-    /// Route ISA interrupt line to a vector of a core (to the boot core's monitor, whose
-    /// CPU driver programs the I/O APICs): payload words `[line, core, vector]`; reply
-    /// payload words `[gsi]`.
+    /// Route a global system interrupt to a vector of a core (to the boot core's monitor,
+    /// whose CPU driver programs the I/O APICs; the sending monitor checked the driver's
+    /// IrqSrc and IRQ capabilities): payload words `[gsi, core, vector]`; reply payload
+    /// words `[gsi]`.
     pub const IRQ_ROUTE: u16 = 11;
     /// The exit status of a domain of this core that ended: payload words `[domain]`;
     /// reply payload words `[status]`.
@@ -694,8 +695,8 @@ impl Monitor {
                 let r = match (kind, w.as_slice()) {
                     (kind::MEM, []) => self.mem_here(),
                     (kind::EXIT_STATUS, [d]) => self.exit_status_here(*d),
-                    (kind::IRQ_ROUTE, [line, core, vector]) => {
-                        self.irq_route_here(*line, *core, *vector)
+                    (kind::IRQ_ROUTE, [gsi, core, vector]) => {
+                        self.irq_route_here(*gsi, *core, *vector)
                     }
                     (kind::KILL, [d]) => self.kill_here(*d).map(|()| Vec::new()),
                     (kind::CAPS, [d, from]) => self.caps_here(*d, *from),

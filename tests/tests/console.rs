@@ -61,6 +61,25 @@ fn serial_shell_edits_runs_and_powers_off() {
     let at = typed(&mut s, at, b"never run\x03", "^C");
     // Where the drivers run, as the SKB chose and the device manager recorded.
     let at = typed(&mut s, at, b"skb driver(P, C)\r", "solutions");
+    // The serial driver holds its ports, its vector and its interrupt line: the IrqSrc
+    // capability for ISA IRQ 4's GSI (4 on QEMU's machines) it routed the line with.
+    let caps_at = at;
+    let at = typed(&mut s, at, b"caps seriald\r", "IrqSrc");
+    let at = s
+        .wait_for("> ", at, ANSWER_LIMIT)
+        .unwrap_or_else(|e| panic!("no prompt after `caps`: {e}\n--- log ---\n{}", s.log()));
+    let held: Vec<Vec<String>> = s.log()[caps_at..]
+        .lines()
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect();
+    for (t, base) in [("Io", "0x3f8"), ("Irq", "0x34"), ("IrqSrc", "0x4")] {
+        assert!(
+            held.iter()
+                .any(|w| w.get(1..3) == Some(&[t.into(), base.into()])),
+            "`caps seriald` lists its {t} capability at {base}:\n{}",
+            &s.log()[caps_at..]
+        );
+    }
     typed(&mut s, at, b"shutdown\r", "shutdown");
     let r = finish(name, s, ANSWER_LIMIT);
     r.assert_success()

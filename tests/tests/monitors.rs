@@ -150,6 +150,19 @@ fn dead_programs_leave_no_entries_and_bad_messages_are_dropped_32() {
     stale_and_garbage(32);
 }
 
+/// Interrupt routing asks for the line's IrqSrc capability and the vector's IRQ
+/// capability: requests from a program holding neither are refused and the monitor goes
+/// on (the drivers' own routes are checked by the console tests).
+#[test]
+fn interrupt_routes_need_the_lines_capability() {
+    let r = run("mon-irq-route", 4, &[("run@1", "probe irq-route")]);
+    r.assert_contains("irq-route: a request without capabilities refused (BadRequest)")
+        .assert_contains("irq-route: RAM as the line refused (CapFailed)")
+        .assert_contains("irq-route: an empty slot as the line refused (CapFailed)")
+        .assert_contains("irq-route: an empty slot as the vector refused (CapFailed)")
+        .assert_contains("irq-route: every route without capabilities refused");
+}
+
 /// Capabilities across cores: a RAM copy goes to two other cores, which race to retype
 /// the same frame (one wins); a retype of that memory on the owner's core is refused;
 /// the revoke there deletes the remote copies and descendants and the winner's mapping.

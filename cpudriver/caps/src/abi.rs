@@ -74,11 +74,14 @@ pub enum CapType {
     Kernel = 13,
     /// A unique identifier (core, counter).
     Id = 14,
+    /// A range of interrupt sources (global system interrupts, GSIs): the authority to
+    /// route those lines of the interrupt controllers to a vector.
+    IrqSrc = 15,
 }
 
 impl CapType {
     /// Every type, in ABI order.
-    pub const ALL: [CapType; 15] = [
+    pub const ALL: [CapType; 16] = [
         CapType::Null,
         CapType::Ram,
         CapType::Frame,
@@ -94,6 +97,7 @@ impl CapType {
         CapType::Io,
         CapType::Kernel,
         CapType::Id,
+        CapType::IrqSrc,
     ];
 
     /// Is this one of the four page-table types?
@@ -547,7 +551,7 @@ mod tests {
             assert_eq!(CapType::try_from(u64::from(t)), Ok(t));
             assert_eq!(CapType::try_from(u16::from(u8::from(t))), Ok(t));
         }
-        assert_eq!(CapType::try_from(15u8), Err(CapError::InvalidType));
+        assert_eq!(CapType::try_from(16u8), Err(CapError::InvalidType));
         assert_eq!(CapType::try_from(0x101u64), Err(CapError::InvalidType));
         assert_eq!(CapType::try_from(u16::MAX), Err(CapError::InvalidType));
     }

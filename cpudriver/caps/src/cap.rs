@@ -25,6 +25,10 @@ pub const MAX_PHYS: u64 = 1 << 52;
 /// Highest interrupt vector.
 pub const MAX_IRQ_VECTOR: u32 = 255;
 
+/// Highest global system interrupt (GSI) an [`Object::IrqSrc`] may name. GSIs number the
+/// inputs of all I/O APICs; real machines have a few hundred.
+pub const MAX_GSI: u32 = 0xffff;
+
 /// Level of a page-table object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum VNodeLevel {
@@ -137,6 +141,13 @@ pub enum Object {
         /// Vector (or line).
         vector: u32,
     },
+    /// Interrupt sources (GSIs) `first..=last`.
+    IrqSrc {
+        /// First GSI.
+        first: u32,
+        /// Last GSI (inclusive).
+        last: u32,
+    },
     /// I/O ports `first..=last`.
     Io {
         /// First port.
@@ -163,6 +174,7 @@ pub(crate) enum Space {
     Irq = 3,
     Kernel = 4,
     Id = 5,
+    IrqSrc = 6,
 }
 
 impl Object {
@@ -178,6 +190,7 @@ impl Object {
             Object::Dispatcher { .. } => CapType::Dispatcher,
             Object::EndPoint { .. } => CapType::EndPoint,
             Object::Irq { .. } => CapType::Irq,
+            Object::IrqSrc { .. } => CapType::IrqSrc,
             Object::Io { .. } => CapType::Io,
             Object::Kernel => CapType::Kernel,
             Object::Id { .. } => CapType::Id,
@@ -206,6 +219,11 @@ impl Object {
                 dispatcher_base, ..
             } => (Space::Phys, dispatcher_base, 0),
             Object::Irq { vector } => (Space::Irq, u64::from(vector), 1),
+            Object::IrqSrc { first, last } => (
+                Space::IrqSrc,
+                u64::from(first),
+                u64::from(last).saturating_sub(u64::from(first)) + 1,
+            ),
             Object::Io { first, last } => (
                 Space::Io,
                 u64::from(first),
@@ -275,7 +293,10 @@ impl Object {
         use CapType as T;
         match (self.cap_type(), child.cap_type()) {
             (T::Ram, c) => !matches!(c, T::DevFrame),
-            (T::Frame, T::Frame) | (T::DevFrame, T::DevFrame) | (T::Io, T::Io) => true,
+            (T::Frame, T::Frame)
+            | (T::DevFrame, T::DevFrame)
+            | (T::Io, T::Io)
+            | (T::IrqSrc, T::IrqSrc) => true,
             (T::Dispatcher, T::EndPoint) => cb == pb,
             (T::EndPoint, T::EndPoint) => {
                 self.discriminator() == 0 && child.discriminator() != 0 && cb == pb
@@ -332,6 +353,15 @@ impl Object {
             Object::Io { first, last } => {
                 if first > last {
                     Err(CapError::InvalidArgument)
+                } else {
+                    Ok(())
+                }
+            }
+            Object::IrqSrc { first, last } => {
+                if first > last {
+                    Err(CapError::InvalidArgument)
+                } else if last > MAX_GSI {
+                    Err(CapError::OutOfRange)
                 } else {
                     Ok(())
                 }
@@ -426,6 +456,10 @@ impl Capability {
                 id.base = u64::from(first);
                 id.bytes = u64::from(last) - u64::from(first.min(last)) + 1;
             }
+            Object::IrqSrc { first, last } => {
+                id.base = u64::from(first);
+                id.bytes = u64::from(last) - u64::from(first.min(last)) + 1;
+            }
             Object::Id { core, counter } => {
                 id.base = u64::from(core);
                 id.extra = counter;
@@ -501,6 +535,16 @@ impl TryFrom<&CapIdentity> for Capability {
                     .and_then(|l| u16::try_from(l).ok())
                     .ok_or(CapError::OutOfRange)?;
                 Object::Io { first, last }
+            }
+            CapType::IrqSrc => {
+                let first = u32::try_from(id.base).map_err(|_| CapError::OutOfRange)?;
+                let last = id
+                    .bytes
+                    .checked_sub(1)
+                    .and_then(|n| n.checked_add(id.base))
+                    .and_then(|l| u32::try_from(l).ok())
+                    .ok_or(CapError::OutOfRange)?;
+                Object::IrqSrc { first, last }
             }
             CapType::Kernel => Object::Kernel,
             CapType::Id => Object::Id {
@@ -622,6 +666,7 @@ mod tests {
                 badge: 77,
             },
             Object::Irq { vector: 33 },
+            Object::IrqSrc { first: 4, last: 4 },
             Object::Io {
                 first: 0x3f8,
                 last: 0x3ff,
@@ -703,6 +748,18 @@ mod tests {
         );
         assert_eq!(
             Object::Irq { vector: 256 }.validate(),
+            Err(CapError::OutOfRange)
+        );
+        assert_eq!(
+            Object::IrqSrc { first: 9, last: 8 }.validate(),
+            Err(CapError::InvalidArgument)
+        );
+        assert_eq!(
+            Object::IrqSrc {
+                first: 0,
+                last: MAX_GSI + 1
+            }
+            .validate(),
             Err(CapError::OutOfRange)
         );
         assert!(Object::CNode {

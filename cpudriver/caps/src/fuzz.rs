@@ -293,7 +293,7 @@ fn origin(r: &mut Rng) -> Origin {
 
 fn object(r: &mut Rng) -> Object {
     let base = RAM + 4096 * r.below(600);
-    match r.below(8) {
+    match r.below(9) {
         0 => Object::Frame {
             base,
             bytes: 4096 << r.below(3),
@@ -321,6 +321,10 @@ fn object(r: &mut Rng) -> Object {
         },
         6 => Object::Irq {
             vector: r.below(300) as u32,
+        },
+        7 => Object::IrqSrc {
+            first: r.below(40) as u32,
+            last: r.below(80) as u32,
         },
         _ => Object::Frame {
             base: r.next() & !0xfff,

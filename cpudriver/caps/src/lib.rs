@@ -15,6 +15,7 @@
 //! | Dispatcher | base, id (= base / 4096) | retype of RAM (4 KiB) |
 //! | EndPoint | dispatcher base and id, badge | retype of a Dispatcher; mint adds a badge |
 //! | IRQ | vector | boot; retype of the Kernel cap |
+//! | IrqSrc | interrupt sources (GSIs) first..=last | retype of the Kernel cap or of an IrqSrc cap |
 //! | IO | ports first..=last | boot; retype of the Kernel cap or of an IO cap |
 //! | Kernel | | boot |
 //! | ID | core, counter | retype of the Kernel cap |
@@ -49,12 +50,12 @@
 //! # Mapping database
 //! Every live capability has an entry in an ordered map keyed by (space, base address, size
 //! *descending*, type, discriminator, unique index). Spaces are physical memory, I/O ports,
-//! IRQ vectors, the kernel cap and IDs; EndPoints are points (size 0) at their dispatcher's
+//! IRQ vectors, interrupt sources, the kernel cap and IDs; EndPoints are points (size 0) at their dispatcher's
 //! base, with the badge as discriminator; IDs use their counter. Derivation is implicit, as
 //! in Barrelfish: A is an ancestor of B if they are in the same space, B lies within A's
 //! extent, they are not copies, and B's type can derive from A's (RAM → anything in memory
 //! but DevFrame; Frame → Frame; DevFrame → DevFrame; Dispatcher → EndPoint; unbadged
-//! EndPoint → badged; IO → IO). Copies have equal keys up to the unique index, so they sit
+//! EndPoint → badged; IO → IO; IrqSrc → IrqSrc). Copies have equal keys up to the unique index, so they sit
 //! together; the ordering puts every ancestor before its descendants, so the descendants of
 //! an entry are found by scanning forward from its copies while entries start inside its
 //! extent. This also covers copies that arrive from other cores: their local relations
@@ -126,9 +127,9 @@ mod tests;
 
 pub use abi::{CapAddr, CapError, CapOp, CapRef, CapType, Dest, Rights};
 pub use cap::{
-    cnode_bytes, Capability, Object, VNodeLevel, DISPATCHER_BYTES, MAX_CNODE_RADIX, MAX_IRQ_VECTOR,
-    MAX_PHYS, MIN_CNODE_RADIX, PAGE_SIZE, SLOT_BYTES, USER_PML4_ENTRIES, VNODE_BYTES,
-    VNODE_ENTRIES,
+    cnode_bytes, Capability, Object, VNodeLevel, DISPATCHER_BYTES, MAX_CNODE_RADIX, MAX_GSI,
+    MAX_IRQ_VECTOR, MAX_PHYS, MIN_CNODE_RADIX, PAGE_SIZE, SLOT_BYTES, USER_PML4_ENTRIES,
+    VNODE_BYTES, VNODE_ENTRIES,
 };
 pub use invoke::Outcome;
 pub use state::{

@@ -10,8 +10,8 @@ use bitflags::bitflags;
 use crate::abi::{CapError, CapIdentity, CapRef, CapType, Dest, Rights};
 use crate::cap::{
     cnode_bytes, extents_overlap, Capability, ObjKey, Object, Space, VNodeLevel, DISPATCHER_BYTES,
-    MAX_CNODE_RADIX, MAX_IRQ_VECTOR, MIN_CNODE_RADIX, PAGE_SIZE, USER_PML4_ENTRIES, VNODE_BYTES,
-    VNODE_ENTRIES,
+    MAX_CNODE_RADIX, MAX_GSI, MAX_IRQ_VECTOR, MIN_CNODE_RADIX, PAGE_SIZE, USER_PML4_ENTRIES,
+    VNODE_BYTES, VNODE_ENTRIES,
 };
 
 /// Default limit on live capabilities per core.
@@ -814,6 +814,7 @@ impl CapState {
                 | Object::Frame { .. }
                 | Object::DevFrame { .. }
                 | Object::Irq { .. }
+                | Object::IrqSrc { .. }
                 | Object::Io { .. }
                 | Object::Kernel
         ) {
@@ -822,7 +823,9 @@ impl CapState {
         object.validate()?;
         self.check_dest(dest, 1)?;
         if let Some((space, base, size)) = object.extent() {
-            if matches!(space, Space::Phys | Space::Io) && self.any_overlap(space, base, size) {
+            if matches!(space, Space::Phys | Space::Io | Space::IrqSrc)
+                && self.any_overlap(space, base, size)
+            {
                 return Err(CapError::Overlap);
             }
         }
@@ -1141,22 +1144,39 @@ impl CapState {
                 })
             }
             (Object::Io { first, last }, T::Io) => {
-                let n = u64::from(last) - u64::from(first.min(last)) + 1;
+                let (start, size) = sub_range(u64::from(first), u64::from(last), r, count)?;
+                Ok(Plan {
+                    kind: PlanKind::Io { start, size },
+                    region: Some((start, size * count)),
+                    zero: None,
+                })
+            }
+            (Object::IrqSrc { first, last }, T::IrqSrc) => {
+                let (start, size) = sub_range(u64::from(first), u64::from(last), r, count)?;
+                Ok(Plan {
+                    kind: PlanKind::IrqSrc { start, size },
+                    region: Some((start, size * count)),
+                    zero: None,
+                })
+            }
+            (Object::Kernel, T::IrqSrc) => {
                 let size = r.object_size;
-                if size == 0 || size == n {
+                if size == 0 {
                     return Err(CapError::InvalidSize);
                 }
                 let end = size
                     .checked_mul(count)
                     .and_then(|t| t.checked_add(r.offset))
                     .ok_or(CapError::OutOfRange)?;
-                if end > n {
+                if end > u64::from(MAX_GSI) + 1 {
                     return Err(CapError::OutOfRange);
                 }
-                let start = u64::from(first) + r.offset;
                 Ok(Plan {
-                    kind: PlanKind::Io { start, size },
-                    region: Some((start, size * count)),
+                    kind: PlanKind::IrqSrc {
+                        start: r.offset,
+                        size,
+                    },
+                    region: None,
                     zero: None,
                 })
             }
@@ -1868,10 +1888,30 @@ fn strip_guard(o: Object) -> Object {
     }
 }
 
+/// Objects of `size` units each, `count` of them from unit `r.offset` of the inclusive
+/// range `first..=last` (I/O ports, interrupt sources): the first unit and the size. A
+/// retype must split the range (a whole-range copy is what `copy` is for).
+fn sub_range(first: u64, last: u64, r: &Retype, count: u64) -> Result<(u64, u64), CapError> {
+    let n = last - first.min(last) + 1;
+    let size = r.object_size;
+    if size == 0 || size == n {
+        return Err(CapError::InvalidSize);
+    }
+    let end = size
+        .checked_mul(count)
+        .and_then(|t| t.checked_add(r.offset))
+        .ok_or(CapError::OutOfRange)?;
+    if end > n {
+        return Err(CapError::OutOfRange);
+    }
+    Ok((first + r.offset, size))
+}
+
 enum PlanKind {
     Memory { ty: CapType, start: u64, size: u64 },
     EndPoint { base: u64, id: u64 },
     Io { start: u64, size: u64 },
+    IrqSrc { start: u64, size: u64 },
     Irq { start: u64 },
     Id { core: u32 },
 }
@@ -1920,6 +1960,13 @@ impl Plan {
                 Object::Io {
                     first: first as u16,
                     last: (first + size - 1) as u16,
+                }
+            }
+            PlanKind::IrqSrc { start, size } => {
+                let first = start + i * size;
+                Object::IrqSrc {
+                    first: first as u32,
+                    last: (first + size - 1) as u32,
                 }
             }
             PlanKind::Irq { start } => Object::Irq {

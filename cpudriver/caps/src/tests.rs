@@ -894,6 +894,53 @@ fn kernel_cap_retypes() {
 }
 
 #[test]
+fn interrupt_sources_are_ranges_of_gsis_split_by_retype() {
+    let mut e = Env::new();
+    let k = e.s.kernel_slot(7);
+    e.s.insert_original(k, Object::Kernel).unwrap();
+    // The I/O APIC's first 24 inputs, then one line each for two drivers.
+    e.s.retype(k, retype(T::IrqSrc, 0, 24, 1), e.slot(40), Origin::User)
+        .unwrap();
+    assert_eq!(
+        e.s.cap(e.slot(40)).unwrap().object,
+        Object::IrqSrc { first: 0, last: 23 }
+    );
+    e.rt(40, T::IrqSrc, 4, 1, 1, 41).unwrap();
+    e.rt(40, T::IrqSrc, 1, 1, 1, 42).unwrap();
+    assert_eq!(
+        e.s.cap(e.slot(41)).unwrap().object,
+        Object::IrqSrc { first: 4, last: 4 }
+    );
+    // A line already given out cannot be given out again, nor the range beyond the end.
+    assert_eq!(e.rt(40, T::IrqSrc, 4, 1, 1, 43), Err(E::RetypeConflict));
+    assert_eq!(e.rt(40, T::IrqSrc, 0, 2, 12, 43), Err(E::RetypeConflict));
+    assert_eq!(e.rt(40, T::IrqSrc, 20, 2, 3, 43), Err(E::OutOfRange));
+    assert_eq!(e.rt(40, T::IrqSrc, 0, 24, 1, 43), Err(E::InvalidSize));
+    // Interrupt sources are not ports, vectors or memory.
+    assert_eq!(e.rt(40, T::Io, 0, 1, 1, 43), Err(E::WrongType));
+    assert_eq!(e.rt(40, T::Irq, 0, 1, 1, 43), Err(E::WrongType));
+    // From the Kernel capability: only GSIs up to MAX_GSI.
+    assert_eq!(
+        e.s.retype(
+            k,
+            retype(T::IrqSrc, u64::from(crate::MAX_GSI), 2, 1),
+            e.slot(50),
+            Origin::User
+        ),
+        Err(E::OutOfRange)
+    );
+    assert_eq!(
+        e.s.retype(k, retype(T::IrqSrc, 0, 0, 1), e.slot(50), Origin::User),
+        Err(E::InvalidSize)
+    );
+    // Revoking the range takes the lines given out with it.
+    let rep = e.s.revoke(e.slot(40), Origin::User).unwrap();
+    assert_eq!(rep.deleted, 2);
+    assert_eq!(e.s.cap(e.slot(41)), Err(E::EmptySlot));
+    e.check();
+}
+
+#[test]
 fn invoke_through_the_abi() {
     let mut e = Env::new();
     let root = e.root;

@@ -52,23 +52,38 @@ pub struct Signal {
     pub active_low: bool,
 }
 
-/// The GSI and signalling of ISA IRQ `irq` (edge, active high unless overridden).
-pub fn isa_route(irq: u8, overrides: &[IsaOverride]) -> (u32, Signal) {
-    match overrides.iter().find(|o| o.irq == irq) {
-        Some(o) => (
-            o.gsi,
-            Signal {
-                active_low: o.flags & 3 == 3,
-                level: (o.flags >> 2) & 3 == 3,
-            },
-        ),
-        None => (
-            u32::from(irq),
-            Signal {
-                level: false,
-                active_low: false,
-            },
-        ),
+/// The GSI ISA IRQ `irq` arrives on: as an override says, else the same number.
+pub fn isa_gsi(irq: u8, overrides: &[IsaOverride]) -> u32 {
+    overrides
+        .iter()
+        .find(|o| o.irq == irq)
+        .map_or(u32::from(irq), |o| o.gsi)
+}
+
+/// How GSI `gsi` signals: as the override that moves an ISA IRQ onto it says (MPS INTI
+/// flags; "conforming" means the bus's default, edge and active high for ISA); edge and
+/// active high for GSIs 0-15 that carry their own ISA IRQ; else level and active low,
+/// as PCI interrupts are.
+pub fn gsi_signal(gsi: u32, overrides: &[IsaOverride]) -> Signal {
+    const ISA: Signal = Signal {
+        level: false,
+        active_low: false,
+    };
+    if let Some(o) = overrides.iter().find(|o| o.gsi == gsi) {
+        return Signal {
+            active_low: o.flags & 3 == 3,
+            level: (o.flags >> 2) & 3 == 3,
+        };
+    }
+    let own_isa_irq = u8::try_from(gsi)
+        .ok()
+        .filter(|&irq| irq < 16 && isa_gsi(irq, overrides) == gsi);
+    match own_isa_irq {
+        Some(_) => ISA,
+        None => Signal {
+            level: true,
+            active_low: true,
+        },
     }
 }
 

@@ -61,7 +61,11 @@ const DRIVERS: &[Driver] = &[
     Driver {
         program: "seriald",
         device: "legacy(com1)",
-        caps: &[(abi::devmgr::COM1_PORTS, 10), (abi::devmgr::COM1_IRQ, 11)],
+        caps: &[
+            (abi::devmgr::COM1_PORTS, 10),
+            (abi::devmgr::COM1_IRQ, 11),
+            (abi::devmgr::COM1_IRQ_SRC, 12),
+        ],
         arg: Arg::None,
     },
     Driver {
@@ -72,6 +76,7 @@ const DRIVERS: &[Driver] = &[
             (abi::devmgr::PS2_DATA, 11),
             (abi::devmgr::PS2_STATUS, 12),
             (abi::devmgr::KEYBOARD_IRQ, 13),
+            (abi::devmgr::KEYBOARD_IRQ_SRC, 14),
         ],
         arg: Arg::Framebuffer,
     },

@@ -3,16 +3,18 @@
 //! `--console fb`).
 //!
 //! The device manager starts it with the framebuffer's geometry as its argument
-//! (`WIDTHxHEIGHTxSTRIDExBYTESxLAYOUT`) and, in root slots 10 to 13: a DevFrame
+//! (`WIDTHxHEIGHTxSTRIDExBYTESxLAYOUT`) and, in root slots 10 to 14: a DevFrame
 //! capability for the framebuffer, IO capabilities for the controller's data port `0x60`
-//! and status/command port `0x64`, and an IRQ capability for one vector. It draws through
+//! and status/command port `0x64`, an IRQ capability for one vector and an IrqSrc
+//! capability for the keyboard's interrupt line (ISA IRQ 1's GSI). It draws through
 //! a window of its capability window ([`WINDOW_PAGES`] entries) where the pages of the
 //! lines being drawn are mapped, moved as drawing goes on (the capability window is 2 MiB,
 //! a 1280x720 screen at 32 bits is 3.5 MiB), enables the controller's keyboard interrupt
-//! (ISA line 1, routed through the monitor to its vector on this core) and then, like the
-//! serial driver, runs `libos::console`'s [`ConsoleServer::serve`] loop: scancodes become
-//! terminal bytes (`console-core`'s decoder) for the client; the client's output is fed to
-//! the terminal and the changed rows are drawn.
+//! (ISA line 1, routed through the monitor to its vector on this core; the IrqSrc
+//! capability is the authority over the line) and then, like the serial driver, runs
+//! `libos::console`'s [`ConsoleServer::serve`] loop: scancodes become terminal bytes
+//! (`console-core`'s decoder) for the client; the client's output is fed to the terminal
+//! and the changed rows are drawn.
 #![no_std]
 #![no_main]
 
@@ -36,7 +38,9 @@ const DATA_SLOT: u32 = 11;
 const STATUS_SLOT: u32 = 12;
 /// Root slot of the IRQ capability.
 const IRQ_SLOT: u32 = 13;
-/// The keyboard's ISA interrupt line.
+/// Root slot of the IrqSrc capability for the keyboard's interrupt line.
+const IRQ_SRC_SLOT: u32 = 14;
+/// The keyboard's ISA interrupt line (what the IrqSrc capability's GSI carries).
 const ISA_LINE: u8 = 1;
 /// Capability-window entries the framebuffer is drawn through (1 MiB; at least one text
 /// row's lines must fit: 61 pages on a 3840-pixel-wide screen at 32 bits).
@@ -194,6 +198,7 @@ fn run() -> Result<(), FbconError> {
         status: wait_for_cap(STATUS_SLOT)?,
     };
     let irq = wait_for_cap(IRQ_SLOT)?;
+    let irq_src = wait_for_cap(IRQ_SRC_SLOT)?;
     let fb_bytes = cap::identify(fb_cap).map_err(FbconError::Cap)?.bytes;
     // The lines the capability holds (all of them unless the geometry is wrong).
     let line_bytes = surface.stride * surface.bytes_per_pixel;
@@ -215,7 +220,7 @@ fn run() -> Result<(), FbconError> {
         return Err(FbconError::BadGeometry);
     }
     cap::irq_bind(irq).map_err(FbconError::Cap)?;
-    let gsi = libos::monitor::irq_route(irq, ISA_LINE).map_err(FbconError::Route)?;
+    let gsi = libos::monitor::irq_route(irq_src, 0, irq).map_err(FbconError::Route)?;
     ps2.enable_keyboard_interrupt()?;
     let mut console =
         ConsoleServer::offer(libos::console::FRAMEBUFFER).map_err(FbconError::Offer)?;

@@ -1,9 +1,10 @@
 //! The serial driver: COM1's 16550 UART as the serial console ([`libos::console::SERIAL`]).
 //!
 //! The device manager starts it on the core the SKB chose, with an IO capability for the
-//! UART's eight ports (root slot [`IO_SLOT`]) and an IRQ capability for one vector (root
-//! slot [`IRQ_SLOT`]). It binds the vector, asks its monitor to route ISA line 4 to it
-//! through the I/O APIC, and turns on the receive interrupt. Received bytes go to the
+//! UART's eight ports (root slot [`IO_SLOT`]), an IRQ capability for one vector (root
+//! slot [`IRQ_SLOT`]) and an IrqSrc capability for COM1's interrupt line (ISA IRQ 4's GSI,
+//! root slot [`IRQ_SRC_SLOT`]). It binds the vector, asks its monitor to route the line to
+//! it through the I/O APIC, and turns on the receive interrupt. Received bytes go to the
 //! console's client (the shell); the client's output is written to the transmitter, a
 //! lone `\n` as `\r\n`.
 //!
@@ -27,7 +28,9 @@ libos::entry!(main);
 pub const IO_SLOT: u32 = 10;
 /// Root slot of the IRQ capability.
 pub const IRQ_SLOT: u32 = 11;
-/// COM1's ISA interrupt line.
+/// Root slot of the IrqSrc capability for COM1's interrupt line.
+pub const IRQ_SRC_SLOT: u32 = 12;
+/// COM1's ISA interrupt line (what the IrqSrc capability's GSI carries).
 const ISA_LINE: u8 = 4;
 /// Transmitter polls before a byte is given up (a UART that never empties its holding
 /// register is broken or absent).
@@ -128,11 +131,12 @@ impl Uart {
 const CAP_PATIENCE_MS: u64 = 10_000;
 
 fn main() -> i32 {
-    let (Some(io), Some(irq)) = (
+    let (Some(io), Some(irq), Some(src)) = (
         cap::wait_for(IO_SLOT, CAP_PATIENCE_MS),
         cap::wait_for(IRQ_SLOT, CAP_PATIENCE_MS),
+        cap::wait_for(IRQ_SRC_SLOT, CAP_PATIENCE_MS),
     ) else {
-        println!("seriald: no IO or IRQ capability for the UART");
+        println!("seriald: no IO, IRQ or IrqSrc capability for the UART");
         return 1;
     };
     let base = match cap::identify(io) {
@@ -147,7 +151,7 @@ fn main() -> i32 {
         println!("seriald: cannot bind the interrupt vector: {e:?}");
         return 1;
     }
-    let gsi = match libos::monitor::irq_route(irq, ISA_LINE) {
+    let gsi = match libos::monitor::irq_route(src, 0, irq) {
         Ok(g) => g,
         Err(e) => {
             println!("seriald: interrupt line {ISA_LINE} not routed: {e:?}");

@@ -297,6 +297,10 @@ pub mod devmgr {
     pub const COM1_PORTS: u32 = 11;
     /// IRQ capability for COM1's vector ([`COM1_VECTOR`]).
     pub const COM1_IRQ: u32 = 12;
+    /// IrqSrc capability for COM1's interrupt line (ISA IRQ 4's GSI).
+    pub const COM1_IRQ_SRC: u32 = 21;
+    /// IrqSrc capability for the keyboard's interrupt line (ISA IRQ 1's GSI).
+    pub const KEYBOARD_IRQ_SRC: u32 = 22;
     /// The vector COM1's interrupt is delivered on (on its driver's core).
     pub const COM1_VECTOR: u64 = 0x34;
     /// DevFrame capability for the boot framebuffer (its geometry is in devmgr's
@@ -542,10 +546,12 @@ pub mod kop {
             (w & 0xf_ffff) as u32,
         )
     }
-    /// Route an interrupt line to vector `r10` (a device vector, `0x30..=0xef`) of core
-    /// `rdx`: `rsi` = ISA IRQ number if `r8` = 0 (MADT overrides applied), else the
-    /// global system interrupt. Only on the boot core, whose CPU driver programs the I/O
-    /// APICs. Returns the GSI.
+    /// Route global system interrupt `rsi` to vector `r10` (a device vector,
+    /// `0x30..=0xef`) of core `rdx`. How the line signals comes from the MADT: as its ISA
+    /// interrupt source override says; edge-triggered, active high for GSIs 0-15 that no
+    /// override moved (ISA); else level-triggered, active low (PCI). Only on the boot core,
+    /// whose CPU driver programs the I/O APICs; the monitors route for drivers holding an
+    /// IrqSrc capability for the GSI. Returns the GSI.
     pub const IRQ_ROUTE: u64 = 19;
     /// Power the machine off (`rsi` = 0) or reset it (`rsi` = 1); `rdx` = 0 for a clean
     /// end, anything else for a failed one (the status QEMU's exit device reports when the
@@ -575,6 +581,9 @@ pub mod kop {
     /// (u64::MAX when unknown)]` to the caller's memory at `rsi`. `NotFound` past the last
     /// one. Only the boot core has them.
     pub const PCI_ROOT: u64 = 27;
+    /// The global system interrupt ISA IRQ `rsi` (0-15) arrives on (the MADT's interrupt
+    /// source overrides applied). Only the boot core has them.
+    pub const ISA_GSI: u64 = 28;
     /// Copy bytes `[r10, r10 + rdx)` of the machine's facts for the SKB (Prolog text made
     /// at boot: cores, nodes, distances, memory, URPC latencies) to `rsi`; returns how
     /// many were copied (0 past the end). Only the boot core has them.

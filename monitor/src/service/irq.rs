@@ -1,11 +1,11 @@
-//! Device interrupt routing for drivers. A driver holding an IRQ capability asks its
-//! monitor to route an ISA interrupt line to that capability's vector on the driver's
-//! core; only the boot core's CPU driver programs the I/O APICs, so other monitors forward
-//! the request to core 0's monitor ([`kind::IRQ_ROUTE`]).
-//!
-//! Holding an IRQ capability (a vector) is what authorises the request; interrupt lines
-//! themselves are not capabilities (yet), so two drivers could claim one line, the later
-//! route winning.
+//! Device interrupt routing for drivers. A driver asks its monitor to route an interrupt
+//! line to a vector on the driver's core and shows two capabilities: an IrqSrc capability
+//! naming the line (a global system interrupt, GSI), the authority over the source, and
+//! an IRQ capability naming the vector, the destination (Barrelfish's IRQSrc and IRQDest).
+//! Only the boot core's CPU driver programs the I/O APICs, so other monitors forward the
+//! checked request to core 0's monitor ([`kind::IRQ_ROUTE`]). Who may route which line is
+//! therefore decided by who holds its IrqSrc capability: the device manager gives each
+//! driver the lines of its device only.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -20,48 +20,59 @@ use monitor_proto::CoreId;
 const BOOT_CORE: CoreId = 0;
 
 impl Monitor {
-    /// [`libos::monitor::op::IRQ_ROUTE`] from dispatcher `caller`: line `line`, message
-    /// word 0 = the caller's IRQ capability.
+    /// [`libos::monitor::op::IRQ_ROUTE`] from dispatcher `caller`: source `index` of the
+    /// IrqSrc capability in message word 0, to the vector of the IRQ capability in word 1.
     pub(super) fn irq_route(
         &mut self,
         caller: u32,
-        line: u64,
+        index: u64,
         msg: &[u8],
     ) -> Result<Answer, Refusal> {
         let bad = || (MonError::BadRequest, Vec::new());
-        let packed = *words(msg).first().ok_or_else(bad)?;
-        if line >= 16 {
-            return Err(bad());
-        }
-        let cap = CapRef::unpack(packed).map_err(|_| bad())?;
-        let id = kernel::cap_identify(caller, cap).map_err(kernel_error)?;
-        if id.cap_type != CapType::Irq as u8 {
-            return Err((
+        let wrong_type = || {
+            (
                 MonError::CapFailed,
                 vec![caps::abi::CapError::InvalidType as u64],
+            )
+        };
+        let (src, irq) = match words(msg)[..] {
+            [src, irq, ..] => (src, irq),
+            _ => return Err(bad()),
+        };
+        let src = CapRef::unpack(src).map_err(|_| bad())?;
+        let irq = CapRef::unpack(irq).map_err(|_| bad())?;
+        let src = kernel::cap_identify(caller, src).map_err(kernel_error)?;
+        let irq = kernel::cap_identify(caller, irq).map_err(kernel_error)?;
+        if src.cap_type != CapType::IrqSrc as u8 || irq.cap_type != CapType::Irq as u8 {
+            return Err(wrong_type());
+        }
+        if index >= src.bytes {
+            return Err((
+                MonError::CapFailed,
+                vec![caps::abi::CapError::OutOfRange as u64],
             ));
         }
-        let (core, vector) = (u64::from(self.me), id.base);
-        self.here_or_ask(BOOT_CORE, kind::IRQ_ROUTE, &[line, core, vector], |m| {
-            m.irq_route_here(line, core, vector)
+        let (gsi, core, vector) = (src.base + index, u64::from(self.me), irq.base);
+        self.here_or_ask(BOOT_CORE, kind::IRQ_ROUTE, &[gsi, core, vector], |m| {
+            m.irq_route_here(gsi, core, vector)
         })
     }
 
     /// Program the route (boot core only): reply words `[gsi]`.
     pub(super) fn irq_route_here(
         &mut self,
-        line: u64,
+        gsi: u64,
         core: u64,
         vector: u64,
     ) -> Result<Vec<u64>, Refusal> {
-        let (Ok(line), Ok(core), Ok(vector)) = (
-            u32::try_from(line),
+        let (Ok(gsi), Ok(core), Ok(vector)) = (
+            u32::try_from(gsi),
             u32::try_from(core),
             u32::try_from(vector),
         ) else {
             return Err((MonError::BadRequest, Vec::new()));
         };
-        let gsi = kernel::irq_route(line, core, vector, false).map_err(kernel_error)?;
+        let gsi = kernel::irq_route(gsi, core, vector).map_err(kernel_error)?;
         Ok(vec![u64::from(gsi)])
     }
 }

@@ -107,6 +107,7 @@ fn main() -> i32 {
         "stale-check" => mon::stale_check(core, rest.trim().parse().unwrap_or(1)),
         "garbage" => mon::garbage(core, rest.trim().parse().unwrap_or(1)),
         "xrevoke" => mon::xrevoke(core),
+        "irq-route" => mon::irq_route(core),
         "cap-sink" => mon::cap_sink(core),
         "threads" => threads::threads(core),
         "tlb-test" => tlb::test(core, rest),

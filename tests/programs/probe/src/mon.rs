@@ -183,6 +183,54 @@ pub fn garbage(core: u32, target: u32) -> i32 {
     }
 }
 
+/// `irq-route`: the monitor routes an interrupt line only for the holder of the line's
+/// IrqSrc capability and of an IRQ capability for the vector. A request without the two
+/// capability words, one with this program's RAM as the line or as the vector, and one
+/// with an empty slot are each refused; the monitor then serves a registration as usual.
+pub fn irq_route(core: u32) -> i32 {
+    let ram = root_slot(abi::ROOT_SLOT_RAM);
+    let empty = root_slot(60);
+    let cases = [
+        (
+            "a request without capabilities",
+            monitor::request_wait(monitor::op::IRQ_ROUTE, 0, &[]).map(|_| 0),
+            MonError::BadRequest,
+        ),
+        (
+            "RAM as the line",
+            monitor::irq_route(ram, 0, ram),
+            MonError::CapFailed,
+        ),
+        (
+            "an empty slot as the line",
+            monitor::irq_route(empty, 0, ram),
+            MonError::CapFailed,
+        ),
+        (
+            "an empty slot as the vector",
+            monitor::irq_route(ram, 0, empty),
+            MonError::CapFailed,
+        ),
+    ];
+    for (what, got, want) in cases {
+        if got != Err(want) {
+            println!("probe: irq-route: FAILED: {what}: {got:?}, expected {want:?}");
+            return 1;
+        }
+        println!("probe: irq-route: {what} refused ({want:?})");
+    }
+    match monitor::register(&format!("after-irq-route-{core}"), 1) {
+        Ok(()) => {
+            println!("probe: irq-route: every route without capabilities refused");
+            0
+        }
+        Err(e) => {
+            println!("probe: irq-route: FAILED: registration afterwards: {e:?}");
+            1
+        }
+    }
+}
+
 /// `xrevoke`: capabilities across cores. A 64 KiB RAM capability is copied to sinks on two
 /// other cores, which race to retype the same frame from it (one wins); the winner maps
 /// it; a retype of the same memory here is refused; the revoke here removes the remote
