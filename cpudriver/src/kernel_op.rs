@@ -182,6 +182,17 @@ pub fn dispatch(pc: &PerCore, f: &mut TrapFrame) {
                 ret(f, SysError::BadAddress, 0)
             }
         }
+        kop::KLOG => {
+            let len = usize::try_from(a1.min(kop::KLOG_MAX_READ)).unwrap_or(0);
+            let mut out = alloc::vec![0u8; len];
+            let chunk = pc.klog.borrow().read(a2, &mut out);
+            let ok = chunk.len == 0 || pc.sched.borrow_mut().write_current(a0, &out[..chunk.len]);
+            if ok {
+                ret(f, SysError::Ok, chunk.from << 16 | chunk.len as u64)
+            } else {
+                ret(f, SysError::BadAddress, 0)
+            }
+        }
         kop::CAP_IDENTIFY => {
             let Some(droot) = root_of(pc, a0) else {
                 return ret(f, SysError::NotFound, 0);

@@ -38,6 +38,7 @@ pub fn init_core(stack_top: u64) {
     arch::syscall::init(&sel);
     let pc = percore::current();
     pc.syscall_rsp.set(stack_top & !0xf);
+    *pc.klog.borrow_mut() = logring::LogRing::new(alloc::vec![0u8; percore::KLOG_BYTES]);
     let hv = arch::syscall::hypervisor();
     let gate = arch::syscall::choose_gate(bootcfg::get().syscall_gate, &hv);
     pc.syscall_gate.set(gate);

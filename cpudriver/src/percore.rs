@@ -88,7 +88,14 @@ pub struct PerCore {
     pub pci_segments: RefCell<alloc::vec::Vec<abi::PciSegment>>,
     /// PCI host bridges' root buses from the ACPI namespace (boot core only).
     pub pci_roots: RefCell<alloc::vec::Vec<abi::PciRootBus>>,
+    /// This core's kernel log and program output, newest [`KLOG_BYTES`] (`KernelOp
+    /// KLOG`, the shell's `dmesg`). Empty (keeping nothing) until [`crate::init_core`]
+    /// gives it memory from the core's heap.
+    pub klog: RefCell<logring::LogRing<alloc::vec::Vec<u8>>>,
 }
+
+/// Bytes of kernel log each core keeps in memory.
+pub const KLOG_BYTES: usize = 16 << 10;
 
 impl PerCore {
     /// A record for core `core_id` with an empty heap and frame pool.
@@ -128,6 +135,7 @@ impl PerCore {
             isa_overrides: RefCell::new(alloc::vec::Vec::new()),
             pci_segments: RefCell::new(alloc::vec::Vec::new()),
             pci_roots: RefCell::new(alloc::vec::Vec::new()),
+            klog: RefCell::new(logring::LogRing::new(alloc::vec::Vec::new())),
         }
     }
 

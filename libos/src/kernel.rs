@@ -335,6 +335,14 @@ pub fn irq_route(gsi: u32, core: u32, vector: u32) -> Result<u32, KernelError> {
     .map(|g| g as u32)
 }
 
+/// Copy this core's kernel log from position `pos` on into `buf` (monitor only): the
+/// position the bytes start at (later than `pos` when those were dropped) and how many.
+pub fn klog(pos: u64, buf: &mut [u8]) -> Result<(u64, usize), KernelError> {
+    let len = (buf.len() as u64).min(kop::KLOG_MAX_READ);
+    let w = op(kop::KLOG, buf.as_mut_ptr() as u64, len, pos, 0)?;
+    Ok((w >> 16, (w & 0xffff) as usize))
+}
+
 /// The GSI ISA IRQ `irq` arrives on (boot core only).
 pub fn isa_gsi(irq: u8) -> Result<u32, KernelError> {
     op(kop::ISA_GSI, u64::from(irq), 0, 0, 0).map(|g| g as u32)

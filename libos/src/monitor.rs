@@ -99,6 +99,11 @@ pub mod op {
     /// (`abi::EXIT_KILLED` if the kernel ended it); `NotFound` if it is still running or
     /// not remembered. Ticket when the domain is another core's.
     pub const EXIT_STATUS: u64 = 29;
+    /// The kernel log core `argument` keeps in memory, from position message word 0 on:
+    /// reply `[OK, from, len, len bytes in words]` (at most [`super::KLOG_CHUNK`] bytes;
+    /// `from` is later than asked when those bytes were dropped; `len` 0 at the end);
+    /// ticket when the core is another.
+    pub const KLOG: u64 = 30;
 }
 
 /// How many ended domains each monitor remembers the exit status of.
@@ -109,6 +114,24 @@ pub const EXITS_KEPT: usize = 64;
 pub const CAPS_PAGE_SLOTS_FROM: u64 = 256;
 /// One past the last slot [`op::CAPS`] lists.
 pub const CAPS_SLOTS: u64 = CAPS_PAGE_SLOTS_FROM + (1 << ::abi::PAGECN_RADIX);
+
+/// Most bytes of kernel log one [`op::KLOG`] reply carries (with its two header words,
+/// within a monitor message).
+pub const KLOG_CHUNK: usize = 464;
+
+/// Bytes of core `core`'s in-memory kernel log from position `pos` on (see [`op::KLOG`]):
+/// the position they start at, and the bytes (none at the end).
+pub fn klog(core: u32, pos: u64) -> Result<(u64, alloc::vec::Vec<u8>), MonError> {
+    let w = request_wait(op::KLOG, u64::from(core), &bytes_of(&[pos]))?;
+    let (&from, rest) = w.split_first().ok_or(MonError::BadRequest)?;
+    let (&len, text) = rest.split_first().ok_or(MonError::BadRequest)?;
+    let mut bytes: alloc::vec::Vec<u8> = text.iter().flat_map(|x| x.to_le_bytes()).collect();
+    if len > bytes.len() as u64 {
+        return Err(MonError::BadRequest);
+    }
+    bytes.truncate(len as usize);
+    Ok((from, bytes))
+}
 
 /// The exit status of domain `domain`, which has ended (see [`op::EXIT_STATUS`]).
 pub fn exit_status(domain: DomainId) -> Result<u64, MonError> {

@@ -58,6 +58,9 @@ pub mod kind {
     /// The exit status of a domain of this core that ended: payload words `[domain]`;
     /// reply payload words `[status]`.
     pub const EXIT_STATUS: u16 = 12;
+    /// This core's in-memory kernel log from a position: payload words `[position]`;
+    /// reply payload words as `op::KLOG`.
+    pub const KLOG: u16 = 13;
 }
 
 /// The domain id of dispatcher `id` of core `core`.
@@ -690,7 +693,12 @@ impl Monitor {
                     println!("monitor: bad shootdown message from core {from}; dropped");
                 }
             }
-            kind::MEM | kind::KILL | kind::CAPS | kind::IRQ_ROUTE | kind::EXIT_STATUS => {
+            kind::MEM
+            | kind::KILL
+            | kind::CAPS
+            | kind::IRQ_ROUTE
+            | kind::EXIT_STATUS
+            | kind::KLOG => {
                 let w = words(payload);
                 let r = match (kind, w.as_slice()) {
                     (kind::MEM, []) => self.mem_here(),
@@ -699,6 +707,7 @@ impl Monitor {
                         self.irq_route_here(*gsi, *core, *vector)
                     }
                     (kind::KILL, [d]) => self.kill_here(*d).map(|()| Vec::new()),
+                    (kind::KLOG, [pos]) => self.klog_here(*pos),
                     (kind::CAPS, [d, from]) => self.caps_here(*d, *from),
                     _ => Err((MonError::BadRequest, Vec::new())),
                 };
@@ -907,6 +916,7 @@ impl Monitor {
             op::MEM => self.mem(arg).unwrap_or_else(refused),
             op::KILL => self.kill(arg).unwrap_or_else(refused),
             op::EXIT_STATUS => self.exit_status(arg).unwrap_or_else(refused),
+            op::KLOG => self.klog(arg, msg).unwrap_or_else(refused),
             op::CAPS => self.caps(arg, msg).unwrap_or_else(refused),
             op::LOG => self.log_level(arg).unwrap_or_else(refused),
             op::POWER => self.power(arg, msg).unwrap_or_else(refused),

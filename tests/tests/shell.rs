@@ -66,7 +66,7 @@ fn shell_bad_input_is_reported_and_the_batch_fails() {
         "shell-bad-input",
         "bogus; cores extra; caps; caps nosuch; spawn nosuch; spawn probe --core 99; \
          kill 0x900000001; kill zz; wait 0x900000001; wait zz; log loud; bench foo; \
-         bench urpc now; skb foo((; echo \"open",
+         bench urpc now; skb foo((; dmesg 99; dmesg x; echo \"open",
     );
     assert_eq!(
         *r.exit(),
@@ -86,8 +86,42 @@ fn shell_bad_input_is_reported_and_the_batch_fails() {
         .assert_contains("shell: error: Query(")
         .assert_contains("shell: $ wait 0x900000001")
         .assert_contains("shell: $ wait zz")
-        .assert_contains("shell: batch done: 15 commands, 15 failed");
-    assert_eq!(r.lines_with("shell: error:").count(), 15);
+        .assert_contains("shell: error: dmesg: core 99: NoSuchCore")
+        .assert_contains("shell: error: dmesg: bad argument `x`")
+        .assert_contains("shell: batch done: 17 commands, 17 failed");
+    assert_eq!(r.lines_with("shell: error:").count(), 17);
+}
+
+/// `dmesg` reads back what each core's CPU driver logged (kernel lines and program output,
+/// kept in memory on that core), also after the screen went to the console driver.
+#[test]
+fn shell_dmesg_shows_each_cores_kernel_log() {
+    let r = batch(
+        "shell-dmesg",
+        "spawn probe hello --core 2; wait 0x200000001; dmesg 2; dmesg",
+    );
+    r.assert_success()
+        // Core 2's log: the probe's output and the kernel's line about its end.
+        .assert_contains("shell: core 2: kernel log bytes 0..")
+        .assert_contains("shell: [c02 INFO ] probe: probe: hello from core 2")
+        .assert_contains("shell: [c02 INFO ] dispatcher 1 (probe) exited with status 0")
+        // Every core's newest lines, each from its own core.
+        .assert_contains("shell: [c03 INFO ] monitor: monitor alive on core 3")
+        .assert_contains("shell: batch done: 4 commands, 0 failed");
+    for c in 0..4 {
+        r.assert_contains(&format!("shell: core {c}: kernel log bytes "));
+    }
+    // Each kept line names the core that wrote it.
+    let core2: Vec<&str> = r
+        .lines_with("shell: ")
+        .skip_while(|l| !l.contains("shell: core 2: kernel log bytes 0.."))
+        .skip(1)
+        .take_while(|l| !l.contains("shell: $ dmesg"))
+        .collect();
+    assert!(
+        core2.len() >= 3 && core2.iter().all(|l| l.contains("shell: [c02 ")),
+        "core 2's log holds core 2's lines only: {core2:#?}"
+    );
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! The kernel's debug console: COM1 and, when the machine has one, the framebuffer, behind
-//! the `log` crate. Every line names the core that wrote it.
+//! the `log` crate. Every line names the core that wrote it. Each line is also kept in the
+//! writing core's in-memory log ([`crate::percore::PerCore::klog`]), read back with
+//! `KernelOp KLOG` (the shell's `dmesg`).
 //!
 //! The console is a device shared by all cores, like the APIC: one lock serialises whole
 //! lines so output from different cores does not interleave. It is the one kernel global
@@ -51,6 +53,23 @@ pub fn program_line(name: &str, text: &str) {
         let mut c = CONSOLE.lock();
         let _ = writeln!(c, "[c{core:02} {:5}] {name}: {text}", log::Level::Info);
     });
+    keep(format_args!(
+        "[c{core:02} {:5}] {name}: {text}",
+        log::Level::Info
+    ));
+}
+
+/// Add a line to this core's in-memory log (dropped when the log is in use: a line logged
+/// while the log is being read out).
+fn keep(line: core::fmt::Arguments<'_>) {
+    let Some(pc) = crate::percore::try_current() else {
+        return;
+    };
+    without_interrupts(|| {
+        if let Ok(mut k) = pc.klog.try_borrow_mut() {
+            let _ = writeln!(k, "{line}");
+        }
+    });
 }
 
 impl log::Log for Logger {
@@ -67,6 +86,11 @@ impl log::Log for Logger {
             let mut c = CONSOLE.lock();
             let _ = writeln!(c, "[c{core:02} {:5}] {}", record.level(), record.args());
         });
+        keep(format_args!(
+            "[c{core:02} {:5}] {}",
+            record.level(),
+            record.args()
+        ));
     }
 
     fn flush(&self) {}

@@ -118,6 +118,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         Some(0),
         "",
     ),
+    spec(
+        "dmesg",
+        "dmesg [CORE]",
+        "show the kernel log kept on every core, or on core CORE",
+        0,
+        Some(1),
+        "",
+    ),
     spec("reboot", "reboot", "restart the machine", 0, Some(0), ""),
     spec("echo", "echo ...", "print the arguments", 0, None, ""),
 ];
@@ -229,6 +237,8 @@ pub enum Command {
     Bench(BenchKind),
     /// `log LEVEL`
     Log(Level),
+    /// `dmesg [CORE]`: the kernel log of one core, or of every core (`None`).
+    Dmesg(Option<u32>),
     /// `shutdown`
     Shutdown,
     /// `reboot`
@@ -377,6 +387,12 @@ pub fn parse_command<S: AsRef<str>>(tokens: &[S]) -> Result<Command, CommandErro
             parse_level(level)
                 .ok_or_else(|| bad(level, "expected error, warn, info, debug or trace"))?,
         ),
+        ("dmesg", []) => Command::Dmesg(None),
+        ("dmesg", [core]) => {
+            Command::Dmesg(Some(parse_core(core).ok_or_else(|| {
+                bad(core, "expected a core number (decimal, up to 4294967295)")
+            })?))
+        }
         ("echo", words) => Command::Echo(words.join(" ")),
         // The arity check makes the cases above complete; this is for a table entry added
         // without its case.

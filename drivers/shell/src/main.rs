@@ -202,6 +202,7 @@ fn run(c: &Command, done: usize, failed: usize) -> Result<String, String> {
         Command::Wait { domain } => wait(*domain, WAIT_PATIENCE_MS)
             .map(|()| format!("{} exited with status 0", Dom(*domain))),
         Command::Lspci => lspci(),
+        Command::Dmesg(core) => dmesg(*core),
         Command::Bench(k) => bench(*k),
         Command::Log(level) => {
             let n = match level.name() {
@@ -334,6 +335,60 @@ fn type_name(t: u64) -> String {
         .iter()
         .find(|c| **c as u64 == t)
         .map_or_else(|| format!("type {t}"), |c| format!("{c:?}"))
+}
+
+/// Bytes of each core's kernel log `dmesg` shows without a core number (the newest whole
+/// lines; `dmesg CORE` shows all that core keeps).
+const DMESG_TAIL: u64 = 4096;
+
+/// The kernel log core `core` keeps, or the newest lines of every core's. What is logged
+/// while it is read is left for the next `dmesg`.
+fn dmesg(core: Option<u32>) -> Result<String, String> {
+    let cores: Vec<u32> = match core {
+        Some(c) => alloc::vec![c],
+        None => core_rows()?
+            .iter()
+            .filter(|r| r.monitor_up)
+            .map(|r| r.core)
+            .collect(),
+    };
+    let mut out = String::new();
+    for c in cores {
+        let fail = |e| format!("dmesg: core {c}: {}", mon_err(e));
+        // Reading past the end gives the end.
+        let (end, _) = monitor::klog(c, u64::MAX).map_err(fail)?;
+        let want = match core {
+            Some(_) => 0,
+            None => end.saturating_sub(DMESG_TAIL),
+        };
+        let mut pos = want;
+        let mut start = None;
+        let mut text = Vec::new();
+        while pos < end {
+            let (from, bytes) = monitor::klog(c, pos).map_err(fail)?;
+            if bytes.is_empty() {
+                break;
+            }
+            start.get_or_insert(from);
+            text.extend_from_slice(&bytes);
+            pos = from + bytes.len() as u64;
+        }
+        text.truncate(
+            text.len()
+                .saturating_sub((pos.saturating_sub(end)) as usize),
+        );
+        // A tail that starts inside a line starts at the next one.
+        let mut shown = text.as_slice();
+        if start == Some(want) && want > 0 {
+            if let Some(i) = shown.iter().position(|&b| b == b'\n') {
+                shown = &shown[i + 1..];
+            }
+        }
+        let from = end - shown.len() as u64;
+        let _ = writeln!(out, "core {c}: kernel log bytes {from}..{end}");
+        out.push_str(&String::from_utf8_lossy(shown));
+    }
+    Ok(out)
 }
 
 fn caps(prog: &str) -> Result<String, String> {

@@ -584,6 +584,14 @@ pub mod kop {
     /// The global system interrupt ISA IRQ `rsi` (0-15) arrives on (the MADT's interrupt
     /// source overrides applied). Only the boot core has them.
     pub const ISA_GSI: u64 = 28;
+    /// Copy at most `rdx` bytes (up to [`KLOG_MAX_READ`]) of this core's in-memory kernel
+    /// log from position `r10` on (bytes written before it; the log keeps the newest whole
+    /// lines) to `rsi`. Returns `from << 16 | len`: the position the copy starts at (later
+    /// than `r10` when those bytes were dropped) and how many bytes were copied (0 at the
+    /// end).
+    pub const KLOG: u64 = 29;
+    /// Most bytes one [`KLOG`] copies.
+    pub const KLOG_MAX_READ: u64 = 0xffff;
     /// Copy bytes `[r10, r10 + rdx)` of the machine's facts for the SKB (Prolog text made
     /// at boot: cores, nodes, distances, memory, URPC latencies) to `rsi`; returns how
     /// many were copied (0 past the end). Only the boot core has them.

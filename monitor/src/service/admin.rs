@@ -19,6 +19,8 @@ const CAPS_PER_REPLY: u32 = 15;
 // A reply (next slot, then four words per capability) must fit one monitor message, as
 // requests about another core's programs are answered across cores.
 const _: () = assert!((1 + 4 * CAPS_PER_REPLY as usize) * 8 <= monitor_proto::MAX_PAYLOAD);
+// A KLOG reply (two header words and the text) fits a monitor message too.
+const _: () = assert!(16 + libos::monitor::KLOG_CHUNK <= monitor_proto::MAX_PAYLOAD);
 /// Root slots, then the page CNode's, as `CAPS` numbers them.
 const ROOT_SLOTS: u32 = libos::monitor::CAPS_PAGE_SLOTS_FROM as u32;
 const ALL_SLOTS: u32 = libos::monitor::CAPS_SLOTS as u32;
@@ -94,6 +96,29 @@ impl Monitor {
         let free = kernel::mem_free().map_err(kernel_error)?;
         let node = kernel::place(self.me).map_or(0, |(_, n)| n);
         Ok(vec![free, u64::from(node)])
+    }
+
+    /// Core `core`'s kernel log from position `msg[0]` on ([`libos::monitor::op::KLOG`]).
+    pub(super) fn klog(&mut self, core: u64, msg: &[u8]) -> Result<Answer, Refusal> {
+        let core = CoreId::try_from(core).map_err(|_| (MonError::NoSuchCore, Vec::new()))?;
+        let pos = *words(msg)
+            .first()
+            .ok_or((MonError::BadRequest, Vec::new()))?;
+        self.here_or_ask(core, kind::KLOG, &[pos], |m| m.klog_here(pos))
+    }
+
+    /// `[from, len, the bytes in words]` of this core's kernel log from `pos` on.
+    pub(super) fn klog_here(&self, pos: u64) -> Result<Vec<u64>, Refusal> {
+        let mut buf = [0u8; libos::monitor::KLOG_CHUNK];
+        let (from, len) = kernel::klog(pos, &mut buf).map_err(kernel_error)?;
+        let text = &buf[..len.min(buf.len())];
+        let mut w = vec![from, text.len() as u64];
+        w.extend(text.chunks(8).map(|c| {
+            let mut word = [0u8; 8];
+            word[..c.len()].copy_from_slice(c);
+            u64::from_le_bytes(word)
+        }));
+        Ok(w)
     }
 
     /// End domain `domain` (on whichever core).

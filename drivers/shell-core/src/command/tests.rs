@@ -272,6 +272,15 @@ fn parse_accepts_string_and_str_tokens() {
 }
 
 #[test]
+fn dmesg() {
+    assert_eq!(p("dmesg"), Ok(Command::Dmesg(None)));
+    assert_eq!(p("dmesg 31"), Ok(Command::Dmesg(Some(31))));
+    bad_arg(p("dmesg all"), "dmesg", "all");
+    bad_arg(p("dmesg -1"), "dmesg", "-1");
+    assert_eq!(p("dmesg 1 2"), too_many("dmesg"));
+}
+
+#[test]
 fn wait() {
     assert_eq!(
         p("wait 0x100000003"),
@@ -290,7 +299,7 @@ fn wait() {
 fn table_is_consistent() {
     let expected = [
         "help", "cores", "ps", "mem", "caps", "skb", "spawn", "kill", "wait", "lspci", "bench",
-        "log", "shutdown", "reboot", "echo",
+        "log", "shutdown", "dmesg", "reboot", "echo",
     ];
     let names: Vec<_> = COMMANDS.iter().map(|c| c.name).collect();
     assert_eq!(names, expected);
