@@ -371,6 +371,20 @@ impl Object {
     }
 }
 
+/// `first..=last` of an identity's `base` and `bytes` (a count: ports, interrupt sources),
+/// each fitting `T`.
+fn inclusive_range<T: TryFrom<u64>>(id: &CapIdentity) -> Result<(T, T), CapError> {
+    let last = id
+        .bytes
+        .checked_sub(1)
+        .and_then(|n| n.checked_add(id.base))
+        .ok_or(CapError::OutOfRange)?;
+    match (T::try_from(id.base), T::try_from(last)) {
+        (Ok(first), Ok(last)) => Ok((first, last)),
+        _ => Err(CapError::OutOfRange),
+    }
+}
+
 /// Bytes of backing memory of a CNode with `2^radix` slots.
 pub fn cnode_bytes(radix: u8) -> u64 {
     SLOT_BYTES << radix.min(MAX_CNODE_RADIX)
@@ -527,23 +541,11 @@ impl TryFrom<&CapIdentity> for Capability {
                 vector: u32::try_from(id.base).map_err(|_| CapError::OutOfRange)?,
             },
             CapType::Io => {
-                let first = u16::try_from(id.base).map_err(|_| CapError::OutOfRange)?;
-                let last = id
-                    .bytes
-                    .checked_sub(1)
-                    .and_then(|n| n.checked_add(id.base))
-                    .and_then(|l| u16::try_from(l).ok())
-                    .ok_or(CapError::OutOfRange)?;
+                let (first, last) = inclusive_range(id)?;
                 Object::Io { first, last }
             }
             CapType::IrqSrc => {
-                let first = u32::try_from(id.base).map_err(|_| CapError::OutOfRange)?;
-                let last = id
-                    .bytes
-                    .checked_sub(1)
-                    .and_then(|n| n.checked_add(id.base))
-                    .and_then(|l| u32::try_from(l).ok())
-                    .ok_or(CapError::OutOfRange)?;
+                let (first, last) = inclusive_range(id)?;
                 Object::IrqSrc { first, last }
             }
             CapType::Kernel => Object::Kernel,

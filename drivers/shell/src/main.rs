@@ -229,6 +229,15 @@ fn core_rows() -> Result<Vec<monitor::CoreInfo>, String> {
     monitor::cores_info().map_err(mon_err)
 }
 
+/// The cores whose monitor is up.
+fn up_cores() -> Result<Vec<u32>, String> {
+    Ok(core_rows()?
+        .iter()
+        .filter(|r| r.monitor_up)
+        .map(|r| r.core)
+        .collect())
+}
+
 fn cores() -> Result<String, String> {
     let rows: Vec<Vec<String>> = core_rows()?
         .iter()
@@ -346,11 +355,7 @@ const DMESG_TAIL: u64 = 4096;
 fn dmesg(core: Option<u32>) -> Result<String, String> {
     let cores: Vec<u32> = match core {
         Some(c) => alloc::vec![c],
-        None => core_rows()?
-            .iter()
-            .filter(|r| r.monitor_up)
-            .map(|r| r.core)
-            .collect(),
+        None => up_cores()?,
     };
     let mut out = String::new();
     for c in cores {
@@ -439,11 +444,7 @@ fn spawn(prog: &str, args: &str, target: SpawnTarget) -> Result<String, String> 
     let cores: Vec<u32> = match target {
         SpawnTarget::Here => alloc::vec![libos::core_id()],
         SpawnTarget::Core(c) => alloc::vec![c],
-        SpawnTarget::All => core_rows()?
-            .iter()
-            .filter(|r| r.monitor_up)
-            .map(|r| r.core)
-            .collect(),
+        SpawnTarget::All => up_cores()?,
     };
     let mut out = String::new();
     for c in cores {
