@@ -166,6 +166,28 @@ fn framebuffer_shell_reads_the_keyboard_and_draws_on_the_screen() {
         "screen:\n{}",
         rows.join("\n")
     );
+    // The kernel log goes to serial only after the hand-over; `dmesg` shows it here.
+    q.type_text("dmesg 1\r").expect("typing");
+    let rows = screen_showing(&mut q, &dump, "core 1: kernel log bytes 0..", ANSWER_LIMIT);
+    let rows = if rows
+        .iter()
+        .any(|r| r.starts_with("[c01 INFO ] monitor: monitor alive"))
+    {
+        rows
+    } else {
+        screen_showing(
+            &mut q,
+            &dump,
+            "[c01 INFO ] monitor: monitor alive",
+            ANSWER_LIMIT,
+        )
+    };
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("[c01 INFO ] monitor: monitor alive on core 1")),
+        "screen:\n{}",
+        rows.join("\n")
+    );
     q.type_text("shutdown\r").expect("typing");
     let r = finish(name, s, ANSWER_LIMIT);
     r.assert_success()
