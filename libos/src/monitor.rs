@@ -125,7 +125,7 @@ pub fn klog(core: u32, pos: u64) -> Result<(u64, alloc::vec::Vec<u8>), MonError>
     let w = request_wait(op::KLOG, u64::from(core), &bytes_of(&[pos]))?;
     let (&from, rest) = w.split_first().ok_or(MonError::BadRequest)?;
     let (&len, text) = rest.split_first().ok_or(MonError::BadRequest)?;
-    let mut bytes: alloc::vec::Vec<u8> = text.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut bytes = bytes_of(text);
     if len > bytes.len() as u64 {
         return Err(MonError::BadRequest);
     }

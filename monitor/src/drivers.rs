@@ -7,8 +7,9 @@
 //! * COM1's ports `0x3f8..=0x3ff` (IO), its interrupt line (IrqSrc: the GSI of ISA IRQ 4)
 //!   and the vector it is delivered on (IRQ), for `seriald`;
 //! * the boot framebuffer (DevFrame), the PS/2 controller's ports `0x60` and `0x64` (IO),
-//!   the keyboard's line (IrqSrc: ISA IRQ 1's GSI) and vector (IRQ), for `fbcond`. The framebuffer's geometry goes to
-//!   `devmgr` as its argument; the CPU drivers stop drawing their log on the screen;
+//!   the keyboard's line (IrqSrc: ISA IRQ 1's GSI) and vector (IRQ), for `fbcond`. The
+//!   framebuffer's geometry goes to `devmgr` as its argument; the CPU drivers stop drawing
+//!   their log on the screen;
 //! * each PCI Express ECAM window of the MCFG (DevFrame), for `pcid`; what each covers
 //!   goes to `devmgr` as its argument `ecam=SEGMENT:START:END,...`, and the PCI host
 //!   bridges' root buses as `roots=SEGMENT:BUS:NODE,...` (`-` for an unknown node).

@@ -75,15 +75,14 @@ pub fn gsi_signal(gsi: u32, overrides: &[IsaOverride]) -> Signal {
             level: (o.flags >> 2) & 3 == 3,
         };
     }
-    let own_isa_irq = u8::try_from(gsi)
-        .ok()
-        .filter(|&irq| irq < 16 && isa_gsi(irq, overrides) == gsi);
-    match own_isa_irq {
-        Some(_) => ISA,
-        None => Signal {
+    let own_isa_irq = u8::try_from(gsi).is_ok_and(|irq| irq < 16 && isa_gsi(irq, overrides) == gsi);
+    if own_isa_irq {
+        ISA
+    } else {
+        Signal {
             level: true,
             active_low: true,
-        },
+        }
     }
 }
 

@@ -48,28 +48,39 @@ static LOGGER: Logger = Logger;
 /// A program's output line (the `Print` syscall): shown whatever the log level, in the
 /// same form as an `INFO` line.
 pub fn program_line(name: &str, text: &str) {
-    let core = crate::percore::core_id();
-    without_interrupts(|| {
-        let mut c = CONSOLE.lock();
-        let _ = writeln!(c, "[c{core:02} {:5}] {name}: {text}", log::Level::Info);
-    });
-    keep(format_args!(
-        "[c{core:02} {:5}] {name}: {text}",
-        log::Level::Info
-    ));
+    emit(log::Level::Info, format_args!("{name}: {text}"));
 }
 
-/// Add a line to this core's in-memory log (dropped when the log is in use: a line logged
-/// while the log is being read out).
-fn keep(line: core::fmt::Arguments<'_>) {
-    let Some(pc) = crate::percore::try_current() else {
-        return;
-    };
+/// Write one line, `[cNN LEVEL] text`, to the console and to this core's in-memory log.
+/// The line is formatted once, for both; it is not kept in the in-memory log while that is
+/// being read out.
+fn emit(level: log::Level, text: core::fmt::Arguments<'_>) {
+    let pc = crate::percore::try_current();
+    let core = pc.map_or(0, |p| p.core_id);
     without_interrupts(|| {
-        if let Ok(mut k) = pc.klog.try_borrow_mut() {
-            let _ = writeln!(k, "{line}");
-        }
+        let mut console = CONSOLE.lock();
+        let mut kept = pc.and_then(|p| p.klog.try_borrow_mut().ok());
+        let mut both = Tee {
+            console: &mut console,
+            log: kept.as_deref_mut(),
+        };
+        let _ = writeln!(both, "[c{core:02} {level:5}] {text}");
     });
+}
+
+/// The console and, when it can be had, the core's in-memory log, written together.
+struct Tee<'a> {
+    console: &'a mut Console,
+    log: Option<&'a mut logring::LogRing<alloc::vec::Vec<u8>>>,
+}
+
+impl Write for Tee<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        if let Some(log) = self.log.as_mut() {
+            log.write_bytes(s.as_bytes());
+        }
+        self.console.write_str(s)
+    }
 }
 
 impl log::Log for Logger {
@@ -81,16 +92,7 @@ impl log::Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let core = crate::percore::core_id();
-        without_interrupts(|| {
-            let mut c = CONSOLE.lock();
-            let _ = writeln!(c, "[c{core:02} {:5}] {}", record.level(), record.args());
-        });
-        keep(format_args!(
-            "[c{core:02} {:5}] {}",
-            record.level(),
-            record.args()
-        ));
+        emit(record.level(), *record.args());
     }
 
     fn flush(&self) {}

@@ -113,11 +113,7 @@ impl Monitor {
         let (from, len) = kernel::klog(pos, &mut buf).map_err(kernel_error)?;
         let text = &buf[..len.min(buf.len())];
         let mut w = vec![from, text.len() as u64];
-        w.extend(text.chunks(8).map(|c| {
-            let mut word = [0u8; 8];
-            word[..c.len()].copy_from_slice(c);
-            u64::from_le_bytes(word)
-        }));
+        w.extend(words(text));
         Ok(w)
     }
 
