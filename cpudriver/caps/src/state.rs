@@ -1160,22 +1160,9 @@ impl CapState {
                 })
             }
             (Object::Kernel, T::IrqSrc) => {
-                let size = r.object_size;
-                if size == 0 {
-                    return Err(CapError::InvalidSize);
-                }
-                let end = size
-                    .checked_mul(count)
-                    .and_then(|t| t.checked_add(r.offset))
-                    .ok_or(CapError::OutOfRange)?;
-                if end > u64::from(MAX_GSI) + 1 {
-                    return Err(CapError::OutOfRange);
-                }
+                let (start, size) = units_in(r, count, u64::from(MAX_GSI) + 1)?;
                 Ok(Plan {
-                    kind: PlanKind::IrqSrc {
-                        start: r.offset,
-                        size,
-                    },
+                    kind: PlanKind::IrqSrc { start, size },
                     region: None,
                     zero: None,
                 })
@@ -1195,22 +1182,9 @@ impl CapState {
                 })
             }
             (Object::Kernel, T::Io) => {
-                let size = r.object_size;
-                if size == 0 {
-                    return Err(CapError::InvalidSize);
-                }
-                let end = size
-                    .checked_mul(count)
-                    .and_then(|t| t.checked_add(r.offset))
-                    .ok_or(CapError::OutOfRange)?;
-                if end > 1 << 16 {
-                    return Err(CapError::OutOfRange);
-                }
+                let (start, size) = units_in(r, count, 1 << 16)?;
                 Ok(Plan {
-                    kind: PlanKind::Io {
-                        start: r.offset,
-                        size,
-                    },
+                    kind: PlanKind::Io { start, size },
                     region: None,
                     zero: None,
                 })
@@ -1888,23 +1862,32 @@ fn strip_guard(o: Object) -> Object {
     }
 }
 
-/// Objects of `size` units each, `count` of them from unit `r.offset` of the inclusive
-/// range `first..=last` (I/O ports, interrupt sources): the first unit and the size. A
-/// retype must split the range (a whole-range copy is what `copy` is for).
-fn sub_range(first: u64, last: u64, r: &Retype, count: u64) -> Result<(u64, u64), CapError> {
-    let n = last - first.min(last) + 1;
+/// `count` objects of `r.object_size` units each from unit `r.offset` of a space of
+/// `units` units (I/O ports, interrupt sources): the first unit and the size.
+fn units_in(r: &Retype, count: u64, units: u64) -> Result<(u64, u64), CapError> {
     let size = r.object_size;
-    if size == 0 || size == n {
+    if size == 0 {
         return Err(CapError::InvalidSize);
     }
     let end = size
         .checked_mul(count)
         .and_then(|t| t.checked_add(r.offset))
         .ok_or(CapError::OutOfRange)?;
-    if end > n {
+    if end > units {
         return Err(CapError::OutOfRange);
     }
-    Ok((first + r.offset, size))
+    Ok((r.offset, size))
+}
+
+/// [`units_in`] the inclusive range `first..=last`, which a retype must split (a
+/// whole-range copy is what `copy` is for).
+fn sub_range(first: u64, last: u64, r: &Retype, count: u64) -> Result<(u64, u64), CapError> {
+    let n = last - first.min(last) + 1;
+    if r.object_size == n {
+        return Err(CapError::InvalidSize);
+    }
+    let (offset, size) = units_in(r, count, n)?;
+    Ok((first + offset, size))
 }
 
 enum PlanKind {
